@@ -1,0 +1,106 @@
+
+namespace GruService.Engine.ModelFiles;
+
+/// <summary>
+/// The GruService model file: a safetensors file whose metadata key <c>config</c> holds the <see cref="GruConfig"/>
+/// and whose tensors carry the names a PyTorch module with attributes <c>gru</c> (nn.GRU) and <c>head</c> (nn.Linear) gives.
+/// </summary>
+public static class ModelFile
+{
+    public const string ConfigKey = "config";
+
+    /// <summary>Parses and validates a whole model file. Throws <see cref="ModelFileException"/> naming the first problem.</summary>
+    public static GruModel Read(ReadOnlyMemory<byte> bytes, ModelLimits limits)
+    {
+        SafetensorsFile file = SafetensorsFile.Parse(bytes, limits);
+        if (!file.Metadata.TryGetValue(ConfigKey, out string? configJson))
+            throw new ModelFileException("__metadata__ has no 'config' key; see docs/model-format.md.");
+        GruConfig config = GruConfigJson.Parse(configJson, limits);
+
+        var expected = ExpectedShapes(config);
+        long parameters = expected.Sum(e => e.Value.Aggregate(1L, (a, b) => a * b));
+        if (parameters > limits.MaxParameters)
+            throw new ModelFileException($"The model has {parameters} parameters; the limit is {limits.MaxParameters}.");
+
+        foreach (string name in file.Tensors.Keys)
+            if (!expected.ContainsKey(name))
+                throw new ModelFileException($"Unexpected tensor '{name}' for a {Describe(config)} model.");
+
+        var values = new Dictionary<string, float[]>(StringComparer.Ordinal);
+        foreach (var (name, shape) in expected)
+        {
+            if (!file.Tensors.TryGetValue(name, out SafetensorsEntry? entry))
+                throw new ModelFileException($"Tensor '{name}' [{string.Join(", ", shape)}] is missing.");
+            if (!entry.Shape.AsSpan().SequenceEqual(shape))
+                throw new ModelFileException($"Tensor '{name}' has shape [{string.Join(", ", entry.Shape)}]; expected [{string.Join(", ", shape)}].");
+            float[] data = file.ReadFloat32(entry);
+            int bad = Array.FindIndex(data, v => !float.IsFinite(v));
+            if (bad >= 0)
+                throw new ModelFileException($"Tensor '{name}' holds a non-finite value ({data[bad]}) at flat index {bad}.");
+            values[name] = data;
+        }
+
+        var directions = new List<GruDirectionWeights>();
+        for (int layer = 0; layer < config.NumLayers; layer++)
+            for (int d = 0; d < config.Directions; d++)
+            {
+                string suffix = Suffix(layer, d);
+                directions.Add(new GruDirectionWeights(config.LayerInputSize(layer), config.HiddenSize,
+                    values[$"gru.weight_ih{suffix}"], values[$"gru.weight_hh{suffix}"],
+                    values[$"gru.bias_ih{suffix}"], values[$"gru.bias_hh{suffix}"]));
+            }
+        return new GruModel(config, directions, values["head.weight"], values["head.bias"]);
+    }
+
+    /// <summary>Writes a model in the file format (F32 tensors); <see cref="Read"/> gives it back unchanged.</summary>
+    public static byte[] Write(GruModel model, IReadOnlyDictionary<string, string>? extraMetadata = null)
+    {
+        GruConfig config = model.Config;
+        var shapes = ExpectedShapes(config);
+        var tensors = new List<KeyValuePair<string, (long[], float[])>>();
+        for (int layer = 0; layer < config.NumLayers; layer++)
+            for (int d = 0; d < config.Directions; d++)
+            {
+                GruDirectionWeights w = model.Weights(layer, d);
+                string suffix = Suffix(layer, d);
+                Add($"gru.weight_ih{suffix}", w.WeightIh);
+                Add($"gru.weight_hh{suffix}", w.WeightHh);
+                Add($"gru.bias_ih{suffix}", w.BiasIh);
+                Add($"gru.bias_hh{suffix}", w.BiasHh);
+            }
+        Add("head.weight", model.HeadWeight);
+        Add("head.bias", model.HeadBias);
+
+        var metadata = new Dictionary<string, string>(extraMetadata ?? new Dictionary<string, string>(), StringComparer.Ordinal)
+        {
+            [ConfigKey] = GruConfigJson.Write(config),
+        };
+        return SafetensorsFile.Write(tensors, metadata);
+
+        void Add(string name, float[] data) => tensors.Add(new(name, (shapes[name], data)));
+    }
+
+    /// <summary>Every tensor a model with this config must have, with its shape, in state_dict order.</summary>
+    public static IReadOnlyDictionary<string, long[]> ExpectedShapes(GruConfig config)
+    {
+        var shapes = new Dictionary<string, long[]>(StringComparer.Ordinal);
+        long gates = 3L * config.HiddenSize;
+        for (int layer = 0; layer < config.NumLayers; layer++)
+            for (int d = 0; d < config.Directions; d++)
+            {
+                string suffix = Suffix(layer, d);
+                shapes[$"gru.weight_ih{suffix}"] = [gates, config.LayerInputSize(layer)];
+                shapes[$"gru.weight_hh{suffix}"] = [gates, config.HiddenSize];
+                shapes[$"gru.bias_ih{suffix}"] = [gates];
+                shapes[$"gru.bias_hh{suffix}"] = [gates];
+            }
+        shapes["head.weight"] = [config.HeadOutputs, config.HeadInputs];
+        shapes["head.bias"] = [config.HeadOutputs];
+        return shapes;
+    }
+
+    private static string Suffix(int layer, int direction) => $"_l{layer}" + (direction == 1 ? "_reverse" : "");
+
+    private static string Describe(GruConfig c) =>
+        $"{c.NumLayers}-layer{(c.Bidirectional ? " bidirectional" : "")} {(c.Task == GruTask.Forecast ? "forecast" : "classify")}";
+}
