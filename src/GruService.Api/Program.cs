@@ -1,6 +1,35 @@
-var builder = WebApplication.CreateBuilder(args);
+using GruService.Api.Health;
+using GruService.Api.Inference;
+using GruService.Api.Json;
+using GruService.Api.Models;
+using GruService.Api.Observability;
+using GruService.Api.OpenApi;
+using GruService.Api.Problems;
+
+// appsettings.json is read from beside the executable, whatever the working directory; Storage:Root stays relative to it.
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+
+builder.AddGruLogging();
+builder.Services.AddGruProblemDetails();
+builder.Services.AddGruJson();
+builder.Services.AddModelRegistry();
+builder.Services.AddInference();
+builder.Services.AddGruMetrics();
+builder.Services.AddGruOpenApi();
+builder.Services.AddGruHealth();
+
 var app = builder.Build();
 
-app.MapGet("/", () => "Hello World!");
+app.UseGruProblemDetails();
+app.UseRequestLogging();
+
+app.MapModelsApi();
+app.MapInferenceApi();
+app.MapHealthApi();
+app.MapMetrics();
+app.MapGruOpenApi();
 
 app.Run();
+
+/// <summary>The entry point, visible to WebApplicationFactory in the tests.</summary>
+public partial class Program;

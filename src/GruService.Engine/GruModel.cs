@@ -51,6 +51,14 @@ public sealed class GruModel
     /// <summary>Values one sequence's answer occupies in the output of <see cref="Predict"/>.</summary>
     public int OutputsPerSequence => Config.HeadOutputs;
 
+    /// <summary>Bytes of scratch memory <see cref="Predict"/> rents for a batch of this size.</summary>
+    public long WorkingBytes(long totalSteps, long sequences)
+    {
+        long hidden = Config.HiddenSize, width = Config.HeadInputs, widest = Math.Max(Config.InputSize, width);
+        long floats = totalSteps * (2 * widest + width + 3 * hidden) + sequences * (hidden + width + 4 * hidden + Config.HeadOutputs);
+        return floats * sizeof(float);
+    }
+
     /// <summary>
     /// Runs a batch. <paramref name="inputs"/> holds the sequences back to back, each step input_size values,
     /// raw (normalisation is applied here). <paramref name="outputs"/> receives, per sequence in input order,

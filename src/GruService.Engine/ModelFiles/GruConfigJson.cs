@@ -28,6 +28,12 @@ public static class GruConfigJson
             JsonElement root = document.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
                 throw new ModelFileException("config is not a JSON object.");
+            JsonText.CheckStrings(root, "config");
+            // JsonDocument keeps duplicate keys and TryGetProperty answers with one of them; refuse rather than guess.
+            var keys = new HashSet<string>(StringComparer.Ordinal);
+            foreach (JsonProperty property in root.EnumerateObject())
+                if (!keys.Add(property.Name))
+                    throw new ModelFileException($"config.{property.Name} appears twice.");
 
             string format = RequiredString(root, "format");
             if (format != GruConfig.FormatV1)

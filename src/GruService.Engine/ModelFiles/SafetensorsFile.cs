@@ -62,13 +62,21 @@ public sealed class SafetensorsFile
         {
             if (document.RootElement.ValueKind != JsonValueKind.Object)
                 throw new ModelFileException("The header is not a JSON object.");
+            JsonText.CheckStrings(document.RootElement, "header");
 
             var tensors = new Dictionary<string, SafetensorsEntry>(StringComparer.Ordinal);
             var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+            bool seenMetadata = false;
             foreach (JsonProperty property in document.RootElement.EnumerateObject())
             {
                 if (property.Name == "__metadata__")
+                {
+                    // JSON parsers disagree on which duplicate wins; a file that means different things to different readers is refused.
+                    if (seenMetadata)
+                        throw new ModelFileException("__metadata__ appears twice in the header.");
+                    seenMetadata = true;
                     ReadMetadata(property.Value, metadata);
+                }
                 else if (!tensors.TryAdd(property.Name, ReadEntry(property.Name, property.Value, data.Length)))
                     throw new ModelFileException($"Tensor '{property.Name}' appears twice in the header.");
             }
@@ -157,7 +165,8 @@ public sealed class SafetensorsFile
         {
             if (item.Value.ValueKind != JsonValueKind.String)
                 throw new ModelFileException($"__metadata__ key '{item.Name}' is not a string (safetensors metadata values are strings).");
-            metadata[item.Name] = item.Value.GetString()!;
+            if (!metadata.TryAdd(item.Name, item.Value.GetString()!))
+                throw new ModelFileException($"__metadata__ key '{item.Name}' appears twice.");
         }
     }
 
@@ -165,6 +174,11 @@ public sealed class SafetensorsFile
     {
         if (value.ValueKind != JsonValueKind.Object)
             throw new ModelFileException($"Tensor '{name}' is not described by a JSON object.");
+        // TryGetProperty would silently pick one of two "dtype" or "data_offsets" keys; the reference reader refuses them.
+        var keys = new HashSet<string>(StringComparer.Ordinal);
+        foreach (JsonProperty property in value.EnumerateObject())
+            if (!keys.Add(property.Name))
+                throw new ModelFileException($"Tensor '{name}' has key '{property.Name}' twice.");
         if (!value.TryGetProperty("dtype", out JsonElement dtypeElement) || dtypeElement.ValueKind != JsonValueKind.String)
             throw new ModelFileException($"Tensor '{name}' has no dtype string.");
         string dtype = dtypeElement.GetString()!;
@@ -173,9 +187,10 @@ public sealed class SafetensorsFile
 
         if (!value.TryGetProperty("shape", out JsonElement shapeElement) || shapeElement.ValueKind != JsonValueKind.Array)
             throw new ModelFileException($"Tensor '{name}' has no shape array.");
-        var shape = new long[shapeElement.GetArrayLength()];
-        if (shape.Length > 8)
-            throw new ModelFileException($"Tensor '{name}' has {shape.Length} dimensions; at most 8 are accepted.");
+        int rank = shapeElement.GetArrayLength();
+        if (rank > 8)
+            throw new ModelFileException($"Tensor '{name}' has {rank} dimensions; at most 8 are accepted.");
+        var shape = new long[rank];
         long count = 1;
         int i = 0;
         foreach (JsonElement dim in shapeElement.EnumerateArray())
@@ -191,7 +206,9 @@ public sealed class SafetensorsFile
 
         if (!value.TryGetProperty("data_offsets", out JsonElement offsets) || offsets.ValueKind != JsonValueKind.Array || offsets.GetArrayLength() != 2)
             throw new ModelFileException($"Tensor '{name}' has no data_offsets pair.");
-        if (!offsets[0].TryGetInt64(out long begin) || !offsets[1].TryGetInt64(out long end) || begin < 0 || end < begin)
+        // TryGetInt64 throws InvalidOperationException on anything but a number, so the kind is checked first.
+        if (offsets[0].ValueKind != JsonValueKind.Number || offsets[1].ValueKind != JsonValueKind.Number
+            || !offsets[0].TryGetInt64(out long begin) || !offsets[1].TryGetInt64(out long end) || begin < 0 || end < begin)
             throw new ModelFileException($"Tensor '{name}' has data_offsets that are not a non-negative, ordered pair.");
         if (end > dataLength)
             throw new ModelFileException($"Tensor '{name}' has data_offsets [{begin}, {end}] past the end of the {dataLength}-byte data section.");
@@ -213,5 +230,54 @@ public sealed class SafetensorsFile
         }
         if (expected != dataLength)
             throw new ModelFileException($"Bytes {expected} to {dataLength} of the data section belong to no tensor.");
+    }
+}
+
+/// <summary>Checks shared by the safetensors header and the config JSON.</summary>
+internal static class JsonText
+{
+    /// <summary>
+    /// System.Text.Json checks JSON syntax when parsing but decodes strings only when they are read, so invalid UTF-8
+    /// or an escaped lone surrogate (<c>"\ud800"</c>) would surface later as an InvalidOperationException from
+    /// GetString, a property name or even TryGetProperty. Decoding every key and string once, up front, turns that
+    /// into a <see cref="ModelFileException"/> that says where the bad text is.
+    /// </summary>
+    public static void CheckStrings(JsonElement element, string path)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Object:
+                int index = 0;
+                foreach (JsonProperty property in element.EnumerateObject())
+                {
+                    string name;
+                    try
+                    {
+                        name = property.Name;
+                    }
+                    catch (InvalidOperationException)
+                    {
+                        throw new ModelFileException($"Key {index} of {path} is not valid UTF-8/UTF-16 text.");
+                    }
+                    CheckStrings(property.Value, $"{path}.{name}");
+                    index++;
+                }
+                break;
+            case JsonValueKind.Array:
+                int i = 0;
+                foreach (JsonElement item in element.EnumerateArray())
+                    CheckStrings(item, $"{path}[{i++}]");
+                break;
+            case JsonValueKind.String:
+                try
+                {
+                    element.GetString();
+                }
+                catch (InvalidOperationException)
+                {
+                    throw new ModelFileException($"The string at {path} is not valid UTF-8/UTF-16 text.");
+                }
+                break;
+        }
     }
 }

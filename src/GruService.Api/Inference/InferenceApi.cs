@@ -1,0 +1,143 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Numerics.Tensors;
+using GruService.Api.Models;
+using GruService.Api.Observability;
+using GruService.Api.Problems;
+using GruService.Engine;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+
+namespace GruService.Api.Inference;
+
+public static class InferenceApi
+{
+    public static RouteGroupBuilder MapInferenceApi(this IEndpointRouteBuilder app)
+    {
+        RouteGroupBuilder group = app.MapGroup("/v1/models/{name}")
+            .WithTags("Inference")
+            .AddEndpointFilter<ErrorMetricsFilter>()
+            .AddEndpointFilter<RegistryReadyFilter>()
+            .AddEndpointFilter<ModelNameFilter>()
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+
+        // Bodies are read by the handlers (for exact error messages) and documented by OperationDocsTransformer.
+        group.MapPost("/forecast", Forecast).WithName("Forecast");
+        group.MapPost("/classify", Classify).WithName("Classify");
+        return group;
+    }
+
+    /// <summary>Forecast</summary>
+    /// <remarks>
+    /// Runs a forecast model on one or more sequences and returns, for each, horizon future steps of output_size values,
+    /// de-normalised to the target's units. Each sequence is answered exactly as if it were sent alone.
+    /// </remarks>
+    /// <param name="name">A forecast model's name.</param>
+    /// <param name="request">The HTTP request; its JSON body is an InferenceRequest.</param>
+    /// <param name="registry">The model registry.</param>
+    /// <param name="options">Request limits.</param>
+    /// <param name="metrics">Service metrics.</param>
+    /// <param name="cancellationToken">Aborted when the client goes away.</param>
+    public static async Task<Results<Ok<ForecastResponse>, NotFoundProblem, BadRequestProblem, ConflictProblem, ContentTooLargeProblem, UnsupportedMediaTypeProblem>> Forecast(
+        string name, HttpRequest request, ModelRegistry registry, IOptions<InferenceOptions> options, ServiceMetrics metrics, CancellationToken cancellationToken)
+    {
+        if (!registry.TryGet(name, out ServedModel served)) return ModelsApi.UnknownModel(name);
+        if (served.Task != GruTask.Forecast) return WrongTask(served, "forecast");
+        return await RunAsync<ForecastResponse>(served, request, options.Value, metrics, ForecastAnswer, cancellationToken);
+    }
+
+    /// <summary>Classify</summary>
+    /// <remarks>
+    /// Runs a classify model on one or more sequences and returns, for each, the most probable label and the softmax
+    /// probability of every class in the model card's class order. Each sequence is answered exactly as if it were sent alone.
+    /// </remarks>
+    /// <param name="name">A classify model's name.</param>
+    /// <param name="request">The HTTP request; its JSON body is an InferenceRequest.</param>
+    /// <param name="registry">The model registry.</param>
+    /// <param name="options">Request limits.</param>
+    /// <param name="metrics">Service metrics.</param>
+    /// <param name="cancellationToken">Aborted when the client goes away.</param>
+    public static async Task<Results<Ok<ClassifyResponse>, NotFoundProblem, BadRequestProblem, ConflictProblem, ContentTooLargeProblem, UnsupportedMediaTypeProblem>> Classify(
+        string name, HttpRequest request, ModelRegistry registry, IOptions<InferenceOptions> options, ServiceMetrics metrics, CancellationToken cancellationToken)
+    {
+        if (!registry.TryGet(name, out ServedModel served)) return ModelsApi.UnknownModel(name);
+        if (served.Task != GruTask.Classify) return WrongTask(served, "classify");
+        return await RunAsync<ClassifyResponse>(served, request, options.Value, metrics, ClassifyAnswer, cancellationToken);
+    }
+
+    private delegate T Answer<T>(ServedModel served, ReadOnlySpan<float> outputs, int sequences);
+
+    private static async Task<Results<Ok<T>, NotFoundProblem, BadRequestProblem, ConflictProblem, ContentTooLargeProblem, UnsupportedMediaTypeProblem>> RunAsync<T>(
+        ServedModel served, HttpRequest request, InferenceOptions limits, ServiceMetrics metrics, Answer<T> answer, CancellationToken cancellationToken)
+    {
+        if (request.ContentType is { } type && !IsJson(type))
+            return ApiProblem.UnsupportedMediaType(
+                $"The body is sent as '{type}'; send JSON with Content-Type: application/json.");
+
+        using RequestBody? body = await RequestBody.ReadAsync(request, limits.MaxRequestBytes, cancellationToken);
+        if (body is null)
+            return ApiProblem.ContentTooLarge(
+                $"The body is larger than the limit of {limits.MaxRequestBytes} bytes (Inference:MaxRequestBytes); split the sequences over several requests.");
+
+        GruModel model = served.Model;
+        using var batch = new InputBatch();
+        if (InferenceRequestReader.TryRead(body.Span, served.Name, model.Config.InputSize, limits, batch) is { } error)
+            return ApiProblem.BadRequest("invalid_input", error);
+        long working = model.WorkingBytes(batch.TotalSteps, batch.SequenceCount);
+        if (working > limits.MaxWorkingBytes)
+            return ApiProblem.BadRequest("request_too_large",
+                $"{batch.TotalSteps} time steps on model '{served.Name}' (hidden size {model.Config.HiddenSize}) need {working} bytes of working memory; the limit is {limits.MaxWorkingBytes} (Inference:MaxWorkingBytes). Send fewer or shorter sequences per request.");
+
+        int outputs = batch.SequenceCount * model.OutputsPerSequence;
+        float[] rented = ArrayPool<float>.Shared.Rent(outputs);
+        try
+        {
+            long start = Stopwatch.GetTimestamp();
+            model.Predict(batch.Values, batch.Lengths, rented.AsSpan(0, outputs));
+            metrics.RecordInference(served.Name, served.TaskName, Stopwatch.GetElapsedTime(start).TotalSeconds, batch.SequenceCount, batch.TotalSteps);
+            return TypedResults.Ok(answer(served, rented.AsSpan(0, outputs), batch.SequenceCount));
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(rented);
+        }
+    }
+
+    private static ForecastResponse ForecastAnswer(ServedModel served, ReadOnlySpan<float> outputs, int sequences)
+    {
+        GruConfig config = served.Model.Config;
+        var forecasts = new float[sequences][][];
+        for (int s = 0, i = 0; s < sequences; s++)
+        {
+            forecasts[s] = new float[config.Horizon][];
+            for (int h = 0; h < config.Horizon; h++, i += config.OutputSize)
+                forecasts[s][h] = outputs.Slice(i, config.OutputSize).ToArray();
+        }
+        return new ForecastResponse(served.Name, served.Version, forecasts);
+    }
+
+    private static ClassifyResponse ClassifyAnswer(ServedModel served, ReadOnlySpan<float> outputs, int sequences)
+    {
+        IReadOnlyList<string> classes = served.Model.Config.Classes;
+        var predictions = new ClassPrediction[sequences];
+        for (int s = 0; s < sequences; s++)
+        {
+            ReadOnlySpan<float> probabilities = outputs.Slice(s * classes.Count, classes.Count);
+            int best = TensorPrimitives.IndexOfMax(probabilities);
+            predictions[s] = new ClassPrediction(classes[best], best, probabilities.ToArray());
+        }
+        return new ClassifyResponse(served.Name, served.Version, predictions);
+    }
+
+    private static ConflictProblem WrongTask(ServedModel served, string endpoint) =>
+        ApiProblem.Conflict("wrong_task",
+            $"Model '{served.Name}' is a {served.TaskName} model and cannot {endpoint}; POST /v1/models/{served.Name}/{served.TaskName} instead.");
+
+    private static bool IsJson(string contentType)
+    {
+        string mediaType = contentType.Split(';', 2)[0].Trim();
+        return mediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase)
+            || mediaType.EndsWith("+json", StringComparison.OrdinalIgnoreCase);
+    }
+}

@@ -1,0 +1,56 @@
+using System.Buffers;
+
+namespace GruService.Api.Inference;
+
+/// <summary>
+/// The sequences of one request, back to back in a pooled buffer as the engine takes them. Dispose returns the buffers.
+/// </summary>
+public sealed class InputBatch : IDisposable
+{
+    private float[] _values;
+    private int[] _lengths;
+
+    public InputBatch(int valueCapacity = 1024, int sequenceCapacity = 16)
+    {
+        _values = ArrayPool<float>.Shared.Rent(valueCapacity);
+        _lengths = ArrayPool<int>.Shared.Rent(sequenceCapacity);
+    }
+
+    public int ValueCount { get; private set; }
+    public int SequenceCount { get; private set; }
+    public int TotalSteps { get; private set; }
+    public int MaxLength { get; private set; }
+
+    public ReadOnlySpan<float> Values => _values.AsSpan(0, ValueCount);
+    public ReadOnlySpan<int> Lengths => _lengths.AsSpan(0, SequenceCount);
+
+    public void AddValue(float value)
+    {
+        if (ValueCount == _values.Length) Grow(ref _values);
+        _values[ValueCount++] = value;
+    }
+
+    public void EndSequence(int steps)
+    {
+        if (SequenceCount == _lengths.Length) Grow(ref _lengths);
+        _lengths[SequenceCount++] = steps;
+        TotalSteps += steps;
+        MaxLength = Math.Max(MaxLength, steps);
+    }
+
+    public void Dispose()
+    {
+        ArrayPool<float>.Shared.Return(_values);
+        ArrayPool<int>.Shared.Return(_lengths);
+        _values = [];
+        _lengths = [];
+    }
+
+    private static void Grow<T>(ref T[] array)
+    {
+        T[] larger = ArrayPool<T>.Shared.Rent(array.Length * 2);
+        array.CopyTo(larger, 0);
+        ArrayPool<T>.Shared.Return(array);
+        array = larger;
+    }
+}

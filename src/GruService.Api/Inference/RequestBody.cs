@@ -1,0 +1,61 @@
+using System.Buffers;
+
+namespace GruService.Api.Inference;
+
+/// <summary>A request body read whole into a pooled buffer, refusing to grow past a limit.</summary>
+public sealed class RequestBody : IDisposable
+{
+    private byte[] _buffer;
+
+    private RequestBody(byte[] buffer, int length)
+    {
+        _buffer = buffer;
+        Length = length;
+    }
+
+    public int Length { get; }
+    public ReadOnlySpan<byte> Span => _buffer.AsSpan(0, Length);
+
+    /// <returns>The body, or null when it is longer than <paramref name="limit"/> bytes.</returns>
+    public static async Task<RequestBody?> ReadAsync(HttpRequest request, int limit, CancellationToken cancellationToken)
+    {
+        if (request.ContentLength > limit) return null;
+        var pool = ArrayPool<byte>.Shared;
+        byte[] buffer = pool.Rent((int)Math.Min(request.ContentLength ?? 16 * 1024, limit) + 1);
+        int length = 0;
+        try
+        {
+            while (true)
+            {
+                if (length == buffer.Length)
+                {
+                    if (length > limit) break;
+                    byte[] larger = pool.Rent((int)Math.Min(2L * buffer.Length, limit + 1L));
+                    buffer.AsSpan(0, length).CopyTo(larger);
+                    pool.Return(buffer);
+                    buffer = larger;
+                }
+                int read = await request.Body.ReadAsync(buffer.AsMemory(length), cancellationToken);
+                if (read == 0) break;
+                length += read;
+            }
+            if (length > limit)
+            {
+                pool.Return(buffer);
+                return null;
+            }
+            return new RequestBody(buffer, length);
+        }
+        catch
+        {
+            pool.Return(buffer);
+            throw;
+        }
+    }
+
+    public void Dispose()
+    {
+        ArrayPool<byte>.Shared.Return(_buffer);
+        _buffer = [];
+    }
+}

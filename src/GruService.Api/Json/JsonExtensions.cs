@@ -1,0 +1,19 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace GruService.Api.Json;
+
+public static class JsonExtensions
+{
+    /// <summary>snake_case everywhere, through the source-generated context first.</summary>
+    public static IServiceCollection AddGruJson(this IServiceCollection services) =>
+        services.ConfigureHttpJsonOptions(options =>
+        {
+            options.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
+            options.SerializerOptions.DictionaryKeyPolicy = null;
+            // Numbers are numbers: the web default also accepts them as strings, which muddies the OpenAPI schemas.
+            options.SerializerOptions.NumberHandling = JsonNumberHandling.Strict;
+            options.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull;
+            options.SerializerOptions.TypeInfoResolverChain.Insert(0, GruJsonContext.Default);
+        });
+}

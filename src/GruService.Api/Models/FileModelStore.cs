@@ -1,0 +1,150 @@
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.Extensions.Options;
+
+namespace GruService.Api.Models;
+
+/// <summary>
+/// Model files on the local file system, for a single instance:
+/// <c>ROOT/models/NAME/VERSION.safetensors</c> with a <c>VERSION.json</c> record beside it, and <c>ROOT/models/NAME/active</c>.
+/// Every write goes to a temporary file that is flushed and then renamed over its target.
+/// </summary>
+public sealed class FileModelStore : IModelStore
+{
+    private const string ModelExtension = ".safetensors";
+    private readonly string _models;
+    private readonly string _staging;
+
+    public FileModelStore(IOptions<StorageOptions> options)
+    {
+        string root = Path.GetFullPath(options.Value.Root);
+        _models = Path.Combine(root, "models");
+        _staging = Path.Combine(root, "tmp");
+        Directory.CreateDirectory(_models);
+        Directory.CreateDirectory(_staging);
+    }
+
+    public IReadOnlyList<string> ListModels() =>
+        [.. Directory.EnumerateDirectories(_models)
+            .Select(Path.GetFileName)
+            .OfType<string>()
+            .Where(name => ModelName.IsValid(name) && ListVersions(name).Count > 0)
+            .Order(StringComparer.Ordinal)];
+
+    public IReadOnlyList<StoredVersion> ListVersions(string name)
+    {
+        string directory = ModelDirectory(name);
+        if (!Directory.Exists(directory)) return [];
+        var versions = new List<StoredVersion>();
+        foreach (string file in Directory.EnumerateFiles(directory, "*" + ModelExtension))
+        {
+            if (!int.TryParse(Path.GetFileNameWithoutExtension(file), NumberStyles.None, CultureInfo.InvariantCulture, out int version)) continue;
+            versions.Add(ReadRecord(file, version));
+        }
+        versions.Sort((a, b) => a.Version.CompareTo(b.Version));
+        return versions;
+    }
+
+    public int? GetActiveVersion(string name)
+    {
+        string path = Path.Combine(ModelDirectory(name), "active");
+        if (!File.Exists(path)) return null;
+        return int.TryParse(File.ReadAllText(path).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out int version) ? version : null;
+    }
+
+    public Task<byte[]> ReadAsync(string name, int version, CancellationToken cancellationToken) =>
+        File.ReadAllBytesAsync(ModelPath(name, version), cancellationToken);
+
+    public Stream CreateStagingFile(out string stagingPath)
+    {
+        Directory.CreateDirectory(_staging);
+        stagingPath = Path.Combine(_staging, $"upload-{Guid.NewGuid():N}");
+        return new FileStream(stagingPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.Asynchronous);
+    }
+
+    public async Task<StoredVersion> AddVersionAsync(string name, string stagingPath, string sha256, CancellationToken cancellationToken)
+    {
+        string directory = ModelDirectory(name);
+        Directory.CreateDirectory(directory);
+        int version = ListVersions(name).Select(v => v.Version).DefaultIfEmpty(0).Max() + 1;
+        var record = new StoredVersion(version, DateTimeOffset.UtcNow, sha256, new FileInfo(stagingPath).Length);
+        // The record first: a version file is only listed once it is in place, and a missing record is rebuilt.
+        await WriteAtomicAsync(RecordPath(name, version), JsonSerializer.SerializeToUtf8Bytes(record, StoreJson.Default.StoredVersion), cancellationToken);
+        File.Move(stagingPath, ModelPath(name, version));
+        return record;
+    }
+
+    public Task SetActiveVersionAsync(string name, int version, CancellationToken cancellationToken) =>
+        WriteAtomicAsync(Path.Combine(ModelDirectory(name), "active"), System.Text.Encoding.ASCII.GetBytes(version.ToString(CultureInfo.InvariantCulture)), cancellationToken);
+
+    public Task<bool> DeleteAsync(string name, CancellationToken cancellationToken)
+    {
+        string directory = ModelDirectory(name);
+        if (!Directory.Exists(directory)) return Task.FromResult(false);
+        // One rename makes the model disappear at once; the files are removed afterwards.
+        string doomed = Path.Combine(_staging, $"deleted-{name}-{Guid.NewGuid():N}");
+        Directory.Move(directory, doomed);
+        Directory.Delete(doomed, recursive: true);
+        return Task.FromResult(true);
+    }
+
+    public bool ProbeWritable(out string? problem)
+    {
+        string probe = Path.Combine(_staging, $"probe-{Guid.NewGuid():N}");
+        try
+        {
+            Directory.CreateDirectory(_staging);
+            using (var stream = new FileStream(probe, FileMode.CreateNew, FileAccess.Write))
+                stream.WriteByte(1);
+            File.Delete(probe);
+            problem = null;
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            problem = $"storage root {Path.GetDirectoryName(_staging)} is not writable: {e.Message}";
+            return false;
+        }
+    }
+
+    private string ModelDirectory(string name) => Path.Combine(_models, name);
+
+    private string ModelPath(string name, int version) => Path.Combine(ModelDirectory(name), version.ToString(CultureInfo.InvariantCulture) + ModelExtension);
+
+    private string RecordPath(string name, int version) => Path.Combine(ModelDirectory(name), version.ToString(CultureInfo.InvariantCulture) + ".json");
+
+    private static StoredVersion ReadRecord(string modelPath, int version)
+    {
+        string recordPath = Path.ChangeExtension(modelPath, ".json");
+        if (File.Exists(recordPath))
+        {
+            try
+            {
+                if (JsonSerializer.Deserialize(File.ReadAllBytes(recordPath), StoreJson.Default.StoredVersion) is { } stored && stored.Version == version)
+                    return stored;
+            }
+            catch (JsonException)
+            {
+                // Rebuilt from the file below.
+            }
+        }
+        using var stream = File.OpenRead(modelPath);
+        string sha = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream));
+        return new StoredVersion(version, File.GetLastWriteTimeUtc(modelPath), sha, stream.Length);
+    }
+
+    private static async Task WriteAtomicAsync(string path, byte[] content, CancellationToken cancellationToken)
+    {
+        string temporary = $"{path}.{Guid.NewGuid():N}.tmp";
+        await using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 4096, FileOptions.Asynchronous))
+        {
+            await stream.WriteAsync(content, cancellationToken);
+            stream.Flush(flushToDisk: true);
+        }
+        File.Move(temporary, path, overwrite: true);
+    }
+}
+
+[System.Text.Json.Serialization.JsonSerializable(typeof(StoredVersion))]
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.SnakeCaseLower)]
+internal sealed partial class StoreJson : System.Text.Json.Serialization.JsonSerializerContext;

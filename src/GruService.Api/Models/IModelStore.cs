@@ -1,0 +1,33 @@
+namespace GruService.Api.Models;
+
+/// <summary>One stored version of a model file.</summary>
+public sealed record StoredVersion(int Version, DateTimeOffset CreatedAt, string Sha256, long SizeBytes);
+
+/// <summary>
+/// Durable model files and which version of each is active. Implementations make every change atomic:
+/// a crash leaves either the old state or the new one, never a half-written file that loads.
+/// </summary>
+public interface IModelStore
+{
+    IReadOnlyList<string> ListModels();
+
+    /// <summary>Versions of <paramref name="name"/>, oldest first; empty when the model does not exist.</summary>
+    IReadOnlyList<StoredVersion> ListVersions(string name);
+
+    int? GetActiveVersion(string name);
+
+    Task<byte[]> ReadAsync(string name, int version, CancellationToken cancellationToken);
+
+    /// <summary>A new file in the store's staging area for an upload to be written to before it is validated.</summary>
+    Stream CreateStagingFile(out string stagingPath);
+
+    /// <summary>Moves a validated staging file in as the next version of <paramref name="name"/> (not yet active).</summary>
+    Task<StoredVersion> AddVersionAsync(string name, string stagingPath, string sha256, CancellationToken cancellationToken);
+
+    Task SetActiveVersionAsync(string name, int version, CancellationToken cancellationToken);
+
+    Task<bool> DeleteAsync(string name, CancellationToken cancellationToken);
+
+    /// <summary>Whether a file can be created and removed in the store right now (readiness).</summary>
+    bool ProbeWritable(out string? problem);
+}

@@ -1,0 +1,59 @@
+using System.Text.Json;
+using GruService.Engine;
+
+namespace GruService.Api.Models;
+
+/// <summary>What a model is and how to call it.</summary>
+/// <param name="Name">The model's name, as used in the URL.</param>
+/// <param name="Version">The version this card describes (the active one unless listed otherwise).</param>
+/// <param name="Task">"forecast" or "classify".</param>
+/// <param name="InputSize">Features per time step.</param>
+/// <param name="HiddenSize">GRU hidden state size.</param>
+/// <param name="NumLayers">Stacked GRU layers.</param>
+/// <param name="Bidirectional">Whether each layer also reads the sequence backwards.</param>
+/// <param name="LinearBeforeReset">True for PyTorch's GRU; false for the original reset-before-matmul form.</param>
+/// <param name="Variant">"linear_before_reset" (torch.nn.GRU) or "reset_before_matmul" (Cho et al., Keras reset_after=False).</param>
+/// <param name="Horizon">Forecast models: future steps predicted.</param>
+/// <param name="OutputSize">Forecast models: values per future step.</param>
+/// <param name="Classes">Classify models: the labels, in the order of the probabilities.</param>
+/// <param name="InputNormalization">Whether inputs are standardised with the model's input_mean and input_std.</param>
+/// <param name="TargetNormalization">Whether forecasts are de-normalised with target_mean and target_std.</param>
+/// <param name="ParameterCount">Number of weights and biases.</param>
+/// <param name="Sha256">SHA-256 of the model file, hex.</param>
+/// <param name="SizeBytes">Size of the model file.</param>
+/// <param name="CreatedAt">When this version was stored.</param>
+/// <param name="Metadata">Config keys the format does not interpret (description, feature names, training info).</param>
+public sealed record ModelCard(
+    string Name,
+    int Version,
+    string Task,
+    int InputSize,
+    int HiddenSize,
+    int NumLayers,
+    bool Bidirectional,
+    bool LinearBeforeReset,
+    string Variant,
+    int? Horizon,
+    int? OutputSize,
+    IReadOnlyList<string>? Classes,
+    bool InputNormalization,
+    bool TargetNormalization,
+    long ParameterCount,
+    string Sha256,
+    long SizeBytes,
+    DateTimeOffset CreatedAt,
+    IReadOnlyDictionary<string, JsonElement> Metadata)
+{
+    public static ModelCard From(ServedModel served)
+    {
+        GruConfig c = served.Model.Config;
+        bool forecast = c.Task == GruTask.Forecast;
+        return new ModelCard(
+            served.Name, served.Version, served.TaskName,
+            c.InputSize, c.HiddenSize, c.NumLayers, c.Bidirectional, c.LinearBeforeReset,
+            c.LinearBeforeReset ? "linear_before_reset" : "reset_before_matmul",
+            forecast ? c.Horizon : null, forecast ? c.OutputSize : null, forecast ? null : c.Classes,
+            c.InputMean is not null, c.TargetMean is not null,
+            served.Model.ParameterCount, served.Stored.Sha256, served.Stored.SizeBytes, served.Stored.CreatedAt, c.Extra);
+    }
+}

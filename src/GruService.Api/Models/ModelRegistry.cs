@@ -1,0 +1,255 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using GruService.Engine;
+using GruService.Engine.ModelFiles;
+using Microsoft.Extensions.Options;
+
+namespace GruService.Api.Models;
+
+/// <summary>An upload larger than <see cref="ModelLimits.MaxFileBytes"/>.</summary>
+public sealed class ModelTooLargeException(long limit) : Exception($"The model file is larger than the limit of {limit} bytes.")
+{
+    public long Limit { get; } = limit;
+}
+
+/// <summary>
+/// The singleton set of served models: for each name, its active version, fully loaded. Reads are lock-free;
+/// changes (upload, activate, delete) are serialised, and each publishes a complete <see cref="ServedModel"/> in one
+/// reference swap, so requests in flight finish on the version they started with and none sees a half-loaded model.
+/// </summary>
+public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptions> options, ILogger<ModelRegistry> logger)
+{
+    private readonly ConcurrentDictionary<string, ServedModel> _active = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _changes = new(1, 1);
+    private volatile bool _loaded;
+
+    private ModelLimits Limits => options.Value.Limits;
+
+    /// <summary>The largest model file an upload may send.</summary>
+    public long MaxFileBytes => Limits.MaxFileBytes;
+
+    /// <summary>True once the stored models have been loaded at start-up.</summary>
+    public bool IsLoaded => _loaded;
+
+    public bool TryGet(string name, out ServedModel model) => _active.TryGetValue(name, out model!);
+
+    public IReadOnlyList<ServedModel> List() => [.. _active.Values.OrderBy(m => m.Name, StringComparer.Ordinal)];
+
+    public IReadOnlyList<StoredVersion> Versions(string name) => store.ListVersions(name);
+
+    /// <summary>Imports bundled model files the store lacks, then loads every stored model's active version.</summary>
+    public async Task LoadAsync(string? bundledDirectory, CancellationToken cancellationToken)
+    {
+        await _changes.WaitAsync(cancellationToken);
+        try
+        {
+            if (bundledDirectory is not null && Directory.Exists(bundledDirectory))
+                await ImportBundledAsync(bundledDirectory, cancellationToken);
+
+            foreach (string name in store.ListModels())
+            {
+                int? version = store.GetActiveVersion(name) ?? store.ListVersions(name).LastOrDefault()?.Version;
+                if (version is null) continue;
+                try
+                {
+                    ServedModel served = await LoadVersionAsync(name, version.Value, cancellationToken);
+                    _active[name] = served;
+                    LogLoaded(name, served.Version, served.TaskName, served.Model.ParameterCount);
+                }
+                catch (Exception e) when (e is ModelFileException or IOException or InvalidOperationException)
+                {
+                    LogLoadFailed(e, name, version.Value, e.Message);
+                }
+            }
+            _loaded = true;
+        }
+        finally
+        {
+            _changes.Release();
+        }
+    }
+
+    /// <summary>
+    /// Streams an upload to a staging file, validates it completely, then stores it as the next version and makes
+    /// it active. Throws <see cref="ModelFileException"/> (invalid file) or <see cref="ModelTooLargeException"/>;
+    /// either way nothing changes and the previous version keeps serving.
+    /// </summary>
+    public async Task<ServedModel> UploadAsync(string name, Stream body, CancellationToken cancellationToken)
+    {
+        Stream staging = store.CreateStagingFile(out string stagingPath);
+        bool keep = false;
+        try
+        {
+            string sha256;
+            byte[] bytes;
+            await using (staging)
+            {
+                sha256 = await CopyLimitedAsync(body, staging, Limits.MaxFileBytes, cancellationToken);
+                await staging.FlushAsync(cancellationToken);
+                ((FileStream)staging).Flush(flushToDisk: true);
+                bytes = new byte[staging.Length];
+                staging.Position = 0;
+                await staging.ReadExactlyAsync(bytes, cancellationToken);
+            }
+
+            GruModel model;
+            try
+            {
+                model = ModelFile.Read(bytes, Limits);
+            }
+            catch (ModelFileException e)
+            {
+                LogRejected(name, e.Message);
+                throw;
+            }
+
+            await _changes.WaitAsync(cancellationToken);
+            try
+            {
+                StoredVersion stored = await store.AddVersionAsync(name, stagingPath, sha256, CancellationToken.None);
+                keep = true;
+                await store.SetActiveVersionAsync(name, stored.Version, CancellationToken.None);
+                var served = new ServedModel(name, stored, model);
+                int? previous = _active.TryGetValue(name, out var old) ? old.Version : null;
+                _active[name] = served;
+                LogSwapped(name, previous, served.Version, "upload");
+                return served;
+            }
+            finally
+            {
+                _changes.Release();
+            }
+        }
+        finally
+        {
+            if (!keep) TryDelete(stagingPath);
+        }
+    }
+
+    /// <summary>Makes a stored version active (roll back or forward). Null when the model or version does not exist.</summary>
+    public async Task<ServedModel?> ActivateAsync(string name, int version, CancellationToken cancellationToken)
+    {
+        await _changes.WaitAsync(cancellationToken);
+        try
+        {
+            if (!store.ListVersions(name).Any(v => v.Version == version)) return null;
+            ServedModel served = await LoadVersionAsync(name, version, cancellationToken);
+            await store.SetActiveVersionAsync(name, version, CancellationToken.None);
+            int? previous = _active.TryGetValue(name, out var old) ? old.Version : null;
+            _active[name] = served;
+            LogSwapped(name, previous, version, "activate");
+            return served;
+        }
+        finally
+        {
+            _changes.Release();
+        }
+    }
+
+    public async Task<bool> DeleteAsync(string name, CancellationToken cancellationToken)
+    {
+        await _changes.WaitAsync(cancellationToken);
+        try
+        {
+            bool existed = await store.DeleteAsync(name, CancellationToken.None);
+            existed |= _active.TryRemove(name, out _);
+            if (existed) LogDeleted(name);
+            return existed;
+        }
+        finally
+        {
+            _changes.Release();
+        }
+    }
+
+    private async Task<ServedModel> LoadVersionAsync(string name, int version, CancellationToken cancellationToken)
+    {
+        StoredVersion stored = store.ListVersions(name).FirstOrDefault(v => v.Version == version)
+            ?? throw new InvalidOperationException($"Version {version} of '{name}' is not stored.");
+        byte[] bytes = await store.ReadAsync(name, version, cancellationToken);
+        return new ServedModel(name, stored, ModelFile.Read(bytes, Limits));
+    }
+
+    private async Task ImportBundledAsync(string directory, CancellationToken cancellationToken)
+    {
+        foreach (string file in Directory.EnumerateFiles(directory, "*.safetensors").Order(StringComparer.Ordinal))
+        {
+            string name = Path.GetFileNameWithoutExtension(file);
+            if (!ModelName.IsValid(name) || store.ListVersions(name).Count > 0) continue;
+            try
+            {
+                byte[] bytes = await File.ReadAllBytesAsync(file, cancellationToken);
+                ModelFile.Read(bytes, Limits);
+                Stream staging = store.CreateStagingFile(out string stagingPath);
+                await using (staging)
+                {
+                    await staging.WriteAsync(bytes, cancellationToken);
+                    ((FileStream)staging).Flush(flushToDisk: true);
+                }
+                StoredVersion stored = await store.AddVersionAsync(name, stagingPath, Convert.ToHexStringLower(SHA256.HashData(bytes)), cancellationToken);
+                await store.SetActiveVersionAsync(name, stored.Version, cancellationToken);
+                LogImported(name, file);
+            }
+            catch (ModelFileException e)
+            {
+                LogRejected(name, $"bundled file {file}: {e.Message}");
+            }
+        }
+    }
+
+    private static async Task<string> CopyLimitedAsync(Stream source, Stream destination, long limit, CancellationToken cancellationToken)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(1 << 16);
+        try
+        {
+            long total = 0;
+            int read;
+            while ((read = await source.ReadAsync(buffer, cancellationToken)) > 0)
+            {
+                total += read;
+                if (total > limit) throw new ModelTooLargeException(limit);
+                hash.AppendData(buffer, 0, read);
+                await destination.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
+            }
+            return Convert.ToHexStringLower(hash.GetHashAndReset());
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (IOException e)
+        {
+            LogCleanupFailed(path, e.Message);
+        }
+    }
+
+    [LoggerMessage(LogLevel.Information, "Loaded model {Model} version {Version} ({Task}, {Parameters} parameters)")]
+    private partial void LogLoaded(string model, int version, string task, long parameters);
+
+    [LoggerMessage(LogLevel.Error, "Could not load model {Model} version {Version}: {Reason}")]
+    private partial void LogLoadFailed(Exception exception, string model, int version, string reason);
+
+    [LoggerMessage(LogLevel.Warning, "Rejected model file for {Model}: {Reason}")]
+    private partial void LogRejected(string model, string reason);
+
+    [LoggerMessage(LogLevel.Information, "Model {Model} now serves version {Version} (was {PreviousVersion}) after {Change}")]
+    private partial void LogSwapped(string model, int? previousVersion, int version, string change);
+
+    [LoggerMessage(LogLevel.Information, "Deleted model {Model} and all its versions")]
+    private partial void LogDeleted(string model);
+
+    [LoggerMessage(LogLevel.Information, "Imported bundled model {Model} from {File}")]
+    private partial void LogImported(string model, string file);
+
+    [LoggerMessage(LogLevel.Warning, "Could not remove staging file {Path}: {Reason}")]
+    private partial void LogCleanupFailed(string path, string reason);
+}

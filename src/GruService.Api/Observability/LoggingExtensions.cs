@@ -1,0 +1,84 @@
+using System.Diagnostics;
+
+using Serilog;
+using Serilog.Extensions.Logging;
+using ILogger = Microsoft.Extensions.Logging.ILogger;
+
+namespace GruService.Api.Observability;
+
+public static class LoggingExtensions
+{
+    /// <summary>
+    /// Serilog behind Microsoft.Extensions.Logging, configured from the "Serilog" section (JSON to the console by
+    /// default, see appsettings.json). Serilog.AspNetCore is not available here, so the provider is wired directly.
+    /// </summary>
+    public static WebApplicationBuilder AddGruLogging(this WebApplicationBuilder builder)
+    {
+        var configuration = new Serilog.LoggerConfiguration().Enrich.FromLogContext();
+        if (builder.Configuration.GetSection("Serilog").Exists())
+            configuration.ReadFrom.Configuration(builder.Configuration);
+        else
+            configuration.WriteTo.Console(new Serilog.Formatting.Json.JsonFormatter(renderMessage: true));
+
+        builder.Logging.ClearProviders();
+        builder.Logging.AddProvider(new SerilogLoggerProvider(configuration.CreateLogger(), dispose: true));
+        // Let Serilog's own minimum levels decide; Microsoft's filter would otherwise drop events first.
+        builder.Logging.SetMinimumLevel(LogLevel.Trace);
+        builder.Services.AddHostedService<RequestActivityListener>();
+        return builder;
+    }
+
+    /// <summary>One structured event per request: method, path, route, status, elapsed ms and trace id.</summary>
+    public static WebApplication UseRequestLogging(this WebApplication app)
+    {
+        app.UseMiddleware<RequestLoggingMiddleware>();
+        return app;
+    }
+}
+
+/// <summary>
+/// Makes ASP.NET Core start an Activity for every request, so each log event and problem body carries a W3C trace id
+/// (and an incoming traceparent header is honoured) whatever the log levels are.
+/// </summary>
+internal sealed class RequestActivityListener : IHostedService, IDisposable
+{
+    private readonly ActivityListener _listener = new()
+    {
+        ShouldListenTo = source => source.Name == "Microsoft.AspNetCore",
+        Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+    };
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        ActivitySource.AddActivityListener(_listener);
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public void Dispose() => _listener.Dispose();
+}
+
+internal sealed partial class RequestLoggingMiddleware(RequestDelegate next, ILogger<RequestLoggingMiddleware> logger)
+{
+    public async Task InvokeAsync(HttpContext context)
+    {
+        long start = Stopwatch.GetTimestamp();
+        try
+        {
+            await next(context);
+        }
+        finally
+        {
+            double elapsedMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            int status = context.Response.StatusCode;
+            string route = (context.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? "";
+            string traceId = Activity.Current?.TraceId.ToString() ?? context.TraceIdentifier;
+            LogLevel level = status >= 500 ? LogLevel.Error : LogLevel.Information;
+            LogRequest(logger, level, context.Request.Method, context.Request.Path.Value ?? "", status, Math.Round(elapsedMs, 3), route, traceId);
+        }
+    }
+
+    [LoggerMessage(Message = "HTTP {Method} {Path} responded {StatusCode} in {ElapsedMs} ms (route {Route}, trace {TraceId})")]
+    private static partial void LogRequest(ILogger logger, LogLevel level, string method, string path, int statusCode, double elapsedMs, string route, string traceId);
+}

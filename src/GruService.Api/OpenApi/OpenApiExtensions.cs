@@ -1,0 +1,53 @@
+using Microsoft.AspNetCore.OpenApi;
+using Microsoft.OpenApi;
+
+namespace GruService.Api.OpenApi;
+
+/// <summary>Whether Swagger UI is served. Bound from the "Swagger" section.</summary>
+public sealed class SwaggerOptions
+{
+    public const string Section = "Swagger";
+
+    /// <summary>Serve Swagger UI at /swagger (the OpenAPI document at /openapi/v1.json is always served).</summary>
+    public bool Enabled { get; set; } = true;
+}
+
+public static class OpenApiExtensions
+{
+    public static IServiceCollection AddGruOpenApi(this IServiceCollection services)
+    {
+        services.AddOptions<SwaggerOptions>().BindConfiguration(SwaggerOptions.Section);
+        services.AddOpenApi(options =>
+        {
+            options.AddDocumentTransformer((document, _, _) =>
+            {
+                document.Info = new OpenApiInfo
+                {
+                    Title = "GruService",
+                    Version = "v1",
+                    Description = "Serves GRU models (PyTorch torch.nn.GRU semantics) for time-series forecasting and sequence classification. "
+                        + "Upload a model file with PUT /v1/models/{name}, then POST sequences to /v1/models/{name}/forecast or /classify. "
+                        + "Errors are RFC 7807 problem bodies (application/problem+json) whose 'detail' says exactly what is wrong.",
+                };
+                return Task.CompletedTask;
+            });
+            options.AddOperationTransformer<OperationDocsTransformer>();
+        });
+        return services;
+    }
+
+    public static WebApplication MapGruOpenApi(this WebApplication app)
+    {
+        app.MapOpenApi();
+        if (app.Configuration.GetSection(SwaggerOptions.Section).Get<SwaggerOptions>()?.Enabled ?? true)
+        {
+            app.UseSwaggerUI(options =>
+            {
+                options.SwaggerEndpoint("/openapi/v1.json", "GruService v1");
+                options.RoutePrefix = "swagger";
+                options.DocumentTitle = "GruService API";
+            });
+        }
+        return app;
+    }
+}

@@ -1,0 +1,98 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using GruService.Api.Inference;
+using GruService.Api.Models;
+using GruService.Engine;
+using Microsoft.AspNetCore.OpenApi;
+using Microsoft.OpenApi;
+
+namespace GruService.Api.OpenApi;
+
+/// <summary>
+/// Describes the request bodies the handlers read themselves, and fills path and body examples from the models
+/// actually served, so "Try it out" in Swagger UI succeeds: the example name is a served model of the right task,
+/// and the example body has that model's input size (a real window from its training data when the model file
+/// carries one in the config key <c>example_input</c>).
+/// </summary>
+internal sealed class OperationDocsTransformer(ModelRegistry registry) : IOpenApiOperationTransformer
+{
+    public const string ExampleInputKey = "example_input";
+
+    public async Task TransformAsync(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<ServedModel> models = registry.List();
+        ServedModel? example = operation.OperationId switch
+        {
+            "Forecast" => models.FirstOrDefault(m => m.Task == GruTask.Forecast),
+            "Classify" => models.FirstOrDefault(m => m.Task == GruTask.Classify),
+            _ => models.FirstOrDefault(),
+        };
+
+        foreach (IOpenApiParameter parameter in operation.Parameters ?? [])
+        {
+            if (parameter is not OpenApiParameter concrete) continue;
+            concrete.Example = concrete.Name switch
+            {
+                "name" => JsonValue.Create(example?.Name ?? "my-model"),
+                "version" => JsonValue.Create(example?.Version ?? 1),
+                _ => concrete.Example,
+            };
+        }
+
+        switch (operation.OperationId)
+        {
+            case "Forecast" or "Classify":
+                operation.RequestBody = new OpenApiRequestBody
+                {
+                    Required = true,
+                    Description = "The sequences to answer: {\"inputs\": [sequence, ...]}. A sequence is an array of time steps, oldest first; "
+                        + "a time step is an array of input_size numbers, or a bare number when input_size is 1. Sequences may have different lengths.",
+                    Content = new Dictionary<string, OpenApiMediaType>
+                    {
+                        ["application/json"] = new()
+                        {
+                            Schema = await context.GetOrCreateSchemaAsync(typeof(InferenceRequest), cancellationToken: cancellationToken),
+                            Example = new JsonObject { ["inputs"] = ExampleInputs(example?.Model.Config) },
+                        },
+                    },
+                };
+                break;
+            case "UploadModel":
+                operation.RequestBody = new OpenApiRequestBody
+                {
+                    Required = true,
+                    Description = "The model file, raw (not a form): a safetensors file with PyTorch tensor names and a 'config' metadata entry (docs/model-format.md).",
+                    Content = new Dictionary<string, OpenApiMediaType>
+                    {
+                        ["application/octet-stream"] = new() { Schema = new OpenApiSchema { Type = JsonSchemaType.String, Format = "binary" } },
+                    },
+                };
+                break;
+        }
+    }
+
+    /// <summary>Two sequences of different lengths: the model's example window and its last half.</summary>
+    private static JsonArray ExampleInputs(GruConfig? config)
+    {
+        JsonArray window = config is not null && config.Extra.TryGetValue(ExampleInputKey, out JsonElement stored) && stored.ValueKind == JsonValueKind.Array
+            ? (JsonArray)JsonNode.Parse(stored.GetRawText())!
+            : SyntheticWindow(config);
+        var shorter = new JsonArray([.. window.Skip(window.Count / 2).Select(step => step?.DeepClone())]);
+        return [window, shorter];
+    }
+
+    /// <summary>Without a stored window: a few steps near the model's input means (zeros when it has none).</summary>
+    private static JsonArray SyntheticWindow(GruConfig? config)
+    {
+        int size = config?.InputSize ?? 1;
+        var steps = new JsonArray();
+        for (int t = 0; t < 8; t++)
+        {
+            float[] step = [.. Enumerable.Range(0, size).Select(i => (config?.InputMean?[i] ?? 0f) + 0.1f * MathF.Sin(t + i))];
+            steps.Add(size == 1
+                ? JsonValue.Create(Math.Round(step[0], 4))
+                : new JsonArray([.. step.Select(v => (JsonNode?)JsonValue.Create(Math.Round(v, 4)))]));
+        }
+        return steps;
+    }
+}

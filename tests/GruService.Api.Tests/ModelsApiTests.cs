@@ -1,0 +1,268 @@
+using System.Net;
+using System.Text.Json.Nodes;
+
+namespace GruService.Api.Tests;
+
+public class ModelsApiTests : IAsyncLifetime
+{
+    private readonly GruServiceFactory _factory = new();
+    private HttpClient _client = null!;
+    private static readonly ReferenceModel Forecaster = ReferenceModel.Load(8);
+    private static readonly ReferenceModel OtherForecaster = ReferenceModel.Load(18);
+    private static readonly ReferenceModel Classifier = ReferenceModel.Load(5);
+
+    public async Task InitializeAsync() => _client = await _factory.ReadyClientAsync();
+
+    public Task DisposeAsync()
+    {
+        _factory.Dispose();
+        return Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task ListModels_ReturnsEmptyList_OnFreshStore()
+    {
+        JsonObject body = await (await _client.GetAsync("/v1/models")).JsonAsync();
+        Assert.Empty(body["models"]!.AsArray());
+    }
+
+    [Fact]
+    public async Task UploadModel_Returns201WithCard_AsVersion1()
+    {
+        HttpResponseMessage response = await _client.PutModelAsync("demand", Forecaster.File);
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        Assert.Equal("/v1/models/demand", response.Headers.Location?.OriginalString);
+        JsonObject card = await response.JsonAsync();
+        Assert.Equal("demand", (string?)card["name"]);
+        Assert.Equal(1, (int)card["version"]!);
+        Assert.Equal("forecast", (string?)card["task"]);
+        Assert.Equal(Forecaster.InputSize, (int)card["input_size"]!);
+        Assert.Equal(Forecaster.Config.GetProperty("hidden_size").GetInt32(), (int)card["hidden_size"]!);
+        Assert.Equal(Forecaster.Config.GetProperty("horizon").GetInt32(), (int)card["horizon"]!);
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Forecaster.File)), (string?)card["sha256"]);
+        Assert.Equal(Forecaster.File.Length, (long)card["size_bytes"]!);
+        Assert.True((long)card["parameter_count"]! > 0);
+        Assert.Equal("linear_before_reset", (string?)card["variant"]);
+        Assert.Null(card["classes"]);
+    }
+
+    [Fact]
+    public async Task GetModel_ReturnsClassifierCard_WithClassesInOrder()
+    {
+        await _client.PutModelAsync("activity", Classifier.File);
+        JsonObject card = await (await _client.GetAsync("/v1/models/activity")).JsonAsync();
+        Assert.Equal("classify", (string?)card["task"]);
+        Assert.Equal(Classifier.Config.GetProperty("classes").EnumerateArray().Select(c => c.GetString()), card["classes"]!.AsArray().Select(c => (string?)c));
+        Assert.Null(card["horizon"]);
+    }
+
+    [Fact]
+    public async Task GetModel_ShowsUnknownConfigKeysAsMetadata()
+    {
+        var config = JsonNode.Parse(Forecaster.Config.GetRawText())!.AsObject();
+        config["description"] = "hourly demand, 8 sensors";
+        config["feature_names"] = new JsonArray("a", "b");
+        byte[] file = TestModelFiles.WithConfig(Forecaster.File, config.ToJsonString());
+        Assert.Equal(HttpStatusCode.Created, (await _client.PutModelAsync("described", file)).StatusCode);
+        JsonObject card = await (await _client.GetAsync("/v1/models/described")).JsonAsync();
+        Assert.Equal("hourly demand, 8 sensors", (string?)card["metadata"]!["description"]);
+        Assert.Equal(2, card["metadata"]!["feature_names"]!.AsArray().Count);
+    }
+
+    [Fact]
+    public async Task GetModel_Returns404Problem_ForUnknownModel()
+    {
+        string detail = await (await _client.GetAsync("/v1/models/nothing-here")).AssertProblemAsync(404, "unknown_model");
+        Assert.Contains("'nothing-here'", detail);
+    }
+
+    [Theory]
+    [InlineData("Upper")]
+    [InlineData("-leading-dash")]
+    [InlineData("has%20space")]
+    [InlineData("a0123456789012345678901234567890123456789012345678901234567890123")]
+    public async Task UploadModel_Returns400_ForInvalidName(string name)
+    {
+        string detail = await (await _client.PutModelAsync(name, Forecaster.File)).AssertProblemAsync(400, "invalid_model_name");
+        Assert.Contains("a-z, 0-9", detail);
+    }
+
+    [Fact]
+    public async Task UploadModel_AcceptsLongestValidName()
+    {
+        string name = "a" + new string('9', 63);
+        Assert.Equal(HttpStatusCode.Created, (await _client.PutModelAsync(name, Forecaster.File)).StatusCode);
+    }
+
+    [Fact]
+    public async Task UploadModel_SecondUpload_BecomesVersion2AndActive()
+    {
+        await _client.PutModelAsync("demand", Forecaster.File);
+        JsonObject card = await (await _client.PutModelAsync("demand", OtherForecaster.File)).JsonAsync();
+        Assert.Equal(2, (int)card["version"]!);
+        JsonObject active = await (await _client.GetAsync("/v1/models/demand")).JsonAsync();
+        Assert.Equal(2, (int)active["version"]!);
+        Assert.Equal(OtherForecaster.InputSize, (int)active["input_size"]!);
+    }
+
+    [Fact]
+    public async Task UploadModel_RejectsCorruptFile_AndKeepsServingTheActiveVersion()
+    {
+        await _client.PutModelAsync("demand", Forecaster.File);
+        string request = HttpTestExtensions.Serialize(Forecaster.Inputs);
+        string before = await (await _client.PostJsonAsync("/v1/models/demand/forecast", request)).Content.ReadAsStringAsync();
+
+        byte[] corrupt = (byte[])Forecaster.File.Clone();
+        corrupt[^5] = 0xFF; corrupt[^6] = 0xFF; corrupt[^7] = 0xFF; corrupt[^8] = 0x7F; // a NaN in the last tensor
+        string detail = await (await _client.PutModelAsync("demand", corrupt)).AssertProblemAsync(400, "invalid_model_file");
+        Assert.Contains("non-finite", detail);
+        string truncated = await (await _client.PutModelAsync("demand", Forecaster.File[..100])).AssertProblemAsync(400, "invalid_model_file");
+        Assert.Contains("header length", truncated);
+        await (await _client.PutModelAsync("demand", [])).AssertProblemAsync(400, "invalid_model_file");
+
+        string after = await (await _client.PostJsonAsync("/v1/models/demand/forecast", request)).Content.ReadAsStringAsync();
+        Assert.Equal(before, after);
+        JsonObject versions = await (await _client.GetAsync("/v1/models/demand/versions")).JsonAsync();
+        Assert.Single(versions["versions"]!.AsArray());
+        Assert.Empty(Directory.GetFiles(Path.Combine(_factory.StorageRoot, "tmp")));
+    }
+
+    [Fact]
+    public async Task UploadModel_Returns400_ForRejectedFileOfNewModel_AndCreatesNothing()
+    {
+        await (await _client.PutModelAsync("never", [1, 2, 3])).AssertProblemAsync(400, "invalid_model_file");
+        await (await _client.GetAsync("/v1/models/never")).AssertProblemAsync(404, "unknown_model");
+        await (await _client.GetAsync("/v1/models/never/versions")).AssertProblemAsync(404, "unknown_model");
+    }
+
+    [Fact]
+    public async Task UploadModel_Returns415_ForMultipartForm()
+    {
+        var form = new MultipartFormDataContent { { new ByteArrayContent(Forecaster.File), "file", "model.safetensors" } };
+        await (await _client.PutAsync("/v1/models/demand", form)).AssertProblemAsync(415, "unsupported_media_type");
+    }
+
+    [Fact]
+    public async Task ListVersions_ShowsEveryVersionAndTheActiveOne()
+    {
+        await _client.PutModelAsync("demand", Forecaster.File);
+        await _client.PutModelAsync("demand", OtherForecaster.File);
+        JsonObject body = await (await _client.GetAsync("/v1/models/demand/versions")).JsonAsync();
+        Assert.Equal(2, (int)body["active_version"]!);
+        JsonArray versions = body["versions"]!.AsArray();
+        Assert.Equal([1, 2], versions.Select(v => (int)v!["version"]!));
+        Assert.Equal([false, true], versions.Select(v => (bool)v!["active"]!));
+    }
+
+    [Fact]
+    public async Task ActivateVersion_RollsBackAndForward()
+    {
+        await _client.PutModelAsync("demand", Forecaster.File);
+        await _client.PutModelAsync("demand", OtherForecaster.File);
+
+        JsonObject rolledBack = await (await _client.PostAsync("/v1/models/demand/versions/1/activate", null)).JsonAsync();
+        Assert.Equal(1, (int)rolledBack["version"]!);
+        JsonObject answer = await (await _client.PostJsonAsync("/v1/models/demand/forecast", HttpTestExtensions.Serialize(Forecaster.Inputs))).JsonAsync();
+        Assert.Equal(1, (int)answer["version"]!);
+
+        JsonObject forward = await (await _client.PostAsync("/v1/models/demand/versions/2/activate", null)).JsonAsync();
+        Assert.Equal(2, (int)forward["version"]!);
+        Assert.Equal(2, (int)(await (await _client.GetAsync("/v1/models/demand")).JsonAsync())["version"]!);
+    }
+
+    [Fact]
+    public async Task ActivateVersion_Returns404_ForUnknownVersionOrModel()
+    {
+        await _client.PutModelAsync("demand", Forecaster.File);
+        string detail = await (await _client.PostAsync("/v1/models/demand/versions/7/activate", null)).AssertProblemAsync(404, "unknown_version");
+        Assert.Contains("no version 7", detail);
+        await (await _client.PostAsync("/v1/models/ghost/versions/1/activate", null)).AssertProblemAsync(404, "unknown_model");
+    }
+
+    [Fact]
+    public async Task DeleteModel_RemovesEveryVersion_ThenAnswers404()
+    {
+        await _client.PutModelAsync("demand", Forecaster.File);
+        await _client.PutModelAsync("demand", OtherForecaster.File);
+        Assert.Equal(HttpStatusCode.NoContent, (await _client.DeleteAsync("/v1/models/demand")).StatusCode);
+        await (await _client.GetAsync("/v1/models/demand")).AssertProblemAsync(404, "unknown_model");
+        await (await _client.PostJsonAsync("/v1/models/demand/forecast", HttpTestExtensions.Serialize(Forecaster.Inputs))).AssertProblemAsync(404, "unknown_model");
+        await (await _client.DeleteAsync("/v1/models/demand")).AssertProblemAsync(404, "unknown_model");
+        // A new upload under the same name starts again at version 1.
+        Assert.Equal(1, (int)(await (await _client.PutModelAsync("demand", Forecaster.File)).JsonAsync())["version"]!);
+    }
+
+    [Fact]
+    public async Task UnknownRoute_Returns404Problem()
+    {
+        await (await _client.GetAsync("/v1/nothing")).AssertProblemAsync(404, "not_found");
+    }
+
+    [Fact]
+    public async Task WrongMethod_Returns405Problem()
+    {
+        await (await _client.PatchAsync("/v1/models/demand", null)).AssertProblemAsync(405, "method_not_allowed");
+    }
+}
+
+public class ModelPersistenceTests
+{
+    [Fact]
+    public async Task UploadedVersions_SurviveARestart_WithTheSameActiveVersion()
+    {
+        ReferenceModel first = ReferenceModel.Load(8), second = ReferenceModel.Load(18);
+        string root = Directory.CreateTempSubdirectory("gru-restart-").FullName;
+        try
+        {
+            string request = HttpTestExtensions.Serialize(first.Inputs);
+            string answer;
+            using (var before = new GruServiceFactory(root))
+            {
+                HttpClient client = await before.ReadyClientAsync();
+                await client.PutModelAsync("demand", first.File);
+                await client.PutModelAsync("demand", second.File);
+                await client.PostAsync("/v1/models/demand/versions/1/activate", null);
+                answer = await (await client.PostJsonAsync("/v1/models/demand/forecast", request)).Content.ReadAsStringAsync();
+            }
+            using var after = new GruServiceFactory(root);
+            HttpClient restarted = await after.ReadyClientAsync();
+            JsonObject card = await (await restarted.GetAsync("/v1/models/demand")).JsonAsync();
+            Assert.Equal(1, (int)card["version"]!);
+            Assert.Equal(2, (await (await restarted.GetAsync("/v1/models/demand/versions")).JsonAsync())["versions"]!.AsArray().Count);
+            Assert.Equal(answer, await (await restarted.PostJsonAsync("/v1/models/demand/forecast", request)).Content.ReadAsStringAsync());
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task BundledModels_AreImportedOnce_AndNotOverwritten()
+    {
+        string bundled = Directory.CreateTempSubdirectory("gru-bundled-").FullName;
+        string root = Directory.CreateTempSubdirectory("gru-bundled-root-").FullName;
+        try
+        {
+            File.WriteAllBytes(Path.Combine(bundled, "default-forecaster.safetensors"), ReferenceModel.Load(8).File);
+            File.WriteAllBytes(Path.Combine(bundled, "broken.safetensors"), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+            var settings = new Dictionary<string, string?> { ["Models:BundledDirectory"] = bundled };
+            using (var first = new GruServiceFactory(root, settings))
+            {
+                HttpClient client = await first.ReadyClientAsync();
+                JsonObject list = await (await client.GetAsync("/v1/models")).JsonAsync();
+                Assert.Equal(["default-forecaster"], list["models"]!.AsArray().Select(m => (string?)m!["name"]));
+                await client.PutModelAsync("default-forecaster", ReferenceModel.Load(18).File);
+            }
+            using var second = new GruServiceFactory(root, settings);
+            HttpClient again = await second.ReadyClientAsync();
+            JsonObject card = await (await again.GetAsync("/v1/models/default-forecaster")).JsonAsync();
+            Assert.Equal(2, (int)card["version"]!);
+        }
+        finally
+        {
+            Directory.Delete(bundled, recursive: true);
+            Directory.Delete(root, recursive: true);
+        }
+    }
+}
