@@ -20,6 +20,9 @@ public sealed class RequestBody : IDisposable
     public static async Task<RequestBody?> ReadAsync(HttpRequest request, int limit, CancellationToken cancellationToken)
     {
         if (request.ContentLength > limit) return null;
+        // The server's own limit (Kestrel's default is 30 MB) must not cut in before this one.
+        if (request.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
+            size.MaxRequestBodySize = limit + 1L;
         var pool = ArrayPool<byte>.Shared;
         byte[] buffer = pool.Rent((int)Math.Min(request.ContentLength ?? 16 * 1024, limit) + 1);
         int length = 0;

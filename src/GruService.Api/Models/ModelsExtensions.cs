@@ -12,10 +12,14 @@ public static class ModelsExtensions
             .ValidateOnStart();
         services.AddOptions<ModelOptions>()
             .BindConfiguration(ModelOptions.Section)
-            .Validate(o => o.Limits.MaxFileBytes > 0 && o.Limits.MaxHeaderBytes > 0 && o.Limits.MaxInputSize > 0
-                && o.Limits.MaxHiddenSize > 0 && o.Limits.MaxLayers > 0 && o.Limits.MaxHorizon > 0
-                && o.Limits.MaxOutputSize > 0 && o.Limits.MaxClasses >= 2 && o.Limits.MaxParameters > 0,
-                "Every Models:Limits value must be positive (MaxClasses at least 2).")
+            // Upper bounds keep every size computed from a valid file (3 × hidden × width, buffer lengths) inside an int.
+            .Validate(o => o.Limits.MaxFileBytes is > 0 and <= int.MaxValue && o.Limits.MaxHeaderBytes is > 0 and <= 100_000_000
+                && o.Limits.MaxInputSize is > 0 and <= 1 << 20 && o.Limits.MaxHiddenSize is > 0 and <= 1 << 16
+                && o.Limits.MaxLayers is > 0 and <= 64 && o.Limits.MaxHorizon is > 0 and <= 1 << 20
+                && o.Limits.MaxOutputSize is > 0 and <= 1 << 20 && o.Limits.MaxClasses is >= 2 and <= 1 << 20
+                && o.Limits.MaxParameters is > 0 and <= 1L << 30,
+                "Models:Limits values must be positive and at most: MaxFileBytes 2^31-1, MaxHeaderBytes 10^8, MaxInputSize 2^20, "
+                + "MaxHiddenSize 2^16, MaxLayers 64, MaxHorizon 2^20, MaxOutputSize 2^20, MaxClasses 2^20 (at least 2), MaxParameters 2^30.")
             .ValidateOnStart();
         services.AddSingleton<IModelStore, FileModelStore>();
         services.AddSingleton<ModelRegistry>();

@@ -108,15 +108,21 @@ public static class GruConfigJson
         {
             o["horizon"] = config.Horizon;
             o["output_size"] = config.OutputSize;
-            if (config.TargetMean is not null) o["target_mean"] = ToArray(config.TargetMean);
-            if (config.TargetStd is not null) o["target_std"] = ToArray(config.TargetStd);
+            if (config.TargetMean is not null && config.TargetStd is not null)
+            {
+                o["target_mean"] = ToArray(config.TargetMean);
+                o["target_std"] = ToArray(config.TargetStd);
+            }
         }
         else
         {
             o["classes"] = new JsonArray([.. config.Classes.Select(c => (JsonNode?)JsonValue.Create(c))]);
         }
-        if (config.InputMean is not null) o["input_mean"] = ToArray(config.InputMean);
-        if (config.InputStd is not null) o["input_std"] = ToArray(config.InputStd);
+        if (config.InputMean is not null && config.InputStd is not null)
+        {
+            o["input_mean"] = ToArray(config.InputMean);
+            o["input_std"] = ToArray(config.InputStd);
+        }
         foreach (var (key, value) in config.Extra)
             if (!KnownKeys.Contains(key))
                 o[key] = JsonNode.Parse(value.GetRawText());
