@@ -1,0 +1,281 @@
+using System.Diagnostics;
+using System.Numerics.Tensors;
+using System.Text.Json;
+using GruService.Engine.Training.Data;
+using GruService.Engine.Training.Optimization;
+
+namespace GruService.Engine.Training;
+
+/// <summary>How to train. Every value has a default that works for small problems.</summary>
+public sealed record TrainingSettings
+{
+    public int Epochs { get; init; } = 20;
+    public int BatchSize { get; init; } = 64;
+    public float LearningRate { get; init; } = 1e-3f;
+    public float WeightDecay { get; init; }
+    public OptimizerKind Optimizer { get; init; } = OptimizerKind.AdamW;
+
+    /// <summary>Global gradient norm limit; 0 turns clipping off.</summary>
+    public float ClipNorm { get; init; } = 1f;
+
+    public ScheduleKind Schedule { get; init; } = ScheduleKind.Constant;
+    public int WarmupEpochs { get; init; }
+    public int StepEpochs { get; init; } = 10;
+    public float Gamma { get; init; } = 0.1f;
+    public float MinLearningRate { get; init; }
+
+    /// <summary>Epochs without a better validation loss before stopping; 0 trains every epoch.</summary>
+    public int Patience { get; init; } = 5;
+
+    public ulong Seed { get; init; } = 1;
+
+    /// <summary>Threads a batch is split over; the same seed and thread count give the same weights bit for bit.</summary>
+    public int Threads { get; init; } = 1;
+}
+
+/// <summary>One finished epoch.</summary>
+public sealed record EpochRecord(int Epoch, double TrainLoss, double? ValidationLoss, double? ValidationMetric, double Seconds, float LearningRate);
+
+/// <summary>Where a run is, reported after every batch and every epoch.</summary>
+public sealed record TrainingProgress(int Epoch, int Epochs, int Batch, int Batches, double TrainLoss, double? ValidationLoss,
+    double? ValidationMetric, TimeSpan Elapsed, TimeSpan? Remaining, bool EpochCompleted);
+
+/// <summary>
+/// Everything needed to continue a run after the process stopped: weights, optimiser moments, the best weights so far
+/// and the epoch history. Taken after each epoch.
+/// </summary>
+public sealed record TrainingCheckpoint(
+    int CompletedEpochs,
+    float[] Parameters,
+    float[] FirstMoment,
+    float[] SecondMoment,
+    long OptimizerStep,
+    float[] BestParameters,
+    double BestValidationLoss,
+    int BestEpoch,
+    int EpochsWithoutImprovement,
+    IReadOnlyList<EpochRecord> History,
+    double ElapsedSeconds);
+
+/// <summary>A trained model with how it got there and how good it is.</summary>
+public sealed record TrainingResult(
+    GruModel Model,
+    IReadOnlyList<EpochRecord> History,
+    int BestEpoch,
+    bool StoppedEarly,
+    EvaluationResult? Validation,
+    EvaluationResult? Test,
+    double Seconds,
+    double TrainingGflops);
+
+/// <summary>
+/// Mini-batch training with backpropagation through time: shuffled batches from a seed, each split into one shard per
+/// thread whose gradients are summed in shard order (so a run is reproducible for a given thread count), global-norm
+/// clipping, Adam or AdamW with a learning-rate schedule, dropout, and early stopping on validation loss with the best
+/// weights restored.
+/// </summary>
+public sealed class GruTrainer(TrainingProblem problem, GruArchitecture architecture, TrainingSettings settings)
+{
+    public TrainingProblem Problem { get; } = problem;
+    public GruArchitecture Architecture { get; } = architecture;
+    public TrainingSettings Settings { get; } = settings;
+
+    public TrainingResult Train(
+        IReadOnlyDictionary<string, JsonElement>? metadata = null,
+        TrainingCheckpoint? resumeFrom = null,
+        Action<TrainingProgress>? progress = null,
+        Action<TrainingCheckpoint>? checkpoint = null,
+        CancellationToken cancellationToken = default)
+    {
+        if (Problem.Count(DataPart.Train) == 0) throw new ArgumentException("There are no training examples.");
+        GruConfig config = Problem.CreateConfig(Architecture, metadata ?? new Dictionary<string, JsonElement>());
+        var parameters = new GruParameters<float>(config);
+        parameters.InitializeLikePyTorch(new Random((int)(Settings.Seed % int.MaxValue)));
+        int count = parameters.Values.Length;
+        var optimizer = new AdamOptimizer(count, Settings.Optimizer, Settings.WeightDecay);
+
+        int threads = Math.Max(1, Settings.Threads);
+        var shards = Enumerable.Range(0, threads).Select(_ => new Shard(config, count)).ToArray();
+        var batches = new MiniBatches(Problem.Count(DataPart.Train), Settings.BatchSize, Settings.Seed);
+        var schedule = new LearningRateSchedule(Settings.LearningRate, Settings.Schedule,
+            Settings.WarmupEpochs * batches.BatchCount, Settings.StepEpochs, Settings.Gamma, Settings.MinLearningRate);
+        var gradient = new float[count];
+        int[] order = new int[batches.ItemCount];
+        bool hasValidation = Problem.Count(DataPart.Validation) > 0;
+
+        var history = new List<EpochRecord>();
+        float[] best = [.. parameters.Values];
+        double bestLoss = double.PositiveInfinity;
+        int bestEpoch = -1, stale = 0, startEpoch = 0;
+        double previousSeconds = 0;
+        if (resumeFrom is not null)
+        {
+            resumeFrom.Parameters.CopyTo(parameters.Values, 0);
+            optimizer.Restore(resumeFrom.FirstMoment, resumeFrom.SecondMoment, resumeFrom.OptimizerStep);
+            best = [.. resumeFrom.BestParameters];
+            (bestLoss, bestEpoch, stale, startEpoch) = (resumeFrom.BestValidationLoss, resumeFrom.BestEpoch, resumeFrom.EpochsWithoutImprovement, resumeFrom.CompletedEpochs);
+            history.AddRange(resumeFrom.History);
+            previousSeconds = resumeFrom.ElapsedSeconds;
+        }
+
+        var clock = Stopwatch.StartNew();
+        long stepsDone = 0;
+        double flops = 0;
+        bool stoppedEarly = false;
+        for (int epoch = startEpoch; epoch < Settings.Epochs; epoch++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var epochClock = Stopwatch.StartNew();
+            batches.Shuffle(epoch, order);
+            double lossSum = 0;
+            long examples = 0;
+            float rate = 0;
+            for (int b = 0; b < batches.BatchCount; b++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                ReadOnlySpan<int> batch = order.AsSpan(batches.Batch(b));
+                int[] positions = batch.ToArray();
+                Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, s =>
+                {
+                    Range range = MiniBatches.Shard(positions.Length, threads, s);
+                    shards[s].Run(Problem, DataPart.Train, parameters, positions[range], Architecture.Dropout,
+                        DropoutSeed(epoch, b, s), backward: true);
+                });
+                // Summed in shard order whatever order the threads finished in: the same bits every run.
+                Array.Clear(gradient);
+                double batchLoss = 0;
+                foreach (Shard shard in shards)
+                {
+                    TensorPrimitives.Add(gradient, shard.Gradient, gradient);
+                    batchLoss += shard.Loss;
+                    flops += shard.Flops;
+                }
+                TensorPrimitives.Multiply(gradient, 1f / positions.Length, gradient);
+                if (Settings.ClipNorm > 0) GradientClipping.ClipByGlobalNorm(gradient, Settings.ClipNorm);
+                long step = optimizer.Step;
+                rate = schedule.At(epoch, Settings.Epochs, step, batches.BatchCount);
+                optimizer.Update(parameters.Values, gradient, rate);
+                stepsDone++;
+
+                lossSum += batchLoss;
+                examples += positions.Length;
+                progress?.Invoke(Progress(epoch, b + 1, batches.BatchCount, lossSum / examples, null, null, clock.Elapsed, previousSeconds, stepsDone, startEpoch, false));
+            }
+
+            double trainLoss = lossSum / examples;
+            EvaluationResult? validation = hasValidation ? Evaluate(parameters, DataPart.Validation, shards) : null;
+            double monitored = validation?.Loss ?? trainLoss;
+            history.Add(new EpochRecord(epoch, trainLoss, validation?.Loss, validation is null ? null : Metric(validation), epochClock.Elapsed.TotalSeconds, rate));
+            if (monitored < bestLoss)
+            {
+                (bestLoss, bestEpoch, stale) = (monitored, epoch, 0);
+                parameters.Values.CopyTo(best, 0);
+            }
+            else
+            {
+                stale++;
+            }
+            progress?.Invoke(Progress(epoch, batches.BatchCount, batches.BatchCount, trainLoss, validation?.Loss,
+                validation is null ? null : Metric(validation), clock.Elapsed, previousSeconds, stepsDone, startEpoch, true));
+            checkpoint?.Invoke(new TrainingCheckpoint(epoch + 1, [.. parameters.Values], optimizer.FirstMoment.ToArray(), optimizer.SecondMoment.ToArray(),
+                optimizer.Step, [.. best], bestLoss, bestEpoch, stale, [.. history], previousSeconds + clock.Elapsed.TotalSeconds));
+            if (hasValidation && Settings.Patience > 0 && stale >= Settings.Patience && epoch + 1 < Settings.Epochs)
+            {
+                stoppedEarly = true;
+                break;
+            }
+        }
+
+        best.CopyTo(parameters.Values, 0);
+        EvaluationResult? finalValidation = hasValidation ? Evaluate(parameters, DataPart.Validation, shards) : null;
+        EvaluationResult? test = Problem.Count(DataPart.Test) > 0 ? Evaluate(parameters, DataPart.Test, shards) : null;
+        double seconds = clock.Elapsed.TotalSeconds;
+        return new TrainingResult(parameters.ToModel(), history, bestEpoch, stoppedEarly, finalValidation, test,
+            previousSeconds + seconds, seconds > 0 ? flops / seconds / 1e9 : 0);
+    }
+
+    /// <summary>Loss and metrics of the given weights on a part, computed in batches over the shards' threads.</summary>
+    public EvaluationResult Evaluate(GruParameters<float> parameters, DataPart part) =>
+        Evaluate(parameters, part, [new Shard(parameters.Config, parameters.Values.Length)]);
+
+    private EvaluationResult Evaluate(GruParameters<float> parameters, DataPart part, Shard[] shards)
+    {
+        int total = Problem.Count(part), chunk = Math.Max(Settings.BatchSize, 256);
+        object evaluation = Problem.BeginEvaluation();
+        double lossSum = 0;
+        int[] all = [.. Enumerable.Range(0, total)];
+        for (int start = 0; start < total; start += chunk * shards.Length)
+        {
+            int end = Math.Min(total, start + chunk * shards.Length);
+            int[] positions = all[start..end];
+            Parallel.For(0, shards.Length, new ParallelOptions { MaxDegreeOfParallelism = shards.Length }, s =>
+                shards[s].Run(Problem, part, parameters, positions[MiniBatches.Shard(positions.Length, shards.Length, s)], 0, 0, backward: false));
+            for (int s = 0; s < shards.Length; s++)
+            {
+                int[] shardPositions = positions[MiniBatches.Shard(positions.Length, shards.Length, s)];
+                if (shardPositions.Length == 0) continue;
+                lossSum += shards[s].Loss;
+                Problem.Accumulate(evaluation, shards[s].Pass.Outputs, shards[s].Buffers, shardPositions, part);
+            }
+        }
+        return Problem.EndEvaluation(evaluation, part, total, total > 0 ? lossSum / total : double.NaN);
+    }
+
+    private static double Metric(EvaluationResult result) => result.Accuracy ?? result.Mse ?? result.Loss;
+
+    private int DropoutSeed(int epoch, int batch, int shard) =>
+        (int)(SplitMix(Settings.Seed ^ SplitMix(((ulong)(uint)epoch << 40) | ((ulong)(uint)batch << 8) | (uint)shard)) & int.MaxValue);
+
+    private static ulong SplitMix(ulong x)
+    {
+        x += 0x9E3779B97F4A7C15UL;
+        x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9UL;
+        x = (x ^ (x >> 27)) * 0x94D049BB133111EBUL;
+        return x ^ (x >> 31);
+    }
+
+    private TrainingProgress Progress(int epoch, int batch, int batches, double trainLoss, double? validationLoss, double? metric,
+        TimeSpan elapsed, double previousSeconds, long stepsDone, int startEpoch, bool completed)
+    {
+        long stepsLeft = (long)(Settings.Epochs - epoch) * batches - batch;
+        TimeSpan? remaining = stepsDone > 0 ? TimeSpan.FromSeconds(elapsed.TotalSeconds / stepsDone * Math.Max(0, stepsLeft)) : null;
+        return new TrainingProgress(epoch + 1, Settings.Epochs, batch, batches, trainLoss, validationLoss, metric,
+            elapsed + TimeSpan.FromSeconds(previousSeconds), remaining, completed);
+    }
+
+    /// <summary>One thread's share of a batch: its buffers, pass, gradient and loss.</summary>
+    private sealed class Shard(GruConfig config, int parameterCount)
+    {
+        public readonly BatchBuffers Buffers = new();
+        public readonly GruTrainingPass<float> Pass = new(config);
+        public readonly float[] Gradient = new float[parameterCount];
+        public double Loss;
+        public double Flops;
+
+        public void Run(TrainingProblem problem, DataPart part, GruParameters<float> parameters, int[] positions, double dropout, int dropoutSeed, bool backward)
+        {
+            Array.Clear(Gradient);
+            Loss = 0;
+            Flops = 0;
+            if (positions.Length == 0) return;
+            problem.Fill(part, positions, Buffers);
+            int steps = problem.TotalSteps(part, positions);
+            Loss = (double)Pass.Forward(parameters, Buffers.Inputs.AsSpan(0, steps * problem.InputSize), Buffers.Lengths.AsSpan(0, positions.Length),
+                problem.Targets(Buffers, positions.Length), new TrainingOptions(dropout), dropout > 0 ? new Random(dropoutSeed) : null);
+            if (backward)
+            {
+                Pass.Backward(parameters, Gradient);
+                Flops = 3 * ForwardFlops(config, steps);
+            }
+        }
+
+        /// <summary>Multiply-adds of the GRU products of a forward pass, counted as bench_ort.js counts them.</summary>
+        private static double ForwardFlops(GruConfig config, int steps)
+        {
+            double total = 0;
+            for (int layer = 0; layer < config.NumLayers; layer++)
+                total += 2.0 * 3 * ((double)config.LayerInputSize(layer) * config.HiddenSize + (double)config.HiddenSize * config.HiddenSize) * steps * config.Directions;
+            return total;
+        }
+    }
+}

@@ -1,0 +1,490 @@
+using System.Numerics;
+using System.Numerics.Tensors;
+
+namespace GruService.Engine.Training;
+
+/// <summary>
+/// Forward pass and backpropagation through time for one (shard of a) mini-batch, with the workspace they need.
+/// Buffers grow to the largest batch seen and are reused, so once warmed up a pass allocates nothing.
+/// Not thread-safe: use one per thread.
+/// </summary>
+/// <remarks>
+/// Sequences are packed as the inference engine packs them (<see cref="PackedBatch"/>). Each direction's per-step
+/// state is kept in the order that direction reads the rows ("direction order"): forward order for direction 0, and for
+/// direction 1 row (j, t) holds sequence j's step length − 1 − t, so both directions run the same prefix-active loop.
+/// </remarks>
+public sealed class GruTrainingPass<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly GruConfig _config;
+    private readonly GruParameterLayout _layout;
+    private readonly int _hidden, _width, _outputs;
+    private readonly PackedBatch _batch = new();
+
+    // Kept by Forward for Backward.
+    private readonly T[][] _layerInputs;  // per layer, [steps, layer input] forward order, dropout applied
+    private readonly T[][] _layerMasks;   // per layer ≥ 1, [steps, width]: 0 or 1/(1 − p)
+    private readonly T[][] _gates;        // per layer direction, [steps, 3H] direction order: activations r, z, n
+    private readonly T[][] _states;       // per layer direction, [steps, H] direction order: h after each step
+    private readonly T[][] _candidates;   // per layer direction, [steps, H]: W_hn h + b_hn (linear before reset), r ⊙ h (reset before matmul)
+    private T[] _headInputs = [];         // [batch, width] sorted order: final states, dropout applied
+    private T[] _headMask = [];
+    private T[] _dLogits = [];            // [batch, outputs] sorted order: ∂loss/∂head output
+    private T[] _outputValues = [];       // [batch, outputs] input order
+
+    // Scratch.
+    private T[] _zeros = [];              // h_0 for every sequence; never written
+    private T[] _reversed = [];           // [steps, widest input]: a layer's input, or its gradient, in reverse direction order
+    private T[] _logits = [];
+    private T[] _stepHidden = [];         // [batch, 3H]: one step's recurrent product
+    private T[] _stepCandidate = [];      // [batch, H]: W_hn (r ⊙ h) + b_hn of one step
+    private T[] _dGates = [];             // [steps, 3H] direction order: ∂loss/∂gate pre-activations
+    private T[] _dLayerOutputs = [];      // [steps, width] forward order: ∂loss/∂(this layer's per-step outputs)
+    private T[] _dLayerInputs = [];       // [steps, width] forward order: ∂loss/∂(this layer's inputs)
+    private T[] _dh = [];
+    private T[] _dhPrevious = [];
+    private T[] _dHidden = [];            // [batch, 3H]: ∂loss/∂(recurrent product) of one step
+    private T[] _dResetHidden = [];       // [batch, H]: ∂loss/∂(r ⊙ h) of one step
+    private T[] _dHeadInputs = [];
+    private T[] _rowScratch = [];
+
+    private bool _dropout, _ready;
+    private int _outputCount;
+
+    public GruTrainingPass(GruConfig config)
+    {
+        _config = config;
+        _layout = new GruParameterLayout(config);
+        _hidden = config.HiddenSize;
+        _width = config.HeadInputs;
+        _outputs = config.HeadOutputs;
+        int layerDirections = config.NumLayers * config.Directions;
+        _layerInputs = new T[config.NumLayers][];
+        _layerMasks = new T[config.NumLayers][];
+        _gates = new T[layerDirections][];
+        _states = new T[layerDirections][];
+        _candidates = new T[layerDirections][];
+        Array.Fill(_layerInputs, []);
+        Array.Fill(_layerMasks, []);
+        Array.Fill(_gates, []);
+        Array.Fill(_states, []);
+        Array.Fill(_candidates, []);
+    }
+
+    public GruConfig Config => _config;
+
+    /// <summary>
+    /// The head outputs of the last <see cref="Forward"/>, per sequence in input order: normalised-space forecasts
+    /// ([horizon][output_size]) or class probabilities.
+    /// </summary>
+    public ReadOnlySpan<T> Outputs => _outputValues.AsSpan(0, _outputCount);
+
+    /// <summary>
+    /// Runs the batch and returns the sum over its sequences of each sequence's loss, keeping what
+    /// <see cref="Backward"/> needs.
+    /// </summary>
+    /// <param name="parameters">The values to run with; Backward must get the same ones.</param>
+    /// <param name="inputs">The sequences back to back, already normalised, input_size values per step.</param>
+    /// <param name="lengths">Steps per sequence; sequences may differ in length.</param>
+    /// <param name="targets">Forecast targets or class labels, per sequence in input order.</param>
+    /// <param name="options">Dropout.</param>
+    /// <param name="dropoutRandom">Where dropout masks come from; needed when <see cref="TrainingOptions.Dropout"/> &gt; 0.</param>
+    public T Forward(GruParameters<T> parameters, ReadOnlySpan<T> inputs, ReadOnlySpan<int> lengths,
+        TrainingTargets<T> targets, TrainingOptions options, Random? dropoutRandom)
+    {
+        _ready = false;
+        _outputCount = 0;
+        CheckParameters(parameters);
+        double p = options.Dropout;
+        if (!(p >= 0 && p < 1))
+            throw new ArgumentOutOfRangeException(nameof(options), $"Dropout must be in [0, 1); got {p}.");
+        if (p > 0 && dropoutRandom is null)
+            throw new ArgumentNullException(nameof(dropoutRandom), "Dropout needs a random source.");
+        _batch.Reset(lengths);
+        int steps = _batch.TotalSteps, batch = _batch.BatchSize;
+        if (inputs.Length != (long)steps * _config.InputSize)
+            throw new ArgumentException($"inputs has {inputs.Length} values; lengths give {steps} steps of {_config.InputSize}.", nameof(inputs));
+        CheckTargets(targets, batch);
+        _dropout = p > 0;
+        Reserve(steps, batch);
+
+        ReadOnlySpan<T> values = parameters.Values;
+        PackInputs(inputs);
+        for (int layer = 0; layer < _config.NumLayers; layer++)
+        {
+            if (layer > 0 && _dropout)
+            {
+                Span<T> x = _layerInputs[layer].AsSpan(0, steps * _width), mask = _layerMasks[layer].AsSpan(0, steps * _width);
+                DrawMask(mask, perStep: true, p, dropoutRandom!);
+                TensorPrimitives.Multiply(x, mask, x);
+            }
+            for (int d = 0; d < _config.Directions; d++)
+                ForwardDirection(values, layer, d);
+        }
+
+        Span<T> headInputs = _headInputs.AsSpan(0, batch * _width);
+        int last = _config.NumLayers - 1;
+        for (int j = 0; j < batch; j++)
+            for (int d = 0; d < _config.Directions; d++)
+            {
+                // Both directions end at their own step length − 1 of direction order.
+                ReadOnlySpan<T> final = _states[last * _config.Directions + d].AsSpan(_batch.Row(j, _batch.Length(j) - 1) * _hidden, _hidden);
+                final.CopyTo(headInputs.Slice(j * _width + d * _hidden, _hidden));
+            }
+        if (_dropout)
+        {
+            Span<T> mask = _headMask.AsSpan(0, batch * _width);
+            DrawMask(mask, perStep: false, p, dropoutRandom!);
+            TensorPrimitives.Multiply(headInputs, mask, headInputs);
+        }
+
+        Span<T> logits = _logits.AsSpan(0, batch * _outputs);
+        TrainingMath.MultiplyTransposed(headInputs, batch, _width, values.Slice(_layout.HeadWeight, _outputs * _width), _outputs,
+            values.Slice(_layout.HeadBias, _outputs), logits);
+        T loss = T.Zero;
+        for (int j = 0; j < batch; j++)
+        {
+            int original = _batch.Original(j);
+            ReadOnlySpan<T> y = logits.Slice(j * _outputs, _outputs);
+            Span<T> output = _outputValues.AsSpan(original * _outputs, _outputs), dy = _dLogits.AsSpan(j * _outputs, _outputs);
+            if (_config.Task == GruTask.Forecast)
+            {
+                y.CopyTo(output);
+                loss += TrainingLoss.Forecast(y, targets.Values.Span.Slice(original * _outputs, _outputs), targets.Loss, targets.HuberDelta, dy);
+            }
+            else
+            {
+                int label = targets.Labels.Span[original];
+                T weight = targets.ClassWeights.IsEmpty ? T.One : targets.ClassWeights.Span[label];
+                loss += TrainingLoss.CrossEntropy(y, label, weight, output, dy);
+            }
+        }
+        _outputCount = batch * _outputs;
+        _ready = true;
+        return loss;
+    }
+
+    /// <summary>
+    /// Adds ∂(the loss the last <see cref="Forward"/> returned)/∂parameter to <paramref name="gradient"/>, laid out as
+    /// <see cref="GruParameters{T}.Values"/>. <paramref name="parameters"/> must hold the values Forward used.
+    /// </summary>
+    public void Backward(GruParameters<T> parameters, Span<T> gradient)
+    {
+        if (!_ready) throw new InvalidOperationException("Backward needs a successful Forward first.");
+        CheckParameters(parameters);
+        if (gradient.Length != _layout.Count)
+            throw new ArgumentException($"gradient has {gradient.Length} values; the parameters have {_layout.Count}.", nameof(gradient));
+        ReadOnlySpan<T> values = parameters.Values;
+        int batch = _batch.BatchSize, steps = _batch.TotalSteps;
+
+        // Head: y = W f + b over the (dropped-out) final states f.
+        ReadOnlySpan<T> dLogits = _dLogits.AsSpan(0, batch * _outputs), headInputs = _headInputs.AsSpan(0, batch * _width);
+        TrainingMath.AddTransposedProduct(dLogits, batch, _outputs, headInputs, _width, gradient.Slice(_layout.HeadWeight, _outputs * _width));
+        TrainingMath.AddColumnSums(dLogits, batch, _outputs, gradient.Slice(_layout.HeadBias, _outputs));
+        Span<T> dHeadInputs = _dHeadInputs.AsSpan(0, batch * _width);
+        TrainingMath.Multiply(dLogits, batch, _outputs, values.Slice(_layout.HeadWeight, _outputs * _width), _width, dHeadInputs);
+        if (_dropout) TensorPrimitives.Multiply(dHeadInputs, _headMask.AsSpan(0, batch * _width), dHeadInputs);
+
+        for (int layer = _config.NumLayers - 1; layer >= 0; layer--)
+        {
+            for (int d = 0; d < _config.Directions; d++)
+                BackwardDirection(values, gradient, layer, d);
+            if (layer > 0)
+            {
+                // What this layer's inputs receive is what the layer below's outputs receive, through the same mask.
+                Span<T> dInputs = _dLayerInputs.AsSpan(0, steps * _width);
+                if (_dropout) TensorPrimitives.Multiply(dInputs, _layerMasks[layer].AsSpan(0, steps * _width), dInputs);
+                (_dLayerInputs, _dLayerOutputs) = (_dLayerOutputs, _dLayerInputs);
+            }
+        }
+    }
+
+    private void ForwardDirection(ReadOnlySpan<T> values, int layer, int d)
+    {
+        int hidden = _hidden, gateWidth = 3 * hidden, inWidth = _config.LayerInputSize(layer), steps = _batch.TotalSteps;
+        DirectionOffsets at = _layout.Direction(layer, d);
+        ReadOnlySpan<T> wHh = values.Slice(at.WeightHh, gateWidth * hidden), bHh = values.Slice(at.BiasHh, gateWidth);
+        int index = layer * _config.Directions + d;
+        Span<T> gates = _gates[index].AsSpan(0, steps * gateWidth);
+        Span<T> states = _states[index].AsSpan(0, steps * hidden), candidates = _candidates[index].AsSpan(0, steps * hidden);
+
+        // The input projection of every step of every sequence is one matrix product.
+        TrainingMath.MultiplyTransposed(DirectionInputs(layer, d), steps, inWidth, values.Slice(at.WeightIh, gateWidth * inWidth), gateWidth,
+            values.Slice(at.BiasIh, gateWidth), gates);
+
+        for (int t = 0; t < _batch.MaxLength; t++)
+        {
+            int active = _batch.Active(t), first = _batch.StepOffset(t);
+            ReadOnlySpan<T> hPrev = PreviousStates(states, t, active);
+            Span<T> stepGates = gates.Slice(first * gateWidth, active * gateWidth);
+            Span<T> h = states.Slice(first * hidden, active * hidden), candidate = candidates.Slice(first * hidden, active * hidden);
+            if (_config.LinearBeforeReset)
+            {
+                Span<T> hiddenGates = _stepHidden.AsSpan(0, active * gateWidth);
+                TrainingMath.MultiplyTransposed(hPrev, active, hidden, wHh, gateWidth, bHh, hiddenGates);
+                for (int j = 0; j < active; j++)
+                {
+                    GruCellMath.ForwardLinearBeforeReset(stepGates.Slice(j * gateWidth, gateWidth), hiddenGates.Slice(j * gateWidth, gateWidth),
+                        hPrev.Slice(j * hidden, hidden), h.Slice(j * hidden, hidden));
+                    hiddenGates.Slice(j * gateWidth + 2 * hidden, hidden).CopyTo(candidate.Slice(j * hidden, hidden));
+                }
+            }
+            else
+            {
+                Span<T> hiddenRz = _stepHidden.AsSpan(0, active * 2 * hidden);
+                TrainingMath.MultiplyTransposed(hPrev, active, hidden, wHh, 2 * hidden, bHh, hiddenRz);
+                for (int j = 0; j < active; j++)
+                    GruCellMath.ResetGate(stepGates.Slice(j * gateWidth, gateWidth), hiddenRz.Slice(j * 2 * hidden, 2 * hidden),
+                        hPrev.Slice(j * hidden, hidden), candidate.Slice(j * hidden, hidden));
+                Span<T> hiddenN = _stepCandidate.AsSpan(0, active * hidden);
+                TrainingMath.MultiplyTransposed(candidate, active, hidden, wHh.Slice(2 * hidden * hidden), hidden, bHh.Slice(2 * hidden), hiddenN);
+                for (int j = 0; j < active; j++)
+                    GruCellMath.UpdateAfterReset(stepGates.Slice(j * gateWidth, gateWidth), hiddenN.Slice(j * hidden, hidden),
+                        hPrev.Slice(j * hidden, hidden), h.Slice(j * hidden, hidden));
+            }
+        }
+
+        if (layer < _config.NumLayers - 1)
+            _batch.MapRows<T>(states, hidden, _layerInputs[layer + 1].AsSpan(d * hidden), _width, hidden, reverse: d == 1, add: false);
+    }
+
+    private void BackwardDirection(ReadOnlySpan<T> values, Span<T> gradient, int layer, int d)
+    {
+        int hidden = _hidden, gateWidth = 3 * hidden, inWidth = _config.LayerInputSize(layer), steps = _batch.TotalSteps;
+        bool topLayer = layer == _config.NumLayers - 1;
+        DirectionOffsets at = _layout.Direction(layer, d);
+        ReadOnlySpan<T> wHh = values.Slice(at.WeightHh, gateWidth * hidden);
+        Span<T> dWhh = gradient.Slice(at.WeightHh, gateWidth * hidden), dBhh = gradient.Slice(at.BiasHh, gateWidth);
+        int index = layer * _config.Directions + d;
+        ReadOnlySpan<T> gates = _gates[index].AsSpan(0, steps * gateWidth);
+        ReadOnlySpan<T> states = _states[index].AsSpan(0, steps * hidden), candidates = _candidates[index].AsSpan(0, steps * hidden);
+        ReadOnlySpan<T> dOutputs = topLayer ? default : _dLayerOutputs.AsSpan(0, steps * _width);
+        ReadOnlySpan<T> dHeadInputs = _dHeadInputs.AsSpan(0, _batch.BatchSize * _width);
+        Span<T> dGates = _dGates.AsSpan(0, steps * gateWidth);
+        Span<T> dh = _dh.AsSpan(0, _batch.BatchSize * hidden), dhPrevious = _dhPrevious.AsSpan(0, _batch.BatchSize * hidden);
+        Span<T> scratch = _rowScratch.AsSpan(0, hidden);
+
+        for (int t = _batch.MaxLength - 1; t >= 0; t--)
+        {
+            int active = _batch.Active(t), first = _batch.StepOffset(t);
+            // Sequences [Active(t + 1), active) take their last step here: no gradient flows in from later steps, only
+            // (in the top layer) what the head sends their final state.
+            for (int j = _batch.Active(t + 1); j < active; j++)
+            {
+                Span<T> row = dh.Slice(j * hidden, hidden);
+                if (topLayer) dHeadInputs.Slice(j * _width + d * hidden, hidden).CopyTo(row);
+                else row.Clear();
+            }
+            if (!topLayer)
+                for (int j = 0; j < active; j++)
+                {
+                    int time = d == 0 ? t : _batch.Length(j) - 1 - t;
+                    Span<T> row = dh.Slice(j * hidden, hidden);
+                    TensorPrimitives.Add(row, dOutputs.Slice(_batch.Row(j, time) * _width + d * hidden, hidden), row);
+                }
+
+            ReadOnlySpan<T> hPrev = PreviousStates(states, t, active);
+            ReadOnlySpan<T> stepGates = gates.Slice(first * gateWidth, active * gateWidth), candidate = candidates.Slice(first * hidden, active * hidden);
+            Span<T> stepDGates = dGates.Slice(first * gateWidth, active * gateWidth), dhPrev = dhPrevious.Slice(0, active * hidden);
+            for (int j = 0; j < active; j++)
+                GruCellMath.UpdateAndCandidateGradients(dh.Slice(j * hidden, hidden), hPrev.Slice(j * hidden, hidden),
+                    stepGates.Slice(j * gateWidth, gateWidth), stepDGates.Slice(j * gateWidth, gateWidth), scratch);
+
+            if (_config.LinearBeforeReset)
+            {
+                // The recurrent product W_h h + b_h feeds r and z directly and n through r ⊙ (W_hn h + b_hn).
+                Span<T> dHidden = _dHidden.AsSpan(0, active * gateWidth);
+                for (int j = 0; j < active; j++)
+                {
+                    ReadOnlySpan<T> g = stepGates.Slice(j * gateWidth, gateWidth);
+                    Span<T> dg = stepDGates.Slice(j * gateWidth, gateWidth), dhg = dHidden.Slice(j * gateWidth, gateWidth);
+                    GruCellMath.ResetGradient(dg.Slice(2 * hidden, hidden), candidate.Slice(j * hidden, hidden), g, dg, scratch);
+                    dg.Slice(0, 2 * hidden).CopyTo(dhg);
+                    TensorPrimitives.Multiply(dg.Slice(2 * hidden, hidden), g.Slice(0, hidden), dhg.Slice(2 * hidden, hidden));
+                }
+                TrainingMath.AddColumnSums(dHidden, active, gateWidth, dBhh);
+                if (t > 0) // h_0 = 0: no weight gradient, and nothing before it to send a gradient to
+                {
+                    TrainingMath.AddTransposedProduct(dHidden, active, gateWidth, hPrev, hidden, dWhh);
+                    TrainingMath.Multiply(dHidden, active, gateWidth, wHh, hidden, dhPrev);
+                    for (int j = 0; j < active; j++)
+                    {
+                        Span<T> row = dhPrev.Slice(j * hidden, hidden);
+                        TensorPrimitives.FusedMultiplyAdd(dh.Slice(j * hidden, hidden), stepGates.Slice(j * gateWidth + hidden, hidden), row, row);
+                    }
+                }
+            }
+            else
+            {
+                // n reads W_hn (r ⊙ h) + b_hn: its gradient goes back through W_hn to r ⊙ h, and from there to r and h.
+                Span<T> dHiddenRz = _dHidden.AsSpan(0, active * 2 * hidden), dHiddenN = _dHidden.AsSpan(active * 2 * hidden, active * hidden);
+                for (int j = 0; j < active; j++)
+                    stepDGates.Slice(j * gateWidth + 2 * hidden, hidden).CopyTo(dHiddenN.Slice(j * hidden, hidden));
+                Span<T> dResetHidden = _dResetHidden.AsSpan(0, active * hidden);
+                TrainingMath.Multiply(dHiddenN, active, hidden, wHh.Slice(2 * hidden * hidden, hidden * hidden), hidden, dResetHidden);
+                TrainingMath.AddTransposedProduct(dHiddenN, active, hidden, candidate, hidden, dWhh.Slice(2 * hidden * hidden, hidden * hidden));
+                TrainingMath.AddColumnSums(dHiddenN, active, hidden, dBhh.Slice(2 * hidden, hidden));
+                for (int j = 0; j < active; j++)
+                {
+                    Span<T> dg = stepDGates.Slice(j * gateWidth, gateWidth);
+                    GruCellMath.ResetGradient(dResetHidden.Slice(j * hidden, hidden), hPrev.Slice(j * hidden, hidden),
+                        stepGates.Slice(j * gateWidth, gateWidth), dg, scratch);
+                    dg.Slice(0, 2 * hidden).CopyTo(dHiddenRz.Slice(j * 2 * hidden, 2 * hidden));
+                }
+                TrainingMath.AddColumnSums(dHiddenRz, active, 2 * hidden, dBhh.Slice(0, 2 * hidden));
+                if (t > 0)
+                {
+                    TrainingMath.AddTransposedProduct(dHiddenRz, active, 2 * hidden, hPrev, hidden, dWhh.Slice(0, 2 * hidden * hidden));
+                    TrainingMath.Multiply(dHiddenRz, active, 2 * hidden, wHh.Slice(0, 2 * hidden * hidden), hidden, dhPrev);
+                    for (int j = 0; j < active; j++)
+                    {
+                        Span<T> row = dhPrev.Slice(j * hidden, hidden);
+                        ReadOnlySpan<T> g = stepGates.Slice(j * gateWidth, gateWidth);
+                        TensorPrimitives.FusedMultiplyAdd(dh.Slice(j * hidden, hidden), g.Slice(hidden, hidden), row, row);
+                        TensorPrimitives.FusedMultiplyAdd(dResetHidden.Slice(j * hidden, hidden), g.Slice(0, hidden), row, row);
+                    }
+                }
+            }
+            Span<T> swap = dh;
+            dh = dhPrevious;
+            dhPrevious = swap;
+        }
+
+        // The input side, like the forward projection, is one product over every step.
+        ReadOnlySpan<T> dAllGates = dGates;
+        ReadOnlySpan<T> wIh = values.Slice(at.WeightIh, gateWidth * inWidth);
+        TrainingMath.AddTransposedProduct(dAllGates, steps, gateWidth, DirectionInputs(layer, d), inWidth, gradient.Slice(at.WeightIh, gateWidth * inWidth));
+        TrainingMath.AddColumnSums(dAllGates, steps, gateWidth, gradient.Slice(at.BiasIh, gateWidth));
+        if (layer == 0) return; // nobody needs the gradient of the data
+
+        Span<T> dInputs = _dLayerInputs.AsSpan(0, steps * inWidth);
+        if (d == 0)
+        {
+            TrainingMath.Multiply(dAllGates, steps, gateWidth, wIh, inWidth, dInputs);
+        }
+        else
+        {
+            Span<T> dReversed = _reversed.AsSpan(0, steps * inWidth);
+            TrainingMath.Multiply(dAllGates, steps, gateWidth, wIh, inWidth, dReversed);
+            _batch.MapRows<T>(dReversed, inWidth, dInputs, inWidth, inWidth, reverse: true, add: true);
+        }
+    }
+
+    /// <summary>The input rows of a layer in the order direction <paramref name="d"/> reads them.</summary>
+    private ReadOnlySpan<T> DirectionInputs(int layer, int d)
+    {
+        int inWidth = _config.LayerInputSize(layer), steps = _batch.TotalSteps;
+        ReadOnlySpan<T> x = _layerInputs[layer].AsSpan(0, steps * inWidth);
+        if (d == 0) return x;
+        Span<T> reversed = _reversed.AsSpan(0, steps * inWidth);
+        _batch.MapRows(x, inWidth, reversed, inWidth, inWidth, reverse: true, add: false);
+        return reversed;
+    }
+
+    /// <summary>h before step t of the first <paramref name="active"/> sequences: the previous step's rows, or zeros.</summary>
+    private ReadOnlySpan<T> PreviousStates(ReadOnlySpan<T> states, int t, int active) =>
+        t == 0 ? _zeros.AsSpan(0, active * _hidden) : states.Slice(_batch.StepOffset(t - 1) * _hidden, active * _hidden);
+
+    private void PackInputs(ReadOnlySpan<T> inputs)
+    {
+        int size = _config.InputSize;
+        Span<T> packed = _layerInputs[0];
+        for (int j = 0; j < _batch.BatchSize; j++)
+        {
+            int source = _batch.SourceOffset(j);
+            for (int t = 0; t < _batch.Length(j); t++)
+                inputs.Slice((source + t) * size, size).CopyTo(packed.Slice(_batch.Row(j, t) * size, size));
+        }
+    }
+
+    /// <summary>
+    /// Fills an inverted-dropout mask, drawing sequence by sequence in input order (then step by step, value by value)
+    /// so the masks a seed gives do not depend on how the batch is packed.
+    /// </summary>
+    private void DrawMask(Span<T> mask, bool perStep, double p, Random random)
+    {
+        T scale = T.CreateTruncating(1 / (1 - p));
+        for (int original = 0; original < _batch.BatchSize; original++)
+        {
+            int j = _batch.Sorted(original);
+            if (perStep)
+                for (int t = 0; t < _batch.Length(j); t++)
+                    Fill(mask.Slice(_batch.Row(j, t) * _width, _width));
+            else
+                Fill(mask.Slice(j * _width, _width));
+        }
+
+        void Fill(Span<T> values)
+        {
+            for (int i = 0; i < values.Length; i++) values[i] = random.NextDouble() < p ? T.Zero : scale;
+        }
+    }
+
+    private void CheckParameters(GruParameters<T> parameters)
+    {
+        if (!_layout.Fits(parameters.Config) || parameters.Values.Length != _layout.Count)
+            throw new ArgumentException("The parameters are for a different architecture than this pass.", nameof(parameters));
+    }
+
+    private void CheckTargets(TrainingTargets<T> targets, int batch)
+    {
+        if (targets.Task != _config.Task)
+            throw new ArgumentException($"The targets are for {targets.Task}; the model does {_config.Task}.", nameof(targets));
+        if (_config.Task == GruTask.Forecast)
+        {
+            if (targets.Values.Length != (long)batch * _outputs)
+                throw new ArgumentException($"There are {targets.Values.Length} target values; {batch} sequences need {batch * _outputs}.", nameof(targets));
+            return;
+        }
+        if (targets.Labels.Length != batch)
+            throw new ArgumentException($"There are {targets.Labels.Length} labels for {batch} sequences.", nameof(targets));
+        foreach (int label in targets.Labels.Span)
+            if ((uint)label >= (uint)_outputs)
+                throw new ArgumentException($"Label {label} is not a class index (0 to {_outputs - 1}).", nameof(targets));
+        if (!targets.ClassWeights.IsEmpty && targets.ClassWeights.Length != _outputs)
+            throw new ArgumentException($"There are {targets.ClassWeights.Length} class weights for {_outputs} classes.", nameof(targets));
+    }
+
+    /// <summary>Grows every buffer to what a batch of this size needs; a batch no larger than one seen before allocates nothing.</summary>
+    private void Reserve(int steps, int batch)
+    {
+        int hidden = _hidden, gateWidth = 3 * hidden;
+        for (int layer = 0; layer < _config.NumLayers; layer++)
+        {
+            Grow(ref _layerInputs[layer], (long)steps * _config.LayerInputSize(layer));
+            if (layer > 0 && _dropout) Grow(ref _layerMasks[layer], (long)steps * _width);
+        }
+        for (int i = 0; i < _gates.Length; i++)
+        {
+            Grow(ref _gates[i], (long)steps * gateWidth);
+            Grow(ref _states[i], (long)steps * hidden);
+            Grow(ref _candidates[i], (long)steps * hidden);
+        }
+        Grow(ref _headInputs, (long)batch * _width);
+        if (_dropout) Grow(ref _headMask, (long)batch * _width);
+        Grow(ref _dLogits, (long)batch * _outputs);
+        Grow(ref _outputValues, (long)batch * _outputs);
+        Grow(ref _logits, (long)batch * _outputs);
+        Grow(ref _zeros, (long)batch * hidden);
+        if (_config.Bidirectional) Grow(ref _reversed, (long)steps * Math.Max(_config.InputSize, _width));
+        Grow(ref _stepHidden, (long)batch * gateWidth);
+        Grow(ref _stepCandidate, (long)batch * hidden);
+        Grow(ref _dGates, (long)steps * gateWidth);
+        if (_config.NumLayers > 1)
+        {
+            Grow(ref _dLayerOutputs, (long)steps * _width);
+            Grow(ref _dLayerInputs, (long)steps * _width);
+        }
+        Grow(ref _dh, (long)batch * hidden);
+        Grow(ref _dhPrevious, (long)batch * hidden);
+        Grow(ref _dHidden, (long)batch * gateWidth);
+        Grow(ref _dResetHidden, (long)batch * hidden);
+        Grow(ref _dHeadInputs, (long)batch * _width);
+        Grow(ref _rowScratch, hidden);
+    }
+
+    private static void Grow(ref T[] buffer, long length)
+    {
+        if (length > Array.MaxLength) throw new ArgumentException("The batch is too large for one training pass; split it into shards.");
+        if (buffer.Length < length) buffer = new T[length];
+    }
+}
