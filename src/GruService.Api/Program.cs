@@ -1,3 +1,4 @@
+using GruService.Api.Datasets;
 using GruService.Api.Health;
 using GruService.Api.Inference;
 using GruService.Api.Json;
@@ -5,6 +6,7 @@ using GruService.Api.Models;
 using GruService.Api.Observability;
 using GruService.Api.OpenApi;
 using GruService.Api.Problems;
+using GruService.Api.Training;
 
 // appsettings.json is read from beside the executable, whatever the working directory; Storage:Root stays relative to it.
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
@@ -14,6 +16,8 @@ builder.Services.AddGruProblemDetails();
 builder.Services.AddGruJson();
 builder.Services.AddModelRegistry();
 builder.Services.AddInference();
+builder.Services.AddDatasets();
+builder.Services.AddTrainingJobs();
 builder.Services.AddGruMetrics();
 builder.Services.AddGruOpenApi();
 builder.Services.AddGruHealth();
@@ -25,6 +29,8 @@ app.UseRequestLogging();
 
 app.MapModelsApi();
 app.MapInferenceApi();
+app.MapDatasetsApi();
+app.MapTrainingJobsApi();
 app.MapHealthApi();
 app.MapMetrics();
 app.MapGruOpenApi();

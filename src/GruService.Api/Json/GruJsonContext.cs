@@ -14,4 +14,10 @@ namespace GruService.Api.Json;
 [JsonSerializable(typeof(ForecastResponse))]
 [JsonSerializable(typeof(ClassifyResponse))]
 [JsonSerializable(typeof(HealthResponse))]
+[JsonSerializable(typeof(GruService.Api.Datasets.DatasetList))]
+[JsonSerializable(typeof(GruService.Api.Datasets.DatasetRecord))]
+[JsonSerializable(typeof(GruService.Api.Training.TrainingJobRequest))]
+[JsonSerializable(typeof(GruService.Api.Training.TrainingJob))]
+[JsonSerializable(typeof(GruService.Api.Training.TrainingJobAccepted))]
+[JsonSerializable(typeof(GruService.Api.Training.TrainingJobList))]
 internal sealed partial class GruJsonContext : JsonSerializerContext;

@@ -7,7 +7,10 @@ public static class JsonExtensions
 {
     /// <summary>snake_case everywhere, through the source-generated context first.</summary>
     public static IServiceCollection AddGruJson(this IServiceCollection services) =>
-        services.ConfigureHttpJsonOptions(options =>
+        services
+            // A body that does not bind throws, so the problem body can say why (which property, which line).
+            .Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(options => options.ThrowOnBadRequest = true)
+            .ConfigureHttpJsonOptions(options =>
         {
             options.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
             options.SerializerOptions.DictionaryKeyPolicy = null;

@@ -126,6 +126,34 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
         }
     }
 
+    /// <summary>
+    /// Stores a model file produced in the process (a training job's result) as the next version of
+    /// <paramref name="name"/>, validated as an upload is. It is made active when <paramref name="activate"/> is set,
+    /// or when the model has no active version yet.
+    /// </summary>
+    public async Task<ServedModel> PublishAsync(string name, byte[] file, bool activate, CancellationToken cancellationToken)
+    {
+        GruModel model = ModelFile.Read(file, Limits);
+        await _changes.WaitAsync(cancellationToken);
+        try
+        {
+            StoredVersion stored = await StoreFileAsync(name, file, cancellationToken);
+            var served = new ServedModel(name, stored, model);
+            int? previous = _active.TryGetValue(name, out var old) ? old.Version : null;
+            if (activate || previous is null)
+            {
+                await store.SetActiveVersionAsync(name, stored.Version, CancellationToken.None);
+                _active[name] = served;
+                LogSwapped(name, previous, served.Version, "training");
+            }
+            return served;
+        }
+        finally
+        {
+            _changes.Release();
+        }
+    }
+
     /// <summary>Makes a stored version active (roll back or forward). Null when the model or version does not exist.</summary>
     public async Task<ServedModel?> ActivateAsync(string name, int version, CancellationToken cancellationToken)
     {
@@ -180,13 +208,7 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
             {
                 byte[] bytes = await File.ReadAllBytesAsync(file, cancellationToken);
                 ModelFile.Read(bytes, Limits);
-                Stream staging = store.CreateStagingFile(out string stagingPath);
-                await using (staging)
-                {
-                    await staging.WriteAsync(bytes, cancellationToken);
-                    ((FileStream)staging).Flush(flushToDisk: true);
-                }
-                StoredVersion stored = await store.AddVersionAsync(name, stagingPath, Convert.ToHexStringLower(SHA256.HashData(bytes)), cancellationToken);
+                StoredVersion stored = await StoreFileAsync(name, bytes, cancellationToken);
                 await store.SetActiveVersionAsync(name, stored.Version, cancellationToken);
                 LogImported(name, file);
             }
@@ -194,6 +216,26 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
             {
                 LogRejected(name, $"bundled file {file}: {e.Message}");
             }
+        }
+    }
+
+    /// <summary>Writes a whole file through the staging area into the store as the next version (not activated).</summary>
+    private async Task<StoredVersion> StoreFileAsync(string name, byte[] bytes, CancellationToken cancellationToken)
+    {
+        Stream staging = store.CreateStagingFile(out string stagingPath);
+        try
+        {
+            await using (staging)
+            {
+                await staging.WriteAsync(bytes, cancellationToken);
+                ((FileStream)staging).Flush(flushToDisk: true);
+            }
+            return await store.AddVersionAsync(name, stagingPath, Convert.ToHexStringLower(SHA256.HashData(bytes)), cancellationToken);
+        }
+        catch
+        {
+            TryDelete(stagingPath);
+            throw;
         }
     }
 

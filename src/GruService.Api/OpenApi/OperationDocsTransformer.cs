@@ -68,6 +68,30 @@ internal sealed class OperationDocsTransformer(ModelRegistry registry) : IOpenAp
                     },
                 };
                 break;
+            case "UploadDataset":
+                foreach (IOpenApiParameter parameter in operation.Parameters ?? [])
+                    if (parameter is OpenApiParameter { Name: "name" } datasetName) datasetName.Example = JsonValue.Create("etth1");
+                operation.RequestBody = new OpenApiRequestBody
+                {
+                    Required = true,
+                    Description = "The data, raw (not a form), in UTF-8. text/csv: a time series with a header row; numeric columns are features, "
+                        + "a date/time/timestamp column is the time index, an optional 'series' column holds several series. "
+                        + "application/x-ndjson (also application/ndjson, application/jsonl): one {\"sequence\": [[...], ...], \"label\": \"...\"} object per line.",
+                    Content = new Dictionary<string, OpenApiMediaType>
+                    {
+                        ["text/csv"] = new()
+                        {
+                            Schema = new OpenApiSchema { Type = JsonSchemaType.String },
+                            Example = JsonValue.Create("date,HUFL,HULL,OT\n2016-07-01 00:00:00,5.827,2.009,30.531\n2016-07-01 01:00:00,5.693,2.076,27.787\n2016-07-01 02:00:00,5.157,1.741,27.787\n"),
+                        },
+                        ["application/x-ndjson"] = new()
+                        {
+                            Schema = new OpenApiSchema { Type = JsonSchemaType.String },
+                            Example = JsonValue.Create("{\"sequence\": [[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]], \"label\": \"walking\"}\n{\"sequence\": [[0.9, 0.1], [0.8, 0.2]], \"label\": \"sitting\"}\n"),
+                        },
+                    },
+                };
+                break;
         }
     }
 

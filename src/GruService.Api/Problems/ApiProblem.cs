@@ -36,6 +36,8 @@ public static class ApiProblem
 
     public static UnsupportedMediaTypeProblem UnsupportedMediaType(string detail) => new(Create(StatusCodes.Status415UnsupportedMediaType, "unsupported_media_type", detail));
 
+    public static TooManyRequestsProblem TooManyRequests(string reason, string detail) => new(Create(StatusCodes.Status429TooManyRequests, reason, detail));
+
     public static ServiceUnavailableProblem ServiceUnavailable(string reason, string detail) => new(Create(StatusCodes.Status503ServiceUnavailable, reason, detail));
 
     /// <summary>507 when the storage is full, 503 when it cannot be written for another reason.</summary>

@@ -55,6 +55,11 @@ public sealed class StorageProblem(ProblemDetails problem) : ProblemResult(probl
     }
 }
 
+public sealed class TooManyRequestsProblem(ProblemDetails problem) : ProblemResult(problem), IEndpointMetadataProvider
+{
+    public static void PopulateMetadata(MethodInfo method, EndpointBuilder builder) => Describe(builder, StatusCodes.Status429TooManyRequests);
+}
+
 public sealed class ServiceUnavailableProblem(ProblemDetails problem) : ProblemResult(problem), IEndpointMetadataProvider
 {
     public static void PopulateMetadata(MethodInfo method, EndpointBuilder builder) => Describe(builder, StatusCodes.Status503ServiceUnavailable);

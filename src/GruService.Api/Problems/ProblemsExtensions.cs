@@ -57,7 +57,9 @@ public static class ProblemsExtensions
             "method_not_allowed" => $"{request.Path} does not take {request.Method}; /openapi/v1.json lists the methods each path takes.",
             "body_too_large" => "The request body is larger than this endpoint accepts.",
             "internal_error" => "The server failed to answer this request; the trace id identifies it in the logs.",
-            _ => context.Features.Get<IExceptionHandlerFeature>()?.Error is BadHttpRequestException bad ? bad.Message : null,
+            _ => context.Features.Get<IExceptionHandlerFeature>()?.Error is BadHttpRequestException bad
+                ? bad.InnerException is System.Text.Json.JsonException json ? $"{bad.Message} {json.Message}" : bad.Message
+                : null,
         };
     }
 

@@ -1,17 +1,12 @@
 using System.Net;
 using System.Text.RegularExpressions;
 using GruService.Api.Observability;
-using Microsoft.AspNetCore.Mvc.Testing;
 
 namespace GruService.Api.Tests.Observability;
 
 /// <summary>GET /metrics on the real service, hosted in memory.</summary>
-public sealed partial class MetricsEndpointTests : IDisposable
+public sealed partial class MetricsEndpointTests
 {
-    private readonly DirectoryInfo _storageRoot = Directory.CreateTempSubdirectory("gru-metrics-tests-");
-
-    public void Dispose() => _storageRoot.Delete(recursive: true);
-
     [Fact]
     public async Task GetMetrics_AfterARequest_ExportsRequestRuntimeAndConnectionMetrics()
     {
@@ -82,8 +77,9 @@ public sealed partial class MetricsEndpointTests : IDisposable
         Assert.InRange(RequestCount(text, "/metrics")!.Value, 1, scrapes - 1);
     }
 
-    private WebApplicationFactory<Program> CreateFactory() =>
-        new WebApplicationFactory<Program>().WithWebHostBuilder(builder => builder.UseSetting("Storage:Root", _storageRoot.FullName));
+    // Each host gets its own storage root; one factory, not a WithWebHostBuilder child whose unreferenced parent
+    // could be finalized (disposing the child's server) while a test still uses it.
+    private static GruServiceFactory CreateFactory() => new();
 
     /// <summary>Scrapes until <paramref name="done"/> holds: a request's duration is recorded just after its response is sent.</summary>
     private static async Task<string> ScrapeUntilAsync(HttpClient client, Func<string, bool> done)

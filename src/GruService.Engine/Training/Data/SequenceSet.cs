@@ -110,4 +110,15 @@ public sealed class SequenceSet
         validation.Sort();
         return new SequenceSplit(this, [.. train], [.. validation], standardize);
     }
+
+    /// <summary>
+    /// A split given by the caller: the sequences from <paramref name="firstValidation"/> on are validation, the rest
+    /// training (for a separate validation set appended after the training set).
+    /// </summary>
+    public SequenceSplit SplitAt(int firstValidation, bool standardize = true)
+    {
+        if (firstValidation < 1 || firstValidation > Count)
+            throw new ArgumentOutOfRangeException(nameof(firstValidation), firstValidation, "There must be at least one training sequence.");
+        return new SequenceSplit(this, [.. Enumerable.Range(0, firstValidation)], [.. Enumerable.Range(firstValidation, Count - firstValidation)], standardize);
+    }
 }

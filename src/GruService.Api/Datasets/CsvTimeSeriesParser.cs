@@ -1,0 +1,339 @@
+using System.Globalization;
+using System.Text;
+
+namespace GruService.Api.Datasets;
+
+/// <summary>
+/// Reads a CSV time-series upload as a stream, one record at a time, writing each row's features straight to the
+/// dataset's values file; only the current record and the per-series summary are held in memory.
+/// <list type="bullet">
+/// <item>Syntax: RFC 4180. Fields are separated by commas; a field in double quotes may hold commas, line breaks and
+/// doubled quotes (""). Lines end in LF or CRLF; a UTF-8 byte order mark is skipped; blank lines are skipped anywhere.</item>
+/// <item>The first record is the header. Names are trimmed, must be non-empty and unique ignoring case.</item>
+/// <item>Column roles: "series" (any case) holds the series id; the first column named "date", "time" or
+/// "timestamp" (any case) is the time index. Every other column is typed by the first data row: a number there
+/// makes it a feature, text makes it a text column (the first text column is the time index when no column is
+/// named for it; further text columns are ignored and listed in the summary). An empty value in the first row is
+/// an error, since the column's type cannot be decided.</item>
+/// <item>Every feature value must be a finite float32 number in every row (NaN, inf and out-of-range values are errors).</item>
+/// <item>Series may be interleaved: each series keeps its rows in file order, and series are listed in order of first appearance.</item>
+/// </list>
+/// </summary>
+internal sealed class CsvTimeSeriesParser
+{
+    // Series ids are kept in memory and in the record, so they are bounded; time values are only shown in the summary, so they are cut.
+    private const int MaxSeriesNameChars = 256;
+    private const int MaxTimeBytes = 256;
+
+    private readonly BodyLineReader _lines;
+    private readonly DatasetOptions _options;
+
+    // The current record: one line, or several joined in _joined when a quoted field holds a line break.
+    private ReadOnlyMemory<byte> _record;
+    private long _recordLine;
+    private byte[] _joined = [];
+    private int _joinedLength;
+
+    // The current record's fields without their quotes, as [start, end) ranges of _fieldBytes.
+    private byte[] _fieldBytes = [];
+    private int[] _fieldStarts = new int[16];
+    private int[] _fieldEnds = new int[16];
+
+    private string[] _columns = [];
+    private int _seriesColumn = -1;
+    private int _timeColumn = -1;
+    private int[] _featureColumns = [];
+    private readonly List<string> _ignoredColumns = [];
+    private float[] _row = [];
+
+    private readonly Dictionary<string, SeriesBuilder> _seriesByName = new(StringComparer.Ordinal);
+    private readonly List<SeriesBuilder> _series = [];
+    private SeriesBuilder? _current;
+    private long _rows;
+
+    private CsvTimeSeriesParser(BodyLineReader lines, DatasetOptions options)
+    {
+        _lines = lines;
+        _options = options;
+    }
+
+    /// <exception cref="DatasetFormatException">The data is not a valid time-series CSV file; the message names the line, row and column.</exception>
+    public static Task<ParsedDataset> ParseAsync(BodyLineReader lines, IDatasetUpload upload, DatasetOptions options, CancellationToken cancellationToken) =>
+        new CsvTimeSeriesParser(lines, options).ParseAsync(upload, cancellationToken);
+
+    private async Task<ParsedDataset> ParseAsync(IDatasetUpload upload, CancellationToken cancellationToken)
+    {
+        if (!await ReadRecordAsync(cancellationToken))
+            throw new DatasetFormatException("The body is empty: a CSV dataset starts with a header row naming its columns.");
+        ReadHeader();
+
+        await using var values = new LittleEndianWriter(upload.CreateFile(DatasetFiles.Values));
+        await using LittleEndianWriter? seriesIndex = _seriesColumn >= 0 ? new LittleEndianWriter(upload.CreateFile(DatasetFiles.SeriesIndex)) : null;
+        while (await ReadRecordAsync(cancellationToken))
+        {
+            _rows++;
+            SplitRow();
+            if (_rows == 1) TypeColumns();
+            ReadRow();
+            await values.WriteAsync(_row, cancellationToken);
+            if (seriesIndex is not null) await seriesIndex.WriteAsync(_current!.Index, cancellationToken);
+        }
+        if (_rows == 0)
+            throw new DatasetFormatException($"The CSV file has a header (line {_recordLine}) but no data rows.");
+        await values.CompleteAsync(cancellationToken);
+        if (seriesIndex is not null) await seriesIndex.CompleteAsync(cancellationToken);
+
+        var summary = new DatasetSummary(
+            Series: [.. _series.Select(s => s.ToSummary())],
+            TimeColumn: _timeColumn >= 0 ? _columns[_timeColumn] : null,
+            IgnoredColumns: _ignoredColumns);
+        return new ParsedDataset(DatasetRecord.CsvFormat, DatasetRecord.TimeSeriesKind, _rows, [.. _featureColumns.Select(i => _columns[i])], summary);
+    }
+
+    /// <summary>The next non-blank record into <see cref="_record"/>; false at the end of the body.</summary>
+    private async ValueTask<bool> ReadRecordAsync(CancellationToken cancellationToken)
+    {
+        do
+        {
+            if (!await _lines.ReadLineAsync(cancellationToken)) return false;
+        } while (_lines.Current.IsEmpty);
+        _recordLine = _lines.LineNumber;
+        _record = _lines.Current;
+        int quotes = _record.Span.Count((byte)'"');
+        if (quotes % 2 == 0) return true;
+
+        // An odd number of quotes: a quoted field holds a line break, so the record goes on over the next lines.
+        _joinedLength = 0;
+        Join(_record, lineBreak: false);
+        while (quotes % 2 != 0)
+        {
+            if (!await _lines.ReadLineAsync(cancellationToken))
+                throw new DatasetFormatException($"Line {_recordLine}: a quoted field is not closed before the end of the file.");
+            Join(_lines.Current, lineBreak: true);
+            quotes += _lines.Current.Span.Count((byte)'"');
+        }
+        _record = _joined.AsMemory(0, _joinedLength);
+        return true;
+    }
+
+    private void Join(ReadOnlyMemory<byte> line, bool lineBreak)
+    {
+        int length = _joinedLength + (lineBreak ? 1 : 0) + line.Length;
+        if (length > _options.MaxLineBytes)
+            throw new DatasetFormatException(
+                $"The record starting on line {_recordLine} is longer than the limit of {_options.MaxLineBytes} bytes (Datasets:MaxLineBytes); is a closing quote missing?");
+        if (_joined.Length < length) Array.Resize(ref _joined, Math.Max(length, 2 * _joined.Length));
+        if (lineBreak) _joined[_joinedLength++] = (byte)'\n';
+        line.Span.CopyTo(_joined.AsSpan(_joinedLength));
+        _joinedLength += line.Length;
+    }
+
+    /// <summary>Splits the current record into fields (RFC 4180), stopping after <paramref name="maxFields"/> + 1 of them.</summary>
+    /// <returns>The number of fields, at most <paramref name="maxFields"/> + 1.</returns>
+    private int Split(int maxFields)
+    {
+        ReadOnlySpan<byte> record = _record.Span;
+        if (_fieldBytes.Length < record.Length) _fieldBytes = new byte[Math.Max(record.Length, 2 * _fieldBytes.Length)];
+        int count = 0, written = 0, i = 0;
+        while (true)
+        {
+            if (count == _fieldStarts.Length)
+            {
+                Array.Resize(ref _fieldStarts, 2 * count);
+                Array.Resize(ref _fieldEnds, 2 * count);
+            }
+            int start = written;
+            if (i < record.Length && record[i] == (byte)'"')
+            {
+                i++;
+                while (true)
+                {
+                    if (i >= record.Length)
+                        throw new DatasetFormatException($"Line {_recordLine}: the quoted field {count + 1} is not closed.");
+                    byte b = record[i++];
+                    if (b != (byte)'"') _fieldBytes[written++] = b;
+                    else if (i < record.Length && record[i] == (byte)'"') _fieldBytes[written++] = record[i++];
+                    else break;
+                }
+                if (i < record.Length && record[i] != (byte)',')
+                    throw new DatasetFormatException(
+                        $"Line {_recordLine}: field {count + 1} has text after its closing quote; a quote inside a quoted field is written twice (\"\").");
+            }
+            else
+            {
+                int comma = record[i..].IndexOf((byte)',');
+                int end = comma < 0 ? record.Length : i + comma;
+                record[i..end].CopyTo(_fieldBytes.AsSpan(written));
+                written += end - i;
+                i = end;
+            }
+            _fieldStarts[count] = start;
+            _fieldEnds[count] = written;
+            count++;
+            if (i >= record.Length || count > maxFields) return count;
+            i++; // past the comma; a comma ending the record leaves one more, empty, field
+        }
+    }
+
+    private ReadOnlySpan<byte> Field(int column) => _fieldBytes.AsSpan(_fieldStarts[column], _fieldEnds[column] - _fieldStarts[column]);
+
+    private ReadOnlySpan<byte> TrimmedField(int column) => Field(column).Trim(" \t"u8);
+
+    private void ReadHeader()
+    {
+        int count = Split(_options.MaxColumns);
+        if (count > _options.MaxColumns)
+            throw new DatasetFormatException($"The header (line {_recordLine}) has more than {_options.MaxColumns} columns (Datasets:MaxColumns).");
+        _columns = new string[count];
+        var seen = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
+        for (int i = 0; i < count; i++)
+        {
+            string name = Encoding.UTF8.GetString(Field(i)).Trim();
+            if (name.Length == 0)
+                throw new DatasetFormatException(
+                    $"Column {i + 1} of the header (line {_recordLine}) has no name; every column needs one (from pandas, write the file with to_csv(index=False)).");
+            if (!seen.TryAdd(name, i))
+                throw new DatasetFormatException(
+                    $"The header (line {_recordLine}) names column '{name}' twice (columns {seen[name] + 1} and {i + 1}); column names must be unique, ignoring case.");
+            _columns[i] = name;
+        }
+        _seriesColumn = Array.FindIndex(_columns, c => c.Equals("series", StringComparison.OrdinalIgnoreCase));
+        _timeColumn = Array.FindIndex(_columns, c => c.ToLowerInvariant() is "date" or "time" or "timestamp");
+    }
+
+    private void SplitRow()
+    {
+        int count = Split(_columns.Length);
+        if (count > _columns.Length)
+            throw new DatasetFormatException($"Line {_recordLine} (row {_rows}) has more than {_columns.Length} fields; the header has {_columns.Length}.");
+        if (count < _columns.Length)
+            throw new DatasetFormatException($"Line {_recordLine} (row {_rows}) has {count} field{(count == 1 ? "" : "s")}; the header has {_columns.Length}.");
+    }
+
+    /// <summary>Decides from the first data row which columns are features, and which text column (if none is named for it) is the time index.</summary>
+    private void TypeColumns()
+    {
+        var features = new List<int>();
+        for (int column = 0; column < _columns.Length; column++)
+        {
+            if (column == _seriesColumn || column == _timeColumn) continue;
+            ReadOnlySpan<byte> value = TrimmedField(column);
+            if (value.IsEmpty)
+                throw RowError(column, "the value is empty; the first data row decides which columns are numeric features, so it needs a value in every column.");
+            if (ParseNumber(value, out _) != NumberKind.Text) features.Add(column);
+            else if (_timeColumn < 0) _timeColumn = column;
+            else _ignoredColumns.Add(_columns[column]);
+        }
+        if (features.Count == 0)
+        {
+            const int shown = 20;
+            string roles = string.Join("; ", _columns.Take(shown).Select((name, column) =>
+                column == _seriesColumn ? $"'{name}' is the series id"
+                : column == _timeColumn ? $"'{name}' is the time index"
+                : $"'{name}' is text ({DatasetFormatException.Quote(Field(column))} in row 1)"))
+                + (_columns.Length > shown ? $"; and {_columns.Length - shown} more text columns" : "");
+            throw new DatasetFormatException($"No column holds numbers, so there is nothing to train on: {roles}. A time-series dataset needs at least one numeric feature column.");
+        }
+        if (features.Count > _options.MaxFeatures)
+            throw new DatasetFormatException($"The file has {features.Count} numeric feature columns, more than the limit of {_options.MaxFeatures} (Datasets:MaxFeatures).");
+        _featureColumns = [.. features];
+        _row = new float[features.Count];
+    }
+
+    private void ReadRow()
+    {
+        if (_seriesColumn >= 0)
+        {
+            ReadOnlySpan<byte> id = TrimmedField(_seriesColumn);
+            // Rows of one series usually come together: compare bytes with the current series before decoding anything.
+            if (_current is null || !id.SequenceEqual(_current.Utf8Name)) _current = FindSeries(id);
+        }
+        else
+        {
+            _current ??= AddSeries(null, []);
+        }
+        _current.Length++;
+        if (_timeColumn >= 0) _current.SetTime(TrimmedField(_timeColumn));
+
+        for (int feature = 0; feature < _featureColumns.Length; feature++)
+        {
+            int column = _featureColumns[feature];
+            ReadOnlySpan<byte> text = TrimmedField(column);
+            switch (ParseNumber(text, out float value))
+            {
+                case NumberKind.Finite:
+                    _row[feature] = value;
+                    break;
+                case NumberKind.Empty:
+                    throw RowError(column, "the value is empty; every row needs a number in each feature column.");
+                case NumberKind.NonFinite:
+                    throw RowError(column, $"{DatasetFormatException.Quote(text)} is not a finite number; NaN, infinities and values beyond the float32 range (±3.4e38) cannot be trained on.");
+                default:
+                    throw RowError(column, $"{DatasetFormatException.Quote(text)} is not a number; the column is a numeric feature (it held a number in row 1).");
+            }
+        }
+    }
+
+    private SeriesBuilder FindSeries(ReadOnlySpan<byte> id)
+    {
+        if (id.IsEmpty) throw RowError(_seriesColumn, "the series id is empty; every row needs one.");
+        string name = Encoding.UTF8.GetString(id);
+        if (_seriesByName.TryGetValue(name, out SeriesBuilder? known)) return known;
+        if (name.Length > MaxSeriesNameChars)
+            throw RowError(_seriesColumn, $"the series id is {name.Length} characters long; at most {MaxSeriesNameChars} are allowed.");
+        if (_series.Count == _options.MaxSeries)
+            throw RowError(_seriesColumn, $"series {DatasetFormatException.Quote(id)} is one more than the limit of {_options.MaxSeries} series (Datasets:MaxSeries).");
+        return AddSeries(name, id.ToArray());
+    }
+
+    private SeriesBuilder AddSeries(string? name, byte[] utf8Name)
+    {
+        var series = new SeriesBuilder(name, utf8Name, _series.Count);
+        _series.Add(series);
+        if (name is not null) _seriesByName.Add(name, series);
+        return series;
+    }
+
+    private DatasetFormatException RowError(int column, string problem) =>
+        new($"Row {_rows} (line {_recordLine}), column '{_columns[column]}': {problem}");
+
+    private enum NumberKind { Finite, NonFinite, Empty, Text }
+
+    private static NumberKind ParseNumber(ReadOnlySpan<byte> text, out float value)
+    {
+        if (text.IsEmpty)
+        {
+            value = 0;
+            return NumberKind.Empty;
+        }
+        if (float.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out value))
+            return float.IsFinite(value) ? NumberKind.Finite : NumberKind.NonFinite;
+        // float.TryParse reads "NaN" and "Infinity" but not the "inf" that C, NumPy and pandas write.
+        ReadOnlySpan<byte> unsigned = text[0] is (byte)'+' or (byte)'-' ? text[1..] : text;
+        return Ascii.EqualsIgnoreCase(unsigned, "inf"u8) ? NumberKind.NonFinite : NumberKind.Text;
+    }
+
+    private sealed class SeriesBuilder(string? name, byte[] utf8Name, int index)
+    {
+        private readonly byte[] _lastTime = new byte[MaxTimeBytes];
+        private int _lastTimeLength;
+        private string? _firstTime;
+        private bool _hasTime;
+
+        public byte[] Utf8Name => utf8Name;
+        public int Index => index;
+        public long Length { get; set; }
+
+        public void SetTime(ReadOnlySpan<byte> value)
+        {
+            if (value.Length > MaxTimeBytes) value = value[..MaxTimeBytes];
+            if (!_hasTime) _firstTime = Encoding.UTF8.GetString(value);
+            _hasTime = true;
+            value.CopyTo(_lastTime);
+            _lastTimeLength = value.Length;
+        }
+
+        public SeriesSummary ToSummary() =>
+            new(name, Length, _firstTime, _hasTime ? Encoding.UTF8.GetString(_lastTime, 0, _lastTimeLength) : null);
+    }
+}

@@ -1,0 +1,18 @@
+namespace GruService.Api.Training;
+
+public static class TrainingExtensions
+{
+    public static IServiceCollection AddTrainingJobs(this IServiceCollection services)
+    {
+        services.AddOptions<TrainingJobOptions>()
+            .BindConfiguration(TrainingJobOptions.Section)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        services.AddSingleton<IJobStore, SqliteJobStore>();
+        services.AddSingleton<TrainingQueue>();
+        services.AddSingleton<TrainingMetrics>();
+        services.AddSingleton<TrainingWorker>();
+        services.AddHostedService(provider => provider.GetRequiredService<TrainingWorker>());
+        return services;
+    }
+}

@@ -1,0 +1,102 @@
+using System.Text.Json;
+using GruService.Api.Datasets;
+using GruService.Api.Json;
+using GruService.Api.Models;
+using GruService.Api.Problems;
+using GruService.Engine.ModelFiles;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+
+namespace GruService.Api.Training;
+
+public static class TrainingJobsApi
+{
+    public static RouteGroupBuilder MapTrainingJobsApi(this IEndpointRouteBuilder app)
+    {
+        RouteGroupBuilder group = app.MapGroup("/v1/training-jobs")
+            .WithTags("Training")
+            .AddEndpointFilter<ErrorMetricsFilter>();
+
+        group.MapPost("/", StartJob).WithName("StartTrainingJob");
+        group.MapGet("/", ListJobs).WithName("ListTrainingJobs");
+        group.MapGet("/{id}", GetJob).WithName("GetTrainingJob");
+        group.MapPost("/{id}/cancel", CancelJob).WithName("CancelTrainingJob");
+        return group;
+    }
+
+    /// <summary>Start a training job</summary>
+    /// <remarks>
+    /// Queues a job that trains a GRU on a dataset (or inline data) and publishes the result as the next version of the
+    /// named model, activated unless "activate" is false. Answers 202 with the job's URL in Location; GET it to watch
+    /// progress. Every field but model, task and the data has a default. A full queue answers 429 with Retry-After.
+    /// </remarks>
+    /// <param name="request">What to train.</param>
+    /// <param name="jobs">The job store.</param>
+    /// <param name="queue">The training queue.</param>
+    /// <param name="datasets">The dataset store.</param>
+    /// <param name="models">Model limits.</param>
+    /// <param name="options">Queue settings.</param>
+    /// <param name="context">The request, for Retry-After.</param>
+    public static Results<Accepted<TrainingJobAccepted>, BadRequestProblem, TooManyRequestsProblem> StartJob(
+        TrainingJobRequest request, IJobStore jobs, TrainingQueue queue, IDatasetStore datasets, IOptions<ModelOptions> models,
+        IOptions<TrainingJobOptions> options, HttpContext context)
+    {
+        try
+        {
+            TrainingPlan.Create(request, datasets, models.Value.Limits, options.Value.Threads);
+        }
+        catch (TrainingRequestException e)
+        {
+            return ApiProblem.BadRequest("invalid_training_job", e.Message);
+        }
+
+        string id = $"job-{Guid.NewGuid():N}"[..16];
+        var job = new TrainingJob(id, JobStatus.Queued, request.Model!, request.Task!, request.Dataset, DateTimeOffset.UtcNow,
+            null, null, null, [], null, null, 0, JsonSerializer.SerializeToElement(request, GruJsonContext.Default.TrainingJobRequest));
+        jobs.Create(job);
+        if (!queue.TryEnqueue(id))
+        {
+            jobs.Delete(id);
+            context.Response.Headers.RetryAfter = "30";
+            return ApiProblem.TooManyRequests("training_queue_full",
+                $"The training queue is full ({options.Value.QueueCapacity} jobs wait already, Training:QueueCapacity); retry later.");
+        }
+        return TypedResults.Accepted($"/v1/training-jobs/{id}", new TrainingJobAccepted(id, JobStatus.Queued));
+    }
+
+    /// <summary>List training jobs</summary>
+    /// <remarks>Every job, newest first; ?status=queued|running|succeeded|failed|cancelled keeps only those.</remarks>
+    /// <param name="status">Only jobs in this status.</param>
+    /// <param name="jobs">The job store.</param>
+    public static Results<Ok<TrainingJobList>, BadRequestProblem> ListJobs(string? status, IJobStore jobs)
+    {
+        if (status is not null && !JobStatus.All.Contains(status))
+            return ApiProblem.BadRequest("invalid_status", $"status '{status}' is not one of {string.Join(", ", JobStatus.All)}.");
+        return TypedResults.Ok(new TrainingJobList(jobs.List(status)));
+    }
+
+    /// <summary>Get a training job</summary>
+    /// <remarks>Status, progress (epoch, batches, train and validation loss, validation metric, elapsed and estimated time left), per-epoch history, and the result (model version and metrics) or the error.</remarks>
+    /// <param name="id">The job's id.</param>
+    /// <param name="jobs">The job store.</param>
+    public static Results<Ok<TrainingJob>, NotFoundProblem> GetJob(string id, IJobStore jobs) =>
+        jobs.Get(id) is { } job ? TypedResults.Ok(job) : UnknownJob(id);
+
+    /// <summary>Cancel a training job</summary>
+    /// <remarks>A queued job is cancelled at once; a running one stops at its next batch and publishes nothing. A finished job answers 409.</remarks>
+    /// <param name="id">The job's id.</param>
+    /// <param name="jobs">The job store.</param>
+    /// <param name="worker">The worker running jobs.</param>
+    public static Results<Accepted<TrainingJob>, NotFoundProblem, ConflictProblem> CancelJob(string id, IJobStore jobs, TrainingWorker worker)
+    {
+        TrainingJob? job = jobs.Update(id, j => j.Status == JobStatus.Queued ? j with { Status = JobStatus.Cancelled, FinishedAt = DateTimeOffset.UtcNow } : j);
+        if (job is null) return UnknownJob(id);
+        if (JobStatus.IsFinal(job.Status) && job.Status != JobStatus.Cancelled)
+            return ApiProblem.Conflict("job_finished", $"Training job '{id}' has already {job.Status}.");
+        if (job.Status == JobStatus.Running) worker.CancelRunning(id);
+        return TypedResults.Accepted($"/v1/training-jobs/{id}", job);
+    }
+
+    private static NotFoundProblem UnknownJob(string id) =>
+        ApiProblem.NotFound("unknown_training_job", $"There is no training job '{id}'; GET /v1/training-jobs lists them.");
+}

@@ -1,0 +1,310 @@
+using System.Text.Json;
+using GruService.Api.Datasets;
+using GruService.Api.Models;
+using GruService.Engine;
+using GruService.Engine.ModelFiles;
+using GruService.Engine.Training;
+using GruService.Engine.Training.Data;
+using GruService.Engine.Training.Optimization;
+
+namespace GruService.Api.Training;
+
+/// <summary>A request with every default filled in and every value checked; what a job runs.</summary>
+public sealed record TrainingPlan(
+    string Model,
+    GruTask Task,
+    string? Dataset,
+    JsonElement? Data,
+    string? ValidationDataset,
+    double ValidationSplit,
+    int Window,
+    int Horizon,
+    IReadOnlyList<string>? Inputs,
+    IReadOnlyList<string>? Targets,
+    int Stride,
+    GruArchitecture Architecture,
+    TrainingSettings Settings,
+    ForecastLoss Loss,
+    IReadOnlyDictionary<string, double>? ClassWeights,
+    int SeasonLength,
+    WindowNormalization WindowNormalization,
+    bool Activate)
+{
+    /// <summary>
+    /// Checks a request against the limits and the stored datasets. Throws <see cref="TrainingRequestException"/>
+    /// saying exactly what is wrong.
+    /// </summary>
+    public static TrainingPlan Create(TrainingJobRequest request, IDatasetStore datasets, ModelLimits limits, int threads)
+    {
+        if (string.IsNullOrEmpty(request.Model)) throw new TrainingRequestException("'model' is required: the name the trained model is published as.");
+        if (!ModelName.IsValid(request.Model)) throw new TrainingRequestException($"'model' is '{request.Model}', not a valid model name: {ModelName.Rule}.");
+        GruTask? task = request.Task switch { "forecast" => GruTask.Forecast, "classify" => GruTask.Classify, _ => null };
+        if (task is null) throw new TrainingRequestException($"'task' is {(request.Task is null ? "missing" : $"'{request.Task}'")}; it must be 'forecast' or 'classify'.");
+        bool forecast = task == GruTask.Forecast;
+
+        bool hasData = request.Data is { ValueKind: not JsonValueKind.Null and not JsonValueKind.Undefined };
+        if ((request.Dataset is null) == !hasData)
+            throw new TrainingRequestException("Give the training data as exactly one of 'dataset' (an id from POST /v1/datasets) or 'data' (inline).");
+        string expectedKind = forecast ? DatasetRecord.TimeSeriesKind : DatasetRecord.SequencesKind;
+        DatasetRecord? dataset = null;
+        if (request.Dataset is not null)
+        {
+            dataset = datasets.Get(request.Dataset);
+            if (dataset is null) throw new TrainingRequestException($"There is no dataset '{request.Dataset}'; GET /v1/datasets lists them.");
+            if (dataset.Kind != expectedKind)
+                throw new TrainingRequestException($"Dataset '{request.Dataset}' holds {dataset.Kind.Replace('_', ' ')}; a {request.Task} job needs {expectedKind.Replace('_', ' ')} ({(forecast ? "a CSV upload" : "an NDJSON upload")}).");
+        }
+        if (request.ValidationDataset is not null)
+        {
+            if (forecast) throw new TrainingRequestException("'validation_dataset' is for classify jobs; a forecast job holds out the last part of each series with 'validation_split'.");
+            DatasetRecord? validation = datasets.Get(request.ValidationDataset);
+            if (validation is null) throw new TrainingRequestException($"There is no dataset '{request.ValidationDataset}' (validation_dataset).");
+            if (validation.Kind != expectedKind) throw new TrainingRequestException($"validation_dataset '{request.ValidationDataset}' holds {validation.Kind.Replace('_', ' ')}, not labelled sequences.");
+            if (request.ValidationSplit is not null) throw new TrainingRequestException("Give either 'validation_dataset' or 'validation_split', not both.");
+        }
+        double split = request.ValidationSplit ?? (request.ValidationDataset is null ? 0.2 : 0);
+        if (!(split >= 0 && split < 1)) throw new TrainingRequestException($"'validation_split' is {split}; it must be at least 0 and below 1.");
+
+        int window = request.Window ?? 48, horizon = request.Horizon ?? 12, stride = request.Stride ?? 1;
+        if (forecast)
+        {
+            if (window is < 1 or > 100_000) throw new TrainingRequestException($"'window' is {window}; it must be between 1 and 100000.");
+            if (horizon < 1 || horizon > limits.MaxHorizon) throw new TrainingRequestException($"'horizon' is {horizon}; it must be between 1 and {limits.MaxHorizon}.");
+            if (stride < 1) throw new TrainingRequestException($"'stride' is {stride}; it must be at least 1.");
+            foreach ((string key, IReadOnlyList<string>? columns) in new[] { ("inputs", request.Inputs), ("targets", request.Targets) })
+            {
+                if (columns is { Count: 0 }) throw new TrainingRequestException($"'{key}' is empty; leave it out to use every column.");
+                if (dataset is not null && columns?.FirstOrDefault(c => !dataset.Features.Contains(c)) is { } unknown)
+                    throw new TrainingRequestException($"'{key}' names column '{unknown}', which dataset '{dataset.Id}' does not have; its columns are {string.Join(", ", dataset.Features)}.");
+            }
+        }
+        else if (request.Window is not null || request.Horizon is not null || request.Inputs is not null || request.Targets is not null || request.Stride is not null)
+        {
+            throw new TrainingRequestException("'window', 'horizon', 'inputs', 'targets' and 'stride' are for forecast jobs; a classify job reads whole sequences.");
+        }
+
+        ArchitectureRequest a = request.Architecture ?? new();
+        var architecture = new GruArchitecture(a.HiddenSize ?? 64, a.NumLayers ?? 1, a.Bidirectional ?? false, a.LinearBeforeReset ?? true, a.Dropout ?? 0);
+        if (architecture.HiddenSize < 1 || architecture.HiddenSize > limits.MaxHiddenSize)
+            throw new TrainingRequestException($"'architecture.hidden_size' is {architecture.HiddenSize}; it must be between 1 and {limits.MaxHiddenSize}.");
+        if (architecture.NumLayers < 1 || architecture.NumLayers > limits.MaxLayers)
+            throw new TrainingRequestException($"'architecture.num_layers' is {architecture.NumLayers}; it must be between 1 and {limits.MaxLayers}.");
+        if (!(architecture.Dropout >= 0 && architecture.Dropout < 1))
+            throw new TrainingRequestException($"'architecture.dropout' is {architecture.Dropout}; it must be at least 0 and below 1.");
+
+        HyperparametersRequest h = request.Hyperparameters ?? new();
+        OptimizerKind? optimizer = (h.Optimizer ?? "adamw") switch { "adam" => OptimizerKind.Adam, "adamw" => OptimizerKind.AdamW, _ => null };
+        ScheduleKind? schedule = (h.Schedule ?? "constant") switch { "constant" => ScheduleKind.Constant, "step" => ScheduleKind.Step, "cosine" => ScheduleKind.Cosine, _ => null };
+        ForecastLoss? loss = (h.Loss ?? "mse") switch { "mse" => ForecastLoss.MeanSquaredError, "huber" => ForecastLoss.Huber, "mae" => ForecastLoss.MeanAbsoluteError, _ => null };
+        WindowNormalization? normalization = (h.WindowNormalization ?? "none") switch
+        {
+            "none" => WindowNormalization.None, "mean" => WindowNormalization.Mean, "last" => WindowNormalization.Last, _ => null,
+        };
+        var settings = new TrainingSettings
+        {
+            Epochs = h.Epochs ?? 20,
+            BatchSize = h.BatchSize ?? 64,
+            LearningRate = (float)(h.LearningRate ?? 1e-3),
+            WeightDecay = (float)(h.WeightDecay ?? 0),
+            Optimizer = optimizer ?? OptimizerKind.AdamW,
+            ClipNorm = (float)(h.ClipNorm ?? 1),
+            Schedule = schedule ?? ScheduleKind.Constant,
+            WarmupEpochs = h.WarmupEpochs ?? 0,
+            Patience = h.Patience ?? 5,
+            Seed = h.Seed ?? 1,
+            Threads = threads,
+        };
+        string? bad =
+            optimizer is null ? $"'hyperparameters.optimizer' is '{h.Optimizer}'; it must be 'adam' or 'adamw'." :
+            schedule is null ? $"'hyperparameters.schedule' is '{h.Schedule}'; it must be 'constant', 'step' or 'cosine'." :
+            loss is null ? $"'hyperparameters.loss' is '{h.Loss}'; it must be 'mse', 'huber' or 'mae'." :
+            normalization is null ? $"'hyperparameters.window_normalization' is '{h.WindowNormalization}'; it must be 'none', 'mean' or 'last'." :
+            settings.Epochs is < 1 or > 10_000 ? $"'hyperparameters.epochs' is {settings.Epochs}; it must be between 1 and 10000." :
+            settings.BatchSize is < 1 or > 65_536 ? $"'hyperparameters.batch_size' is {settings.BatchSize}; it must be between 1 and 65536." :
+            !(settings.LearningRate > 0 && settings.LearningRate <= 10) ? $"'hyperparameters.learning_rate' is {h.LearningRate}; it must be above 0 and at most 10." :
+            !(settings.WeightDecay >= 0 && float.IsFinite(settings.WeightDecay)) ? $"'hyperparameters.weight_decay' is {h.WeightDecay}; it must be at least 0." :
+            !(settings.ClipNorm >= 0 && float.IsFinite(settings.ClipNorm)) ? $"'hyperparameters.clip_norm' is {h.ClipNorm}; it must be at least 0." :
+            settings.WarmupEpochs < 0 ? $"'hyperparameters.warmup_epochs' is {settings.WarmupEpochs}; it must be at least 0." :
+            settings.Patience < 0 ? $"'hyperparameters.patience' is {settings.Patience}; it must be at least 0." :
+            h.SeasonLength is < 1 ? $"'hyperparameters.season_length' is {h.SeasonLength}; it must be at least 1." :
+            h.ClassWeights is not null && forecast ? "'hyperparameters.class_weights' is for classify jobs." :
+            h.ClassWeights?.FirstOrDefault(w => !(w.Value > 0 && double.IsFinite(w.Value))) is { Key: not null } weight ? $"'hyperparameters.class_weights' gives '{weight.Key}' the weight {weight.Value}; weights must be positive." :
+            !forecast && (h.Loss is not null || h.WindowNormalization is not null || h.SeasonLength is not null) ? "'loss', 'window_normalization' and 'season_length' are for forecast jobs." :
+            null;
+        if (bad is not null) throw new TrainingRequestException(bad);
+
+        return new TrainingPlan(request.Model, task.Value, request.Dataset, hasData ? request.Data : null, request.ValidationDataset, split,
+            window, horizon, request.Inputs, request.Targets, stride, architecture, settings, loss!.Value, h.ClassWeights,
+            h.SeasonLength ?? 1, normalization!.Value, request.Activate ?? true);
+    }
+
+    /// <summary>Loads the data and builds the problem. Throws <see cref="TrainingDataException"/> for data that cannot train this plan.</summary>
+    public async Task<TrainingProblem> LoadProblemAsync(IDatasetStore datasets, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return Task == GruTask.Forecast
+                ? ForecastProblem(await LoadSeriesAsync(datasets, cancellationToken))
+                : ClassificationProblem(await LoadSequencesAsync(datasets, cancellationToken));
+        }
+        catch (ArgumentException e)
+        {
+            throw new TrainingDataException(e.Message);
+        }
+    }
+
+    private ForecastProblem ForecastProblem(TimeSeriesSet set)
+    {
+        var windows = new ForecastWindows(set, new ForecastWindowOptions
+        {
+            Window = Window,
+            Horizon = Horizon,
+            Stride = Stride,
+            InputColumns = Inputs,
+            TargetColumns = Targets,
+            Split = ForecastSplit.Fractional(ValidationSplit),
+            WindowNormalization = WindowNormalization,
+        });
+        if (windows.Train.Count == 0)
+            throw new TrainingDataException($"No training window fits: each series needs at least window + horizon = {Window + Horizon} rows before the validation part.");
+        return new ForecastProblem(windows, Loss, SeasonLength);
+    }
+
+    private ClassificationProblem ClassificationProblem((SequenceSet Set, int FirstValidation) data)
+    {
+        SequenceSplit split = data.FirstValidation < data.Set.Count
+            ? data.Set.SplitAt(data.FirstValidation)
+            : data.Set.Split(ValidationSplit, Settings.Seed);
+        float[]? weights = null;
+        if (ClassWeights is not null)
+        {
+            if (ClassWeights.Keys.FirstOrDefault(k => !data.Set.Classes.Contains(k)) is { } unknown)
+                throw new TrainingDataException($"'hyperparameters.class_weights' names '{unknown}', which is not a label of the data ({string.Join(", ", data.Set.Classes)}).");
+            weights = [.. data.Set.Classes.Select(c => (float)(ClassWeights.TryGetValue(c, out double w) ? w : 1))];
+        }
+        return new ClassificationProblem(split, weights);
+    }
+
+    private async Task<TimeSeriesSet> LoadSeriesAsync(IDatasetStore datasets, CancellationToken cancellationToken)
+    {
+        if (Dataset is not null)
+        {
+            TimeSeriesData stored = await datasets.LoadTimeSeriesAsync(Dataset, cancellationToken);
+            var ids = stored.Series.Select((s, i) => s.Name ?? $"series-{i}").ToArray();
+            return new TimeSeriesSet(stored.Features, [.. stored.Series.Select(s => s.Values)], stored.Series.Any(s => s.Name is not null) ? ids : null);
+        }
+        JsonElement data = Data!.Value;
+        if (data.ValueKind != JsonValueKind.Object || !data.TryGetProperty("series", out JsonElement series) || series.ValueKind != JsonValueKind.Array || series.GetArrayLength() == 0)
+            throw new TrainingDataException("Inline forecast data is {\"series\": [sequence, ...], \"columns\": [name, ...]} with at least one series.");
+        var values = new List<float[]>();
+        int width = -1;
+        int index = 0;
+        foreach (JsonElement one in series.EnumerateArray())
+        {
+            (float[] rows, int w) = InlineSequence(one, $"data.series[{index}]", width);
+            width = w;
+            values.Add(rows);
+            index++;
+        }
+        string[] columns = data.TryGetProperty("columns", out JsonElement names) && names.ValueKind == JsonValueKind.Array
+            ? [.. names.EnumerateArray().Select(n => n.GetString() ?? "")]
+            : [.. Enumerable.Range(0, width).Select(i => $"x{i}")];
+        if (columns.Length != width)
+            throw new TrainingDataException($"data.columns names {columns.Length} columns; the series have {width} values per step.");
+        return new TimeSeriesSet(columns, values);
+    }
+
+    private async Task<(SequenceSet, int)> LoadSequencesAsync(IDatasetStore datasets, CancellationToken cancellationToken)
+    {
+        var sequences = new List<float[]>();
+        var labels = new List<string>();
+        int width;
+        if (Dataset is not null)
+        {
+            SequenceData stored = await datasets.LoadSequencesAsync(Dataset, cancellationToken);
+            width = stored.Width;
+            sequences.AddRange(stored.Sequences.Select(s => s.Values));
+            labels.AddRange(stored.Sequences.Select(s => s.Label));
+        }
+        else
+        {
+            JsonElement data = Data!.Value;
+            if (data.ValueKind != JsonValueKind.Object || !data.TryGetProperty("inputs", out JsonElement inputs) || inputs.ValueKind != JsonValueKind.Array
+                || !data.TryGetProperty("labels", out JsonElement given) || given.ValueKind != JsonValueKind.Array)
+                throw new TrainingDataException("Inline classify data is {\"inputs\": [sequence, ...], \"labels\": [label, ...]}.");
+            if (inputs.GetArrayLength() != given.GetArrayLength() || inputs.GetArrayLength() == 0)
+                throw new TrainingDataException($"data.inputs has {inputs.GetArrayLength()} sequences and data.labels {given.GetArrayLength()} labels; give one label per sequence, at least one.");
+            width = -1;
+            int index = 0;
+            foreach (JsonElement one in inputs.EnumerateArray())
+            {
+                (float[] rows, int w) = InlineSequence(one, $"data.inputs[{index++}]", width);
+                width = w;
+                sequences.Add(rows);
+            }
+            index = 0;
+            foreach (JsonElement label in given.EnumerateArray())
+            {
+                if (label.ValueKind != JsonValueKind.String || label.GetString() is not { Length: > 0 } text)
+                    throw new TrainingDataException($"data.labels[{index}] is not a non-empty string.");
+                labels.Add(text);
+                index++;
+            }
+        }
+        int firstValidation = sequences.Count;
+        if (ValidationDataset is not null)
+        {
+            SequenceData validation = await datasets.LoadSequencesAsync(ValidationDataset, cancellationToken);
+            if (validation.Width != width)
+                throw new TrainingDataException($"validation_dataset has {validation.Width} features per step; the training data has {width}.");
+            sequences.AddRange(validation.Sequences.Select(s => s.Values));
+            labels.AddRange(validation.Sequences.Select(s => s.Label));
+        }
+        var set = new SequenceSet(width, sequences, labels);
+        if (ValidationDataset is not null && labels.Skip(firstValidation).FirstOrDefault(l => !labels.Take(firstValidation).Contains(l)) is { } unseen)
+            throw new TrainingDataException($"validation_dataset has the label '{unseen}', which no training sequence has.");
+        return (set, firstValidation);
+    }
+
+    /// <summary>One inline sequence (steps of numbers, or bare numbers for one feature) as row-major values.</summary>
+    private static (float[] Values, int Width) InlineSequence(JsonElement sequence, string where, int width)
+    {
+        if (sequence.ValueKind != JsonValueKind.Array || sequence.GetArrayLength() == 0)
+            throw new TrainingDataException($"{where} is not a non-empty array of time steps.");
+        var values = new List<float>();
+        int step = 0;
+        foreach (JsonElement item in sequence.EnumerateArray())
+        {
+            int count = 0;
+            if (item.ValueKind == JsonValueKind.Number)
+            {
+                values.Add(Number(item, $"{where}[{step}]"));
+                count = 1;
+            }
+            else if (item.ValueKind == JsonValueKind.Array)
+            {
+                foreach (JsonElement v in item.EnumerateArray()) values.Add(Number(v, $"{where}[{step}][{count++}]"));
+            }
+            else
+            {
+                throw new TrainingDataException($"{where}[{step}] is not a number or an array of numbers.");
+            }
+            if (width < 0) width = count;
+            if (count != width || count == 0)
+                throw new TrainingDataException($"{where}[{step}] has {count} values; the other steps have {width}.");
+            step++;
+        }
+        return ([.. values], width);
+    }
+
+    private static float Number(JsonElement value, string where) =>
+        value.ValueKind == JsonValueKind.Number && value.TryGetDouble(out double d) && float.IsFinite((float)d)
+            ? (float)d
+            : throw new TrainingDataException($"{where} is not a finite number.");
+}
+
+/// <summary>A training job request that cannot be run as given; the message says why.</summary>
+public sealed class TrainingRequestException(string message) : Exception(message);
+
+/// <summary>Training data that cannot train the job's plan; the message says why.</summary>
+public sealed class TrainingDataException(string message) : Exception(message);

@@ -1,0 +1,97 @@
+using System.Text;
+
+namespace GruService.Engine.Training;
+
+/// <summary>
+/// A <see cref="TrainingCheckpoint"/> on disk: a small binary file written to a temporary name, flushed, then renamed
+/// over the previous one, so a crash leaves either the previous checkpoint or the new one, never half of one.
+/// </summary>
+public static class TrainingCheckpointFile
+{
+    private const int Magic = 0x4B435247; // "GRCK"
+    private const int FormatVersion = 1;
+
+    public static void Write(string path, TrainingCheckpoint checkpoint)
+    {
+        string temporary = $"{path}.{Guid.NewGuid():N}.tmp";
+        using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write))
+        {
+            using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
+            {
+                writer.Write(Magic);
+                writer.Write(FormatVersion);
+                writer.Write(checkpoint.CompletedEpochs);
+                WriteArray(writer, checkpoint.Parameters);
+                WriteArray(writer, checkpoint.FirstMoment);
+                WriteArray(writer, checkpoint.SecondMoment);
+                writer.Write(checkpoint.OptimizerStep);
+                WriteArray(writer, checkpoint.BestParameters);
+                writer.Write(checkpoint.BestValidationLoss);
+                writer.Write(checkpoint.BestEpoch);
+                writer.Write(checkpoint.EpochsWithoutImprovement);
+                writer.Write(checkpoint.ElapsedSeconds);
+                writer.Write(checkpoint.History.Count);
+                foreach (EpochRecord e in checkpoint.History)
+                {
+                    writer.Write(e.Epoch);
+                    writer.Write(e.TrainLoss);
+                    writer.Write(e.ValidationLoss ?? double.NaN);
+                    writer.Write(e.ValidationMetric ?? double.NaN);
+                    writer.Write(e.Seconds);
+                    writer.Write(e.LearningRate);
+                }
+            }
+            stream.Flush(flushToDisk: true);
+        }
+        File.Move(temporary, path, overwrite: true);
+    }
+
+    /// <summary>The checkpoint, or null when there is none. Throws <see cref="InvalidDataException"/> for a damaged file.</summary>
+    public static TrainingCheckpoint? Read(string path)
+    {
+        if (!File.Exists(path)) return null;
+        try
+        {
+            using var reader = new BinaryReader(File.OpenRead(path), Encoding.UTF8);
+            if (reader.ReadInt32() != Magic || reader.ReadInt32() != FormatVersion)
+                throw new InvalidDataException($"{path} is not a training checkpoint of this version.");
+            int completed = reader.ReadInt32();
+            float[] parameters = ReadArray(reader), first = ReadArray(reader), second = ReadArray(reader);
+            long step = reader.ReadInt64();
+            float[] best = ReadArray(reader);
+            double bestLoss = reader.ReadDouble();
+            int bestEpoch = reader.ReadInt32(), stale = reader.ReadInt32();
+            double elapsed = reader.ReadDouble();
+            var history = new EpochRecord[reader.ReadInt32()];
+            for (int i = 0; i < history.Length; i++)
+            {
+                int epoch = reader.ReadInt32();
+                double train = reader.ReadDouble(), validation = reader.ReadDouble(), metric = reader.ReadDouble(), seconds = reader.ReadDouble();
+                float rate = reader.ReadSingle();
+                history[i] = new EpochRecord(epoch, train, double.IsNaN(validation) ? null : validation, double.IsNaN(metric) ? null : metric, seconds, rate);
+            }
+            if (first.Length != parameters.Length || second.Length != parameters.Length || best.Length != parameters.Length)
+                throw new InvalidDataException($"{path} has arrays of different lengths.");
+            return new TrainingCheckpoint(completed, parameters, first, second, step, best, bestLoss, bestEpoch, stale, history, elapsed);
+        }
+        catch (EndOfStreamException)
+        {
+            throw new InvalidDataException($"{path} ends early.");
+        }
+    }
+
+    private static void WriteArray(BinaryWriter writer, float[] values)
+    {
+        writer.Write(values.Length);
+        foreach (float v in values) writer.Write(v);
+    }
+
+    private static float[] ReadArray(BinaryReader reader)
+    {
+        int length = reader.ReadInt32();
+        if (length < 0 || length > reader.BaseStream.Length / 4) throw new InvalidDataException("A checkpoint array length is out of range.");
+        var values = new float[length];
+        for (int i = 0; i < length; i++) values[i] = reader.ReadSingle();
+        return values;
+    }
+}

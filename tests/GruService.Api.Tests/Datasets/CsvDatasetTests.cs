@@ -1,0 +1,262 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.Json.Nodes;
+using GruService.Api.Datasets;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace GruService.Api.Tests.Datasets;
+
+public class CsvDatasetTests : IAsyncLifetime
+{
+    private readonly GruServiceFactory _factory = new();
+    private HttpClient _client = null!;
+
+    public async Task InitializeAsync() => _client = await _factory.ReadyClientAsync();
+
+    public Task DisposeAsync()
+    {
+        _factory.Dispose();
+        return Task.CompletedTask;
+    }
+
+    private const string Etth1 =
+        "date,HUFL,HULL,MUFL,MULL,LUFL,LULL,OT\n"
+        + "2016-07-01 00:00:00,5.827000141143799,2.009000062942505,1.5989999771118164,0.4620000123977661,4.203000068664552,1.3400000333786009,30.5310001373291\n"
+        + "2016-07-01 01:00:00,5.692999839782715,2.075999975204468,1.4919999837875366,0.4259999990463257,4.142000198364259,1.371000051498413,27.78700065612793\n"
+        + "2016-07-01 02:00:00,5.1570000648498535,1.741000056266785,1.2790000438690186,0.35499998927116394,3.776999950408936,1.218000054359436,27.78700065612793\n"
+        + "2016-07-01 03:00:00,5.0900001525878915,1.9420000314712524,1.2790000438690186,0.3910000026226044,3.806999921798706,1.2790000438690186,25.04400062561035\n";
+
+    private async Task<JsonObject> UploadAsync(string csv, string? name = null)
+    {
+        HttpResponseMessage response = await _client.PostDatasetAsync(csv, DatasetTestExtensions.Csv, name);
+        string body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.Created, body);
+        return JsonNode.Parse(body)!.AsObject();
+    }
+
+    private async Task<string> RejectedAsync(string csv) =>
+        await (await _client.PostDatasetAsync(csv, DatasetTestExtensions.Csv)).AssertProblemAsync(400, "invalid_dataset");
+
+    private IDatasetStore Store => _factory.Services.GetRequiredService<IDatasetStore>();
+
+    [Fact]
+    public async Task UploadCsv_Returns201WithRecordAndSummary_ForEtth1LikeFile()
+    {
+        HttpResponseMessage response = await _client.PostDatasetAsync(Etth1, DatasetTestExtensions.Csv);
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        JsonObject record = await response.JsonAsync();
+        string id = (string)record["id"]!;
+        Assert.Matches("^[0-9a-f]{16}$", id);
+        Assert.Equal($"/v1/datasets/{id}", response.Headers.Location?.OriginalString);
+        Assert.Equal($"dataset-{id[..8]}", (string?)record["name"]);
+        Assert.Equal("csv", (string?)record["format"]);
+        Assert.Equal("time_series", (string?)record["kind"]);
+        Assert.Equal(4, (long)record["rows"]!);
+        Assert.Equal(["HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT"], record["features"]!.AsArray().Select(f => (string)f!));
+        Assert.Equal(4 * 7 * sizeof(float), (long)record["size_bytes"]!);
+        Assert.Equal(Encoding.UTF8.GetByteCount(Etth1), (long)record["upload_bytes"]!);
+        Assert.True(DateTimeOffset.UtcNow - DateTimeOffset.Parse((string)record["created_at"]!, CultureInfo.InvariantCulture) < TimeSpan.FromMinutes(1));
+
+        JsonObject summary = record["summary"]!.AsObject();
+        Assert.Equal("date", (string?)summary["time_column"]);
+        Assert.Empty(summary["ignored_columns"]!.AsArray());
+        Assert.Null(summary["label_counts"]);
+        JsonObject series = Assert.Single(summary["series"]!.AsArray())!.AsObject();
+        Assert.False(series.ContainsKey("name"));
+        Assert.Equal(4, (long)series["length"]!);
+        Assert.Equal("2016-07-01 00:00:00", (string?)series["first_time"]);
+        Assert.Equal("2016-07-01 03:00:00", (string?)series["last_time"]);
+    }
+
+    [Fact]
+    public async Task UploadCsv_TakesTheName_FromTheQuery()
+    {
+        JsonObject record = await UploadAsync(Etth1, "etth1.hourly");
+        Assert.Equal("etth1.hourly", (string?)record["name"]);
+    }
+
+    [Fact]
+    public async Task UploadCsv_SplitsSeriesByTheSeriesColumn_KeepingInterleavedRowsInFileOrder()
+    {
+        const string csv =
+            "Timestamp,Series,load,temp\n"
+            + "t0,north,1,10\n"
+            + "t0,south,2,20\n"
+            + "t1,north,3,11\n"
+            + "t1,south,4,21\n"
+            + "t2,north,5,12\n"
+            + "t0,east,6,30\n";
+        JsonObject record = await UploadAsync(csv);
+        Assert.Equal(6, (long)record["rows"]!);
+        Assert.Equal(["load", "temp"], record["features"]!.AsArray().Select(f => (string)f!));
+        Assert.Equal("Timestamp", (string?)record["summary"]!["time_column"]);
+        JsonArray series = record["summary"]!["series"]!.AsArray();
+        Assert.Equal(["north", "south", "east"], series.Select(s => (string)s!["name"]!));
+        Assert.Equal([3L, 2L, 1L], series.Select(s => (long)s!["length"]!));
+        Assert.Equal(["t0", "t0", "t0"], series.Select(s => (string)s!["first_time"]!));
+        Assert.Equal(["t2", "t1", "t0"], series.Select(s => (string)s!["last_time"]!));
+
+        TimeSeriesData data = await Store.LoadTimeSeriesAsync((string)record["id"]!, CancellationToken.None);
+        Assert.Equal([1f, 10f, 3f, 11f, 5f, 12f], data.Series[0].Values);
+        Assert.Equal([2f, 20f, 4f, 21f], data.Series[1].Values);
+        Assert.Equal([6f, 30f], data.Series[2].Values);
+    }
+
+    [Fact]
+    public async Task UploadCsv_ReadsQuotedFields_WithCommasDoubledQuotesAndLineBreaks()
+    {
+        const string csv =
+            "date,series,\"temp, °C\",\"note\"\n"
+            + "2024-01-01,\"plant \"\"A\"\", hall 2\",\"1.5\",\"first, with comma\"\n"
+            + "2024-01-02,\"plant \"\"A\"\", hall 2\",2.5,\"spans\ntwo lines\"\n"
+            + "2024-01-03,\"plant \"\"A\"\", hall 2\",3.5,plain\n";
+        JsonObject record = await UploadAsync(csv);
+        Assert.Equal(3, (long)record["rows"]!);
+        Assert.Equal(["temp, °C"], record["features"]!.AsArray().Select(f => (string)f!));
+        Assert.Equal(["note"], record["summary"]!["ignored_columns"]!.AsArray().Select(c => (string)c!));
+        JsonObject series = Assert.Single(record["summary"]!["series"]!.AsArray())!.AsObject();
+        Assert.Equal("plant \"A\", hall 2", (string?)series["name"]);
+        Assert.Equal(3, (long)series["length"]!);
+
+        TimeSeriesData data = await Store.LoadTimeSeriesAsync((string)record["id"]!, CancellationToken.None);
+        Assert.Equal([1.5f, 2.5f, 3.5f], data.Series[0].Values);
+    }
+
+    [Fact]
+    public async Task UploadCsv_NamesThePhysicalLine_AfterAQuotedLineBreak()
+    {
+        string detail = await RejectedAsync("date,note,a\nd1,\"two\nlines\",1\nd2,x,oops\n");
+        Assert.Contains("Row 2 (line 4), column 'a': 'oops' is not a number", detail);
+    }
+
+    [Fact]
+    public async Task UploadCsv_AcceptsBomCrlfAndBlankTrailingLines()
+    {
+        byte[] body = [.. Encoding.UTF8.GetPreamble(), .. Encoding.UTF8.GetBytes("date,x,y\r\n2024-01-01,1,2\r\n2024-01-02,3,4\r\n\r\n")];
+        HttpResponseMessage response = await _client.PostDatasetAsync(body, DatasetTestExtensions.Csv);
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        JsonObject record = await response.JsonAsync();
+        Assert.Equal(2, (long)record["rows"]!);
+        Assert.Equal(["x", "y"], record["features"]!.AsArray().Select(f => (string)f!));
+        Assert.Equal("date", (string?)record["summary"]!["time_column"]);
+        Assert.Equal("2024-01-02", (string?)record["summary"]!["series"]![0]!["last_time"]);
+        Assert.Equal(body.Length, (long)record["upload_bytes"]!);
+
+        TimeSeriesData data = await Store.LoadTimeSeriesAsync((string)record["id"]!, CancellationToken.None);
+        Assert.Equal([1f, 2f, 3f, 4f], data.Series[0].Values);
+    }
+
+    [Fact]
+    public async Task UploadCsv_IgnoresTextColumns_AndListsThem()
+    {
+        JsonObject record = await UploadAsync("date,city,value,comment\n2024-01-01,Oslo,1.25,ok\n2024-01-02,Oslo,2.5,fine\n");
+        Assert.Equal(["value"], record["features"]!.AsArray().Select(f => (string)f!));
+        Assert.Equal(["city", "comment"], record["summary"]!["ignored_columns"]!.AsArray().Select(c => (string)c!));
+        Assert.Equal("date", (string?)record["summary"]!["time_column"]);
+    }
+
+    [Fact]
+    public async Task UploadCsv_UsesTheFirstTextColumnAsTimeIndex_WhenNoColumnIsNamedForIt()
+    {
+        JsonObject record = await UploadAsync("Month,Passengers\n1949-01,112\n1949-02,118\n1949-03,132\n");
+        Assert.Equal("Month", (string?)record["summary"]!["time_column"]);
+        Assert.Equal(["Passengers"], record["features"]!.AsArray().Select(f => (string)f!));
+        Assert.Equal("1949-03", (string?)record["summary"]!["series"]![0]!["last_time"]);
+    }
+
+    [Fact]
+    public async Task UploadCsv_HasNoTimeIndex_WhenEveryColumnIsNumeric()
+    {
+        JsonObject record = await UploadAsync("a,b\n1,2\n3,4\n");
+        Assert.Null(record["summary"]!["time_column"]);
+        JsonObject series = record["summary"]!["series"]![0]!.AsObject();
+        Assert.False(series.ContainsKey("first_time"));
+        Assert.Equal(["a", "b"], record["features"]!.AsArray().Select(f => (string)f!));
+    }
+
+    [Theory]
+    [InlineData("a,b\n1,2\n3\n", "Line 3 (row 2) has 1 field; the header has 2.")]
+    [InlineData("a,b\n1,2\n3,4,5\n", "Line 3 (row 2) has more than 2 fields; the header has 2.")]
+    [InlineData("date,a\nd1,1\nd2,x\n", "Row 2 (line 3), column 'a': 'x' is not a number")]
+    [InlineData("date,a,b\nd1,1,2\nd2,,3\n", "Row 2 (line 3), column 'a': the value is empty")]
+    [InlineData("date,a,b\nd1,1,2\nd2,2,   \n", "Row 2 (line 3), column 'b': the value is empty")]
+    [InlineData("a\n1\ninf\n", "Row 2 (line 3), column 'a': 'inf' is not a finite number")]
+    [InlineData("a\n1\n-Infinity\n", "Row 2 (line 3), column 'a': '-Infinity' is not a finite number")]
+    [InlineData("a,b\n1,2\n3,NaN\n", "Row 2 (line 3), column 'b': 'NaN' is not a finite number")]
+    [InlineData("a,b\nNaN,1\n", "Row 1 (line 2), column 'a': 'NaN' is not a finite number")]
+    [InlineData("a\n1\n1e39\n", "Row 2 (line 3), column 'a': '1e39' is not a finite number")]
+    [InlineData("a,b\n1,\n", "Row 1 (line 2), column 'b': the value is empty; the first data row decides")]
+    [InlineData("date,name\nd1,x\n", "No column holds numbers")]
+    [InlineData("date,a\n", "The CSV file has a header (line 1) but no data rows.")]
+    [InlineData("date,a\r\n\r\n", "The CSV file has a header (line 1) but no data rows.")]
+    [InlineData("", "The body is empty")]
+    [InlineData("date,a,A\nd1,1,2\n", "names column 'A' twice (columns 2 and 3)")]
+    [InlineData("date,value,date\nd1,1,d2\n", "names column 'date' twice (columns 1 and 3)")]
+    [InlineData(",a\n0,1\n", "Column 1 of the header (line 1) has no name")]
+    [InlineData("series,a\ns1,1\n,2\n", "Row 2 (line 3), column 'series': the series id is empty")]
+    [InlineData("a,b\n1,\"2\n", "Line 2: a quoted field is not closed before the end of the file.")]
+    [InlineData("a,b\n1,\"2\"x\n", "Line 2: field 2 has text after its closing quote")]
+    public async Task UploadCsv_Returns400NamingTheLineRowAndColumn_ForBadData(string csv, string expected)
+    {
+        string detail = await RejectedAsync(csv);
+        Assert.Contains(expected, detail);
+        Assert.StartsWith("The dataset was rejected and nothing was stored.", detail);
+    }
+
+    [Fact]
+    public async Task UploadCsv_ListsEveryColumnsRole_WhenNoneIsNumeric()
+    {
+        string detail = await RejectedAsync("series,date,city\ns1,d1,Oslo\n");
+        Assert.Contains("'series' is the series id", detail);
+        Assert.Contains("'date' is the time index", detail);
+        Assert.Contains("'city' is text ('Oslo' in row 1)", detail);
+    }
+
+    [Fact]
+    public async Task LoadTimeSeries_GivesBackExactlyTheUploadedNumbers()
+    {
+        var random = new Random(7);
+        var rows = new List<(string Series, float[] Values)>();
+        var csv = new StringBuilder("series,time,f0,f1,f2\n");
+        for (int i = 0; i < 300; i++)
+        {
+            string series = $"s{random.Next(4)}";
+            float[] values = [(float)(random.NextDouble() * 2e6 - 1e6), (float)random.NextDouble() * 1e-20f, -i];
+            rows.Add((series, values));
+            csv.Append(CultureInfo.InvariantCulture, $"{series},{i},{string.Join(',', values.Select(v => v.ToString("R", CultureInfo.InvariantCulture)))}\n");
+        }
+        JsonObject record = await UploadAsync(csv.ToString());
+
+        TimeSeriesData data = await Store.LoadTimeSeriesAsync((string)record["id"]!, CancellationToken.None);
+        Assert.Equal(["f0", "f1", "f2"], data.Features);
+        string[] order = [.. rows.Select(r => r.Series).Distinct()];
+        Assert.Equal(order, data.Series.Select(s => s.Name));
+        foreach (TimeSeries series in data.Series)
+        {
+            float[] expected = [.. rows.Where(r => r.Series == series.Name).SelectMany(r => r.Values)];
+            Assert.Equal(expected.Length / 3, series.Length);
+            Assert.Equal(expected, series.Values);
+        }
+    }
+
+    [Fact]
+    public async Task LoadTimeSeries_GivesOneUnnamedSeries_WithoutASeriesColumn()
+    {
+        JsonObject record = await UploadAsync(Etth1);
+        TimeSeriesData data = await Store.LoadTimeSeriesAsync((string)record["id"]!, CancellationToken.None);
+        TimeSeries series = Assert.Single(data.Series);
+        Assert.Null(series.Name);
+        Assert.Equal(4, series.Length);
+        Assert.Equal(5.827000141143799f, series.Values[0]);
+        Assert.Equal(25.04400062561035f, series.Values[^1]);
+    }
+
+    [Fact]
+    public async Task LoadSequences_Throws_ForATimeSeriesDataset()
+    {
+        JsonObject record = await UploadAsync(Etth1);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => Store.LoadSequencesAsync((string)record["id"]!, CancellationToken.None));
+        await Assert.ThrowsAsync<KeyNotFoundException>(() => Store.LoadTimeSeriesAsync("0123456789abcdef", CancellationToken.None));
+    }
+}

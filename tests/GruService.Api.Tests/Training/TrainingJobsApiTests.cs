@@ -1,0 +1,235 @@
+using System.Net;
+using System.Text.Json.Nodes;
+
+namespace GruService.Api.Tests.Training;
+
+public static class TrainingRequests
+{
+    /// <summary>A noisy sine as inline series: "series": [[y0, y1, ...]] with bare numbers.</summary>
+    public static JsonArray Sine(int length, int seed = 1)
+    {
+        var random = new Random(seed);
+        return new JsonArray(new JsonArray([.. Enumerable.Range(0, length).Select(t =>
+            (JsonNode?)JsonValue.Create(Math.Round(Math.Sin(2 * Math.PI * t / 20) + 0.05 * (random.NextDouble() - 0.5), 4)))]));
+    }
+
+    public static JsonObject Forecast(string model, int epochs, JsonArray? series = null) => new()
+    {
+        ["model"] = model,
+        ["task"] = "forecast",
+        ["data"] = new JsonObject { ["series"] = series ?? Sine(400) },
+        ["window"] = 20,
+        ["horizon"] = 4,
+        ["architecture"] = new JsonObject { ["hidden_size"] = 12 },
+        ["hyperparameters"] = new JsonObject { ["epochs"] = epochs, ["learning_rate"] = 0.01, ["patience"] = 0, ["batch_size"] = 32 },
+    };
+
+    public static async Task<JsonObject> WaitAsync(HttpClient client, string id, Func<JsonObject, bool> done, int seconds = 60)
+    {
+        for (int i = 0; i < seconds * 20; i++)
+        {
+            JsonObject job = await (await client.GetAsync($"/v1/training-jobs/{id}")).JsonAsync();
+            if (done(job)) return job;
+            await Task.Delay(50);
+        }
+        throw new TimeoutException($"Job {id} did not get there in {seconds} s.");
+    }
+
+    public static bool Finished(JsonObject job) => (string?)job["status"] is "succeeded" or "failed" or "cancelled";
+}
+
+public class TrainingJobsApiTests : IAsyncLifetime
+{
+    private readonly GruServiceFactory _factory = new(settings: new Dictionary<string, string?> { ["Training:ProgressIntervalSeconds"] = "0" });
+    private HttpClient _client = null!;
+
+    public async Task InitializeAsync() => _client = await _factory.ReadyClientAsync();
+
+    public Task DisposeAsync()
+    {
+        _factory.Dispose();
+        return Task.CompletedTask;
+    }
+
+    private async Task<string> StartAsync(JsonObject request)
+    {
+        HttpResponseMessage response = await _client.PostJsonAsync("/v1/training-jobs", request.ToJsonString());
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        JsonObject body = await response.JsonAsync();
+        Assert.Equal("queued", (string?)body["status"]);
+        Assert.Equal($"/v1/training-jobs/{body["id"]}", response.Headers.Location?.OriginalString);
+        return (string)body["id"]!;
+    }
+
+    [Fact]
+    public async Task ForecastJob_PublishesANewActiveVersion_ThatAnswersForecasts()
+    {
+        string id = await StartAsync(TrainingRequests.Forecast("sine", epochs: 8));
+        JsonObject job = await TrainingRequests.WaitAsync(_client, id, TrainingRequests.Finished);
+
+        Assert.Equal("succeeded", (string?)job["status"]);
+        Assert.Equal(8, job["history"]!.AsArray().Count);
+        Assert.Equal(8, (int)job["progress"]!["epoch"]!);
+        JsonObject result = job["result"]!.AsObject();
+        Assert.Equal(1, (int)result["version"]!);
+        Assert.True((bool)result["activated"]!);
+        Assert.True((double)result["metrics"]!["validation"]!["mse"]! < 0.05, result.ToJsonString());
+
+        JsonObject card = await (await _client.GetAsync("/v1/models/sine")).JsonAsync();
+        Assert.Equal(4, (int)card["horizon"]!);
+        Assert.Equal(id, (string?)card["metadata"]!["training"]!["job"]);
+        string window = "{\"inputs\": [[" + string.Join(", ", Enumerable.Range(0, 20).Select(t => Math.Sin(2 * Math.PI * t / 20).ToString("F4", System.Globalization.CultureInfo.InvariantCulture))) + "]]}";
+        JsonArray forecast = (await (await _client.PostJsonAsync("/v1/models/sine/forecast", window)).JsonAsync())["forecasts"]![0]!.AsArray();
+        // The next four values of the sine: sin(2π·20/20) … sin(2π·23/20).
+        double[] expected = [.. Enumerable.Range(20, 4).Select(t => Math.Sin(2 * Math.PI * t / 20))];
+        for (int h = 0; h < 4; h++) Assert.InRange((double)forecast[h]![0]!, expected[h] - 0.25, expected[h] + 0.25);
+    }
+
+    [Fact]
+    public async Task ClassifyJob_LearnsInlineSequences_AndTheCardHasTheLabels()
+    {
+        var random = new Random(2);
+        var inputs = new JsonArray();
+        var labels = new JsonArray();
+        for (int i = 0; i < 240; i++)
+        {
+            bool rising = i % 2 == 0;
+            int length = 5 + random.Next(5);
+            inputs.Add(new JsonArray([.. Enumerable.Range(0, length).Select(t => (JsonNode?)JsonValue.Create((rising ? t : -t) * 0.3 + random.NextDouble() * 0.2))]));
+            labels.Add(rising ? "up" : "down");
+        }
+        var request = new JsonObject
+        {
+            ["model"] = "updown", ["task"] = "classify", ["data"] = new JsonObject { ["inputs"] = inputs, ["labels"] = labels },
+            ["architecture"] = new JsonObject { ["hidden_size"] = 8 },
+            ["hyperparameters"] = new JsonObject { ["epochs"] = 10, ["learning_rate"] = 0.01, ["batch_size"] = 16 },
+        };
+        JsonObject job = await TrainingRequests.WaitAsync(_client, await StartAsync(request), TrainingRequests.Finished);
+
+        Assert.Equal("succeeded", (string?)job["status"]);
+        Assert.True((double)job["result"]!["metrics"]!["validation"]!["accuracy"]! >= 0.95, job["result"]!.ToJsonString());
+        JsonObject card = await (await _client.GetAsync("/v1/models/updown")).JsonAsync();
+        Assert.Equal(["down", "up"], card["classes"]!.AsArray().Select(c => (string?)c));
+        JsonObject prediction = await (await _client.PostJsonAsync("/v1/models/updown/classify", "{\"inputs\": [[0, 0.3, 0.6, 0.9, 1.2, 1.5]]}")).JsonAsync();
+        Assert.Equal("up", (string?)prediction["predictions"]![0]!["label"]);
+    }
+
+    [Fact]
+    public async Task Job_WithActivateFalse_KeepsTheActiveVersion()
+    {
+        await TrainingRequests.WaitAsync(_client, await StartAsync(TrainingRequests.Forecast("kept", epochs: 1)), TrainingRequests.Finished);
+        JsonObject second = TrainingRequests.Forecast("kept", epochs: 1);
+        second["activate"] = false;
+        JsonObject job = await TrainingRequests.WaitAsync(_client, await StartAsync(second), TrainingRequests.Finished);
+
+        Assert.Equal(2, (int)job["result"]!["version"]!);
+        Assert.False((bool)job["result"]!["activated"]!);
+        Assert.Equal(1, (int)(await (await _client.GetAsync("/v1/models/kept")).JsonAsync())["version"]!);
+    }
+
+    [Fact]
+    public async Task RunningJob_CanBeCancelled_AndPublishesNothing()
+    {
+        string id = await StartAsync(TrainingRequests.Forecast("cancelled", epochs: 500, TrainingRequests.Sine(3000)));
+        await TrainingRequests.WaitAsync(_client, id, j => (string?)j["status"] == "running");
+        HttpResponseMessage cancel = await _client.PostAsync($"/v1/training-jobs/{id}/cancel", null);
+        Assert.Equal(HttpStatusCode.Accepted, cancel.StatusCode);
+
+        JsonObject job = await TrainingRequests.WaitAsync(_client, id, TrainingRequests.Finished);
+        Assert.Equal("cancelled", (string?)job["status"]);
+        await (await _client.GetAsync("/v1/models/cancelled")).AssertProblemAsync(404, "unknown_model");
+        // Cancelling again is harmless: the job stays cancelled.
+        Assert.Equal(HttpStatusCode.Accepted, (await _client.PostAsync($"/v1/training-jobs/{id}/cancel", null)).StatusCode);
+    }
+
+    [Fact]
+    public async Task FailingJob_IsMarkedFailedWithTheReason_AndItsDataStaysIntact()
+    {
+        string csv = "date,y\n" + string.Join("\n", Enumerable.Range(0, 30).Select(i => $"2024-01-{i + 1:00},{i}")) + "\n";
+        HttpResponseMessage upload = await _client.PostAsync("/v1/datasets?name=short",
+            new StringContent(csv, System.Text.Encoding.UTF8, "text/csv"));
+        Assert.Equal(HttpStatusCode.Created, upload.StatusCode);
+        string dataset = (string)(await upload.JsonAsync())["id"]!;
+        var request = new JsonObject { ["model"] = "too-short", ["task"] = "forecast", ["dataset"] = dataset, ["window"] = 48, ["horizon"] = 12 };
+
+        JsonObject job = await TrainingRequests.WaitAsync(_client, await StartAsync(request), TrainingRequests.Finished);
+        Assert.Equal("failed", (string?)job["status"]);
+        Assert.Contains("No training window fits", (string?)job["error"]);
+        Assert.Equal(30, (int)(await (await _client.GetAsync($"/v1/datasets/{dataset}")).JsonAsync())["rows"]!);
+        await (await _client.GetAsync("/v1/models/too-short")).AssertProblemAsync(404, "unknown_model");
+    }
+
+    [Fact]
+    public async Task ListJobs_FiltersByStatus()
+    {
+        string id = await StartAsync(TrainingRequests.Forecast("listed", epochs: 1));
+        await TrainingRequests.WaitAsync(_client, id, TrainingRequests.Finished);
+        JsonArray succeeded = (await (await _client.GetAsync("/v1/training-jobs?status=succeeded")).JsonAsync())["jobs"]!.AsArray();
+        Assert.Contains(succeeded, j => (string?)j!["id"] == id);
+        Assert.Empty((await (await _client.GetAsync("/v1/training-jobs?status=failed")).JsonAsync())["jobs"]!.AsArray());
+        await (await _client.GetAsync("/v1/training-jobs?status=done")).AssertProblemAsync(400, "invalid_status");
+        await (await _client.PostAsync($"/v1/training-jobs/{id}/cancel", null)).AssertProblemAsync(409, "job_finished");
+        await (await _client.GetAsync("/v1/training-jobs/nope")).AssertProblemAsync(404, "unknown_training_job");
+    }
+
+    public static TheoryData<string, string> InvalidRequests => new()
+    {
+        { """{"task": "forecast", "data": {"series": [[1, 2]]}}""", "'model' is required" },
+        { """{"model": "Bad Name", "task": "forecast", "data": {"series": [[1, 2]]}}""", "not a valid model name" },
+        { """{"model": "m", "task": "regress", "data": {"series": [[1, 2]]}}""", "'task' is 'regress'" },
+        { """{"model": "m", "task": "forecast"}""", "exactly one of 'dataset'" },
+        { """{"model": "m", "task": "forecast", "dataset": "nope"}""", "There is no dataset 'nope'" },
+        { """{"model": "m", "task": "forecast", "data": {"series": [[1]]}, "validation_split": 1.5}""", "'validation_split' is 1.5" },
+        { """{"model": "m", "task": "forecast", "data": {"series": [[1]]}, "horizon": 0}""", "'horizon' is 0" },
+        { """{"model": "m", "task": "classify", "data": {"inputs": [[1]], "labels": ["a"]}, "window": 4}""", "are for forecast jobs" },
+        { """{"model": "m", "task": "forecast", "data": {"series": [[1]]}, "architecture": {"hidden_size": 0}}""", "'architecture.hidden_size' is 0" },
+        { """{"model": "m", "task": "forecast", "data": {"series": [[1]]}, "architecture": {"dropout": 1}}""", "'architecture.dropout' is 1" },
+        { """{"model": "m", "task": "forecast", "data": {"series": [[1]]}, "hyperparameters": {"optimizer": "sgd"}}""", "'hyperparameters.optimizer' is 'sgd'" },
+        { """{"model": "m", "task": "forecast", "data": {"series": [[1]]}, "hyperparameters": {"learning_rate": -1}}""", "'hyperparameters.learning_rate' is -1" },
+        { """{"model": "m", "task": "forecast", "data": {"series": [[1]]}, "hyperparameters": {"epochs": 0}}""", "'hyperparameters.epochs' is 0" },
+        { """{"model": "m", "task": "forecast", "data": {"series": [[1]]}, "hyperparameters": {"window_normalization": "z"}}""", "'hyperparameters.window_normalization' is 'z'" },
+        { """{"model": "m", "task": "classify", "data": {"inputs": [[1]], "labels": ["a"]}, "hyperparameters": {"loss": "mae"}}""", "are for forecast jobs" },
+        { """{"model": "m", "task": "forecast", "datset": "typo"}""", "'datset' could not be mapped" },
+        { """{"model": "m", "task": "forecast", "data": {"series": [[1]]}, "architecture": {"hiden_size": 3}}""", "'hiden_size' could not be mapped" },
+        { """{"model": "m", """, "Failed to read" },
+    };
+
+    [Theory]
+    [MemberData(nameof(InvalidRequests))]
+    public async Task StartJob_Returns400_SayingWhatIsWrong(string body, string expected)
+    {
+        HttpResponseMessage response = await _client.PostJsonAsync("/v1/training-jobs", body);
+        // Bodies that do not bind are refused by the framework ("bad_request"), the rest by the job planner.
+        string reason = expected.StartsWith("Failed") || expected.Contains("could not be mapped") ? "bad_request" : "invalid_training_job";
+        string detail = await response.AssertProblemAsync(400, reason);
+        Assert.Contains(expected, detail);
+        Assert.DoesNotContain((await (await _client.GetAsync("/v1/training-jobs")).JsonAsync())["jobs"]!.AsArray(), j => (string?)j!["model"] == "m");
+    }
+}
+
+public class TrainingQueueTests
+{
+    [Fact]
+    public async Task StartJob_Returns429WithRetryAfter_WhenTheQueueIsFull()
+    {
+        using var factory = new GruServiceFactory(settings: new Dictionary<string, string?> { ["Training:QueueCapacity"] = "1" });
+        HttpClient client = await factory.ReadyClientAsync();
+        string Long(string model) => TrainingRequests.Forecast(model, epochs: 500, TrainingRequests.Sine(3000)).ToJsonString();
+
+        string running = (string)(await (await client.PostJsonAsync("/v1/training-jobs", Long("first"))).JsonAsync())["id"]!;
+        await TrainingRequests.WaitAsync(client, running, j => (string?)j["status"] == "running");
+        string waiting = (string)(await (await client.PostJsonAsync("/v1/training-jobs", Long("second"))).JsonAsync())["id"]!;
+
+        HttpResponseMessage full = await client.PostJsonAsync("/v1/training-jobs", Long("third"));
+        string detail = await full.AssertProblemAsync(429, "training_queue_full");
+        Assert.Contains("Training:QueueCapacity", detail);
+        Assert.Equal(TimeSpan.FromSeconds(30), full.Headers.RetryAfter?.Delta);
+
+        // The refused job left no record; the queued one can be cancelled before it starts.
+        Assert.Equal(2, (await (await client.GetAsync("/v1/training-jobs")).JsonAsync())["jobs"]!.AsArray().Count);
+        Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync($"/v1/training-jobs/{waiting}/cancel", null)).StatusCode);
+        Assert.Equal("cancelled", (string?)(await (await client.GetAsync($"/v1/training-jobs/{waiting}")).JsonAsync())["status"]);
+        await client.PostAsync($"/v1/training-jobs/{running}/cancel", null);
+        await TrainingRequests.WaitAsync(client, running, TrainingRequests.Finished);
+    }
+}
