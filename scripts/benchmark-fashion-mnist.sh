@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Fashion-MNIST read as sequences (28 steps of 28 pixels), trained and scored through the HTTP API as a user would:
+# upload the 60,000 training images as an NDJSON dataset, start a training job, watch it, then classify the 10,000
+# test images through the served model. Prints the job's progress, its training time and GFLOP/s, and the test
+# accuracy. Not part of the test suite (it takes minutes).
+#   scripts/benchmark-fashion-mnist.sh [--url URL] [--hidden 128] [--epochs 10]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+url="" hidden=128 epochs=10
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --url) url=$2; shift 2 ;;
+    --hidden) hidden=$2; shift 2 ;;
+    --epochs) epochs=$2; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+
+if [[ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]]; then
+  sudo=""; [[ $(id -u) -ne 0 ]] && sudo="sudo"
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq dataset-fashion-mnist >/dev/null
+fi
+
+work=$(mktemp -d)
+service_pid=""
+cleanup() { [[ -n $service_pid ]] && kill "$service_pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+cli() { dotnet run -c Release --project src/GruService.Cli --no-launch-profile -- "$@"; }
+cli fashion-mnist-ndjson --part train --out "$work/train.ndjson"
+
+if [[ -z $url ]]; then
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  url="http://127.0.0.1:$port"
+  dotnet build src/GruService.Api -c Release -o "$work/service" >/dev/null
+  # Both cores train: nothing else is being served during the benchmark.
+  dotnet "$work/service/GruService.Api.dll" --urls "$url" --Storage:Root="$work/data" --Models:BundledDirectory= \
+    --Training:Threads=2 --Serilog:MinimumLevel=Warning >"$work/service.log" 2>&1 &
+  service_pid=$!
+  for _ in $(seq 1 120); do curl -sf "$url/readyz" >/dev/null && break; sleep 0.5; done
+fi
+
+start=$(date +%s)
+dataset=$(curl -sf -X POST -H 'Content-Type: application/x-ndjson' --data-binary @"$work/train.ndjson" "$url/v1/datasets?name=fashion-mnist-train" \
+  | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["id"])')
+echo "uploaded dataset $dataset in $(( $(date +%s) - start )) s"
+
+request=$(cat <<JSON
+{"model": "fashion-mnist-benchmark", "task": "classify", "dataset": "$dataset", "validation_split": 0.1,
+ "architecture": {"hidden_size": $hidden},
+ "hyperparameters": {"epochs": $epochs, "batch_size": 64, "learning_rate": 0.002, "schedule": "cosine", "patience": 3, "seed": 1}}
+JSON
+)
+job=$(curl -sf -X POST -H 'Content-Type: application/json' -d "$request" "$url/v1/training-jobs" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+echo "started job $job"
+while true; do
+  sleep 10
+  state=$(curl -sf "$url/v1/training-jobs/$job")
+  status=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["status"])' "$state")
+  python3 -c 'import json,sys; j=json.loads(sys.argv[1]); p=j.get("progress") or {}; print(f"  {j[\"status\"]} epoch {p.get(\"epoch\")}/{p.get(\"epochs\")} batch {p.get(\"batch\")}/{p.get(\"batches\")} train loss {p.get(\"train_loss\")} validation accuracy {p.get(\"validation_metric\")} elapsed {p.get(\"elapsed_seconds\")} s, left {p.get(\"remaining_seconds\")} s")' "$state"
+  [[ $status == queued || $status == running ]] || break
+done
+echo "job ended after $(( $(date +%s) - start )) s wall (upload + training)"
+python3 -c 'import json,sys; j=json.loads(sys.argv[1]); print(json.dumps({"status": j["status"], "result": j.get("result"), "error": j.get("error")}, indent=1)[:3000])' "$state"
+[[ $status == succeeded ]] || exit 1
+cli score-fashion-mnist --url "$url" --model fashion-mnist-benchmark
