@@ -24,8 +24,8 @@ builder.Services.AddGruHealth();
 
 var app = builder.Build();
 
-app.UseGruProblemDetails();
 app.UseRequestLogging();
+app.UseGruProblemDetails();
 
 app.MapModelsApi();
 app.MapInferenceApi();

@@ -42,6 +42,18 @@ public class RequestLoggingTests
         Assert.Contains("too short", (string)rejected.State["Reason"]!);
     }
 
+    [Fact]
+    public async Task MalformedBody_IsAClientError_NotLoggedAsAServerError()
+    {
+        var capture = new CapturingLoggerProvider();
+        using var factory = new GruServiceFactory { ConfigureTestServices = services => services.AddSingleton<ILoggerProvider>(capture) };
+        HttpClient client = await factory.ReadyClientAsync();
+        await (await client.PostJsonAsync("/v1/training-jobs", "{\"model\": ")).AssertProblemAsync(400, "bad_request");
+
+        Assert.DoesNotContain(capture.Events, e => e.Level >= LogLevel.Error);
+        Assert.Contains(capture.Events, e => e.Category.EndsWith("RequestLoggingMiddleware") && Equals(e.State["StatusCode"], 400));
+    }
+
     public sealed record LogEvent(string Category, LogLevel Level, IReadOnlyDictionary<string, object?> State);
 
     private sealed class CapturingLoggerProvider : ILoggerProvider

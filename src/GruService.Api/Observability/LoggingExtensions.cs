@@ -28,7 +28,10 @@ public static class LoggingExtensions
         return builder;
     }
 
-    /// <summary>One structured event per request: method, path, route, status, elapsed ms and trace id.</summary>
+    /// <summary>
+    /// One structured event per request: method, path, route, status, elapsed ms and trace id. Register it first, outside
+    /// the exception handler, so it logs the status the client got, not the one before an exception was turned into a problem.
+    /// </summary>
     public static WebApplication UseRequestLogging(this WebApplication app)
     {
         app.UseMiddleware<RequestLoggingMiddleware>();

@@ -43,6 +43,8 @@ public static class ProblemsExtensions
                 OperationCanceledException => StatusCodes.Status499ClientClosedRequest,
                 _ => StatusCodes.Status500InternalServerError,
             },
+            // A request the client got wrong is not a server error: no "unhandled exception" log or error.type tag.
+            SuppressDiagnosticsCallback = context => context.Exception is BadHttpRequestException or OperationCanceledException,
         });
         app.UseStatusCodePages();
         return app;
