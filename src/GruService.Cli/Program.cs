@@ -1,9 +1,12 @@
 using GruService.Cli;
 
-// gruservice: command-line tools over the engine. Only one command so far: reproducing the bundled default models.
+// gruservice: command-line tools over the engine: the bundled models and the benchmarks' data preparation and scoring.
 return args switch
 {
     ["train-bundled", .. var rest] => BundledModels.Run(rest),
+    ["benchmark-etth1", .. var rest] => EtthBenchmark.Run(rest),
+    ["fashion-mnist-ndjson", .. var rest] => FashionMnistCommands.WriteNdjson(rest),
+    ["score-fashion-mnist", .. var rest] => await FashionMnistCommands.ScoreAsync(rest),
     _ => Usage(),
 };
 
@@ -13,6 +16,10 @@ static int Usage()
         usage: gruservice train-bundled [--data DIR] [--fashion-mnist DIR] [--out DIR] [--threads N]
           Trains the two bundled default models (ETTh1 from models/data, Fashion-MNIST from the Debian package
           dataset-fashion-mnist) and writes them to models/.
+        gruservice fashion-mnist-ndjson --part train|t10k --out FILE [--fashion-mnist DIR]
+          Writes Fashion-MNIST as an NDJSON dataset (28 steps of 28 pixels, label = class name).
+        gruservice score-fashion-mnist --url URL --model NAME [--batch 500]
+          Test accuracy of a served classifier on the 10,000 Fashion-MNIST test images, through its classify endpoint.
         """);
     return 2;
 }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using GruService.Engine.Training.Data;
 
 namespace GruService.Engine;
 
@@ -36,17 +37,99 @@ public sealed class GruConfig
     public float[]? TargetMean { get; init; }
     public float[]? TargetStd { get; init; }
 
+    /// <summary>
+    /// Forecast extension (config key <c>window_normalization</c>): each standardised input sequence has a per-column
+    /// offset (its mean or last value) subtracted, and the forecast gets it back; the math is <see cref="WindowNormalizer"/>'s.
+    /// </summary>
+    public WindowNormalization WindowNormalization { get; init; }
+
+    /// <summary>
+    /// Forecast extension (<c>target_inputs</c>), with <see cref="WindowNormalization"/>: for each output column, the
+    /// input column whose offset it gets back.
+    /// </summary>
+    public IReadOnlyList<int>? TargetInputs { get; init; }
+
+    /// <summary>
+    /// Forecast extension (<c>channel_independent</c>): one univariate GRU and head forecast every input column on its
+    /// own; output column c is input column c.
+    /// </summary>
+    public bool ChannelIndependent { get; init; }
+
+    /// <summary>
+    /// Forecast extension (<c>segment_length</c>): the GRU reads this many consecutive time steps per GRU step, so a
+    /// sequence's length must be a multiple of it.
+    /// </summary>
+    public int SegmentLength { get; init; } = 1;
+
     /// <summary>Config keys this format does not interpret (description, feature names, training info), kept as given.</summary>
     public IReadOnlyDictionary<string, JsonElement> Extra { get; init; } = new Dictionary<string, JsonElement>();
 
     public int Directions => Bidirectional ? 2 : 1;
 
-    /// <summary>Rows of head.weight: horizon × output_size for forecasts, the class count for classifiers.</summary>
-    public int HeadOutputs => Task == GruTask.Forecast ? Horizon * OutputSize : Classes.Count;
+    /// <summary>Values of one sequence's answer: horizon × output_size for forecasts, the class count for classifiers.</summary>
+    public int OutputsPerSequence => Task == GruTask.Forecast ? Horizon * OutputSize : Classes.Count;
+
+    /// <summary>GRU sequences one input sequence becomes: one per column when channel-independent, otherwise one.</summary>
+    public int Channels => ChannelIndependent ? InputSize : 1;
+
+    /// <summary>Whether the GRU reads anything but the standardised time steps as they come (any forecast extension).</summary>
+    public bool HasInputTransform => WindowNormalization != WindowNormalization.None || ChannelIndependent || SegmentLength > 1;
+
+    /// <summary>
+    /// Rows of head.weight: horizon × output_size for forecasts (horizon for channel-independent ones, whose head
+    /// forecasts one column), the class count for classifiers.
+    /// </summary>
+    public int HeadOutputs => Task == GruTask.Forecast ? Horizon * (ChannelIndependent ? 1 : OutputSize) : Classes.Count;
 
     /// <summary>Columns of head.weight: the final hidden states of every direction of the last layer.</summary>
     public int HeadInputs => HiddenSize * Directions;
 
-    /// <summary>Width of the input that layer <paramref name="layer"/> reads at each step.</summary>
-    public int LayerInputSize(int layer) => layer == 0 ? InputSize : HiddenSize * Directions;
+    /// <summary>
+    /// Width of the input that layer <paramref name="layer"/> reads at each GRU step: for layer 0 the columns of a time
+    /// step (1 when channel-independent) times the segment length.
+    /// </summary>
+    public int LayerInputSize(int layer) => layer == 0 ? (ChannelIndependent ? 1 : InputSize) * SegmentLength : HiddenSize * Directions;
+
+    /// <summary>
+    /// Why the forecast extensions do not fit the rest of this config, in config key names; null when they fit (as
+    /// they always do in a config that uses none).
+    /// </summary>
+    public string? ExtensionProblem()
+    {
+        if (!Enum.IsDefined(WindowNormalization))
+            return $"config.window_normalization is {WindowNormalization}, not a known mode.";
+        if (SegmentLength < 1)
+            return $"config.segment_length is {SegmentLength}; it must be at least 1.";
+        if (Task != GruTask.Forecast && (HasInputTransform || TargetInputs is not null))
+            return "window_normalization, target_inputs, channel_independent and segment_length are forecast extensions; a classify model cannot use them.";
+        if (ChannelIndependent && OutputSize != InputSize)
+            return $"config.channel_independent forecasts every input column: output_size must equal input_size ({InputSize}); it is {OutputSize}.";
+        if (WindowNormalization == WindowNormalization.None)
+            return TargetInputs is null ? null : "config.target_inputs is given but window_normalization is 'none': it only says where window offsets go back.";
+
+        if (TargetInputs is null)
+            return "config.window_normalization needs config.target_inputs: the input column whose offset each output column gets back.";
+        if (TargetInputs.Count != OutputSize)
+            return $"config.target_inputs has {TargetInputs.Count} values; output_size is {OutputSize}.";
+        for (int j = 0; j < TargetInputs.Count; j++)
+        {
+            int k = TargetInputs[j];
+            if ((uint)k >= (uint)InputSize)
+                return $"config.target_inputs[{j}] is {k}; it must be an input column, 0 to {InputSize - 1}.";
+            if (ChannelIndependent && k != j)
+                return $"config.target_inputs[{j}] is {k}; a channel-independent model forecasts input column {j} there.";
+        }
+        // The offset is taken in the input's standardised units and added in the target's: they must be the same units.
+        if ((InputMean is null) != (TargetMean is null))
+            return "config.window_normalization needs input_mean/input_std and target_mean/target_std both given or both left out: the offset moves from one to the other.";
+        if (InputMean is not null && InputStd is not null && TargetMean is not null && TargetStd is not null)
+            for (int j = 0; j < TargetInputs.Count; j++)
+            {
+                int k = TargetInputs[j];
+                if (TargetMean[j] != InputMean[k] || TargetStd[j] != InputStd[k])
+                    return $"config.target_mean[{j}] and target_std[{j}] ({TargetMean[j]}, {TargetStd[j]}) differ from input_mean[{k}] and input_std[{k}] " +
+                        $"({InputMean[k]}, {InputStd[k]}): with window_normalization an output column and its target input share one standardisation.";
+            }
+        return null;
+    }
 }

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Numerics.Tensors;
 using GruService.Engine.Kernels;
+using GruService.Engine.Training.Data;
 
 namespace GruService.Engine;
 
@@ -8,9 +9,17 @@ namespace GruService.Engine;
 /// A loaded GRU with its head: immutable, safe to share between threads, and answering a batch of
 /// sequences of different lengths as if each were alone.
 /// </summary>
+/// <remarks>
+/// A forecast model with extensions (<see cref="GruConfig.HasInputTransform"/>) first turns each raw sequence into what
+/// its GRU reads: standardised, then offset per window (<see cref="WindowNormalizer"/>, the code training uses), then
+/// split into one sequence per column if channel-independent; a segment of time steps is one GRU step, which in the
+/// time-major layout is a matter of reading rows segment_length times as wide. The forecast is assembled back into
+/// [horizon][output_size], gets the offsets back, and is de-normalised.
+/// </remarks>
 public sealed class GruModel
 {
     private readonly GruDirectionWeights[] _directions;
+    private readonly WindowNormalizer? _windowNormalizer;
 
     /// <param name="config">Architecture, head and normalisation.</param>
     /// <param name="directions">Layer-major: layer 0 forward, layer 0 reverse (if bidirectional), layer 1 forward, ...</param>
@@ -18,6 +27,8 @@ public sealed class GruModel
     /// <param name="headBias">[HeadOutputs].</param>
     public GruModel(GruConfig config, IReadOnlyList<GruDirectionWeights> directions, float[] headWeight, float[] headBias)
     {
+        if (config.ExtensionProblem() is { } problem)
+            throw new ArgumentException(problem, nameof(config));
         if (directions.Count != config.NumLayers * config.Directions)
             throw new ArgumentException($"Expected {config.NumLayers * config.Directions} layer directions; got {directions.Count}.", nameof(directions));
         for (int i = 0; i < directions.Count; i++)
@@ -36,6 +47,8 @@ public sealed class GruModel
         HeadWeight = headWeight;
         HeadBias = headBias;
         ParameterCount = _directions.Sum(d => d.ParameterCount) + headWeight.Length + headBias.Length;
+        if (config.WindowNormalization != WindowNormalization.None)
+            _windowNormalizer = new WindowNormalizer(config.WindowNormalization, config.InputSize, config.TargetInputs!);
     }
 
     public GruConfig Config { get; }
@@ -49,13 +62,17 @@ public sealed class GruModel
     public GruDirectionWeights Weights(int layer, int direction) => _directions[layer * Config.Directions + direction];
 
     /// <summary>Values one sequence's answer occupies in the output of <see cref="Predict"/>.</summary>
-    public int OutputsPerSequence => Config.HeadOutputs;
+    public int OutputsPerSequence => Config.OutputsPerSequence;
 
     /// <summary>Bytes of scratch memory <see cref="Predict"/> rents for a batch of this size.</summary>
     public long WorkingBytes(long totalSteps, long sequences)
     {
-        long hidden = Config.HiddenSize, width = Config.HeadInputs, widest = Math.Max(Config.InputSize, width);
-        long floats = totalSteps * (2 * widest + width + 3 * hidden) + sequences * (hidden + width + 4 * hidden + Config.HeadOutputs);
+        GruConfig cfg = Config;
+        long hidden = cfg.HiddenSize, width = cfg.HeadInputs, widest = Math.Max(cfg.LayerInputSize(0), width);
+        long gruSteps = totalSteps / cfg.SegmentLength * cfg.Channels, gruSequences = sequences * cfg.Channels;
+        long floats = gruSteps * (2 * widest + width + 3 * hidden) + gruSequences * (hidden + width + 4 * hidden + cfg.HeadOutputs);
+        if (cfg.HasInputTransform)
+            floats += totalSteps * cfg.InputSize * (cfg.ChannelIndependent ? 2 : 1) + sequences * cfg.OutputSize + gruSequences * cfg.HeadOutputs;
         return floats * sizeof(float);
     }
 
@@ -63,9 +80,15 @@ public sealed class GruModel
     /// Runs a batch. <paramref name="inputs"/> holds the sequences back to back, each step input_size values,
     /// raw (normalisation is applied here). <paramref name="outputs"/> receives, per sequence in input order,
     /// <see cref="OutputsPerSequence"/> values: de-normalised forecasts [horizon][output_size], or class probabilities.
+    /// A model with a segment_length takes only sequences whose length is a multiple of it.
     /// </summary>
     public void Predict(ReadOnlySpan<float> inputs, ReadOnlySpan<int> lengths, Span<float> outputs)
     {
+        if (Config.HasInputTransform)
+        {
+            PredictTransformed(inputs, lengths, outputs);
+            return;
+        }
         var plan = BatchPlan.Create(lengths);
         try
         {
@@ -73,7 +96,10 @@ public sealed class GruModel
                 throw new ArgumentException($"inputs has {inputs.Length} values; lengths give {plan.TotalSteps} steps of {Config.InputSize}.", nameof(inputs));
             if (outputs.Length < lengths.Length * OutputsPerSequence)
                 throw new ArgumentException("outputs is too short for the batch.", nameof(outputs));
-            Forward(inputs, plan, outputs);
+            Span<float> answers = outputs.Slice(0, lengths.Length * OutputsPerSequence);
+            Forward(inputs, standardize: true, plan, answers);
+            for (int j = 0; j < lengths.Length; j++)
+                Finish(answers.Slice(j * OutputsPerSequence, OutputsPerSequence));
         }
         finally
         {
@@ -81,24 +107,156 @@ public sealed class GruModel
         }
     }
 
-    private void Forward(ReadOnlySpan<float> inputs, BatchPlan plan, Span<float> outputs)
+    /// <summary>
+    /// The forecast extensions: prepares what the GRU reads (standardised, offset per window, one sequence per column
+    /// if channel-independent), runs it, and assembles, restores and de-normalises the forecasts.
+    /// </summary>
+    private void PredictTransformed(ReadOnlySpan<float> inputs, ReadOnlySpan<int> lengths, Span<float> outputs)
     {
         GruConfig cfg = Config;
-        int hidden = cfg.HiddenSize, dirs = cfg.Directions, width = hidden * dirs;
+        int batch = lengths.Length, size = cfg.InputSize, channels = cfg.Channels, segment = cfg.SegmentLength;
+        if (batch == 0) throw new ArgumentException("A batch needs at least one sequence.", nameof(lengths));
+        long total = 0;
+        for (int i = 0; i < batch; i++)
+        {
+            if (lengths[i] < 1) throw new ArgumentException($"Sequence {i} is empty.", nameof(lengths));
+            if (lengths[i] % segment != 0)
+                throw new ArgumentException($"Sequence {i} has {lengths[i]} steps; this model reads segments of {segment} steps, so a length must be a multiple of {segment}.", nameof(lengths));
+            total += lengths[i];
+        }
+        if (total * size > int.MaxValue / 4) throw new ArgumentException("The batch has too many steps.", nameof(lengths));
+        if (inputs.Length != total * size)
+            throw new ArgumentException($"inputs has {inputs.Length} values; lengths give {total} steps of {size}.", nameof(inputs));
+        if (outputs.Length < batch * OutputsPerSequence)
+            throw new ArgumentException("outputs is too short for the batch.", nameof(outputs));
+
+        var pool = ArrayPool<float>.Shared;
+        int gruSequences = batch * channels, outs = cfg.HeadOutputs;
+        int[] gruLengths = ArrayPool<int>.Shared.Rent(gruSequences);
+        float[] prepared = pool.Rent((int)total * size);
+        float[]? byChannel = cfg.ChannelIndependent ? pool.Rent((int)total * size) : null;
+        float[] targetOffsets = pool.Rent(batch * cfg.OutputSize);
+        float[] head = pool.Rent(gruSequences * outs);
+        BatchPlan? plan = null;
+        try
+        {
+            Prepare(inputs, lengths, prepared, byChannel, targetOffsets);
+            for (int i = 0; i < batch; i++)
+                gruLengths.AsSpan(i * channels, channels).Fill(lengths[i] / segment);
+            plan = BatchPlan.Create(gruLengths.AsSpan(0, gruSequences));
+            Forward((byChannel ?? prepared).AsSpan(0, (int)total * size), standardize: false, plan, head.AsSpan(0, gruSequences * outs));
+
+            int perAnswer = OutputsPerSequence;
+            for (int i = 0; i < batch; i++)
+            {
+                Span<float> answer = outputs.Slice(i * perAnswer, perAnswer);
+                if (cfg.ChannelIndependent)
+                {
+                    // GRU sequence i·C + c forecast column c: [horizon] into the column of [horizon][output_size].
+                    for (int c = 0; c < channels; c++)
+                    {
+                        ReadOnlySpan<float> column = head.AsSpan((i * channels + c) * outs, outs);
+                        for (int h = 0; h < column.Length; h++) answer[h * cfg.OutputSize + c] = column[h];
+                    }
+                }
+                else
+                {
+                    head.AsSpan(i * outs, outs).CopyTo(answer);
+                }
+                _windowNormalizer?.RestoreOffsets(answer, targetOffsets.AsSpan(i * cfg.OutputSize, cfg.OutputSize));
+                Finish(answer);
+            }
+        }
+        finally
+        {
+            plan?.Dispose();
+            ArrayPool<int>.Shared.Return(gruLengths);
+            pool.Return(prepared);
+            if (byChannel is not null) pool.Return(byChannel);
+            pool.Return(targetOffsets);
+            pool.Return(head);
+        }
+    }
+
+    /// <summary>
+    /// Each sequence standardised (as <see cref="PackInputs"/> does) into <paramref name="prepared"/> at its place, then
+    /// offset per window, writing the offsets its forecast gets back. Channel-independent: also copied column by
+    /// column into <paramref name="byChannel"/>, so that GRU sequence i·C + c (sequence i's column c) is contiguous.
+    /// </summary>
+    private void Prepare(ReadOnlySpan<float> inputs, ReadOnlySpan<int> lengths, Span<float> prepared, Span<float> byChannel, Span<float> targetOffsets)
+    {
+        GruConfig cfg = Config;
+        int size = cfg.InputSize, outputSize = cfg.OutputSize;
+        float[]? mean = cfg.InputMean, std = cfg.InputStd;
+        for (int i = 0, source = 0; i < lengths.Length; source += lengths[i], i++)
+        {
+            int steps = lengths[i];
+            Span<float> window = prepared.Slice(source * size, steps * size);
+            for (int t = 0; t < steps; t++)
+            {
+                ReadOnlySpan<float> step = inputs.Slice((source + t) * size, size);
+                Span<float> row = window.Slice(t * size, size);
+                if (mean is null || std is null)
+                {
+                    step.CopyTo(row);
+                }
+                else
+                {
+                    TensorPrimitives.Subtract(step, mean, row);
+                    TensorPrimitives.Divide(row, std, row);
+                }
+            }
+            _windowNormalizer?.Normalize(window, targetOffsets.Slice(i * outputSize, outputSize));
+            if (byChannel.IsEmpty) continue;
+            Span<float> columns = byChannel.Slice(source * size, steps * size);
+            for (int c = 0; c < size; c++)
+            {
+                Span<float> column = columns.Slice(c * steps, steps);
+                for (int t = 0; t < steps; t++) column[t] = window[t * size + c];
+            }
+        }
+    }
+
+    /// <summary>A head output in place to the answer: class probabilities, or a forecast de-normalised.</summary>
+    private void Finish(Span<float> answer)
+    {
+        GruConfig cfg = Config;
+        if (cfg.Task == GruTask.Classify)
+        {
+            TensorPrimitives.SoftMax(answer, answer);
+        }
+        else if (cfg.TargetMean is { } mean && cfg.TargetStd is { } std)
+        {
+            for (int step = 0; step < cfg.Horizon; step++)
+            {
+                Span<float> y = answer.Slice(step * cfg.OutputSize, cfg.OutputSize);
+                TensorPrimitives.FusedMultiplyAdd(y, std, mean, y);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The GRU layers and the head over a batch of what the GRU reads (rows of LayerInputSize(0) values), writing the
+    /// raw head outputs of each sequence, in input order, to <paramref name="headOutputs"/>.
+    /// </summary>
+    private void Forward(ReadOnlySpan<float> inputs, bool standardize, BatchPlan plan, Span<float> headOutputs)
+    {
+        GruConfig cfg = Config;
+        int hidden = cfg.HiddenSize, dirs = cfg.Directions, width = hidden * dirs, firstWidth = cfg.LayerInputSize(0);
         int batch = plan.BatchSize, total = plan.TotalSteps;
         var pool = ArrayPool<float>.Shared;
 
-        float[] layerIn = pool.Rent(total * Math.Max(cfg.InputSize, width));
+        float[] layerIn = pool.Rent(total * Math.Max(firstWidth, width));
         float[] layerOut = pool.Rent(total * width);
-        float[] reversed = pool.Rent(total * Math.Max(cfg.InputSize, width));
+        float[] reversed = pool.Rent(total * Math.Max(firstWidth, width));
         float[] inputGates = pool.Rent(total * 3 * hidden);
         float[] state = pool.Rent(batch * hidden);
         float[] finals = pool.Rent(batch * width);
         float[] scratch = pool.Rent(batch * 4 * hidden);
         try
         {
-            PackInputs(inputs, plan, layerIn);
-            int inWidth = cfg.InputSize;
+            PackInputs(inputs, plan, layerIn, standardize);
+            int inWidth = firstWidth;
             for (int layer = 0; layer < cfg.NumLayers; layer++)
             {
                 for (int d = 0; d < dirs; d++)
@@ -124,7 +282,7 @@ public sealed class GruModel
                 (layerIn, layerOut) = (layerOut, layerIn);
                 inWidth = width;
             }
-            Head(finals.AsSpan(0, batch * width), plan, outputs);
+            Head(finals.AsSpan(0, batch * width), plan, headOutputs);
         }
         finally
         {
@@ -138,11 +296,14 @@ public sealed class GruModel
         }
     }
 
-    /// <summary>Copies the sequences into packed order (time-major, longest sequence first), normalising on the way.</summary>
-    private void PackInputs(ReadOnlySpan<float> inputs, BatchPlan plan, Span<float> packed)
+    /// <summary>
+    /// Copies the sequences into packed order (time-major, longest sequence first), standardising on the way unless
+    /// they already are.
+    /// </summary>
+    private void PackInputs(ReadOnlySpan<float> inputs, BatchPlan plan, Span<float> packed, bool standardize)
     {
-        int size = Config.InputSize;
-        float[]? mean = Config.InputMean, std = Config.InputStd;
+        int size = Config.LayerInputSize(0);
+        float[]? mean = standardize ? Config.InputMean : null, std = standardize ? Config.InputStd : null;
         for (int j = 0; j < plan.BatchSize; j++)
         {
             int source = plan.SourceOffset(j);
@@ -206,7 +367,8 @@ public sealed class GruModel
         }
     }
 
-    private void Head(ReadOnlySpan<float> finals, BatchPlan plan, Span<float> outputs)
+    /// <summary>The head over the final states (sorted order), each sequence's raw outputs written at its input position.</summary>
+    private void Head(ReadOnlySpan<float> finals, BatchPlan plan, Span<float> headOutputs)
     {
         GruConfig cfg = Config;
         int outs = cfg.HeadOutputs, batch = plan.BatchSize;
@@ -216,22 +378,7 @@ public sealed class GruModel
             Span<float> sorted = rented.AsSpan(0, batch * outs);
             MatMul.MultiplyTransposedAddBias(finals, batch, cfg.HeadInputs, HeadWeight, outs, HeadBias, sorted);
             for (int j = 0; j < batch; j++)
-            {
-                Span<float> answer = outputs.Slice(plan.Original(j) * outs, outs);
-                sorted.Slice(j * outs, outs).CopyTo(answer);
-                if (cfg.Task == GruTask.Classify)
-                {
-                    TensorPrimitives.SoftMax(answer, answer);
-                }
-                else if (cfg.TargetMean is { } mean && cfg.TargetStd is { } std)
-                {
-                    for (int step = 0; step < cfg.Horizon; step++)
-                    {
-                        Span<float> y = answer.Slice(step * cfg.OutputSize, cfg.OutputSize);
-                        TensorPrimitives.FusedMultiplyAdd(y, std, mean, y);
-                    }
-                }
-            }
+                sorted.Slice(j * outs, outs).CopyTo(headOutputs.Slice(plan.Original(j) * outs, outs));
         }
         finally
         {

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using GruService.Engine.Training.Data;
 
 namespace GruService.Engine.ModelFiles;
 
@@ -10,6 +11,8 @@ public static class GruConfigJson
     [
         "format", "task", "input_size", "hidden_size", "num_layers", "bidirectional", "linear_before_reset",
         "horizon", "output_size", "target_mean", "target_std", "classes", "input_mean", "input_std",
+        // Forecast extensions (docs/model-format.md, "Extensions").
+        "window_normalization", "target_inputs", "channel_independent", "segment_length",
     ];
 
     public static GruConfig Parse(string json, ModelLimits limits)
@@ -67,12 +70,26 @@ public static class GruConfigJson
             }
             (float[]? inputMean, float[]? inputStd) = Statistics(root, "input_mean", "input_std", inputSize, "input_size");
 
+            WindowNormalization windowNormalization = OptionalString(root, "window_normalization", "none") switch
+            {
+                "none" => WindowNormalization.None,
+                "mean" => WindowNormalization.Mean,
+                "last" => WindowNormalization.Last,
+                var other => throw new ModelFileException($"config.window_normalization is '{other}'; expected 'none', 'mean' or 'last'."),
+            };
+            int[]? targetInputs = OptionalIntArray(root, "target_inputs");
+            bool channelIndependent = OptionalBool(root, "channel_independent", false);
+            int segmentLength = root.TryGetProperty("segment_length", out _) ? RequiredInt(root, "segment_length", 1, limits.MaxInputSize) : 1;
+            long gruInputWidth = (long)(channelIndependent ? 1 : inputSize) * segmentLength;
+            if (gruInputWidth > limits.MaxInputSize)
+                throw new ModelFileException($"The GRU reads {gruInputWidth} values per step (input_size × segment_length); the limit is {limits.MaxInputSize}.");
+
             var extra = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
             foreach (JsonProperty property in root.EnumerateObject())
                 if (!KnownKeys.Contains(property.Name))
                     extra[property.Name] = property.Value.Clone();
 
-            return new GruConfig
+            var config = new GruConfig
             {
                 Task = task,
                 InputSize = inputSize,
@@ -87,8 +104,15 @@ public static class GruConfigJson
                 InputStd = inputStd,
                 TargetMean = targetMean,
                 TargetStd = targetStd,
+                WindowNormalization = windowNormalization,
+                TargetInputs = targetInputs,
+                ChannelIndependent = channelIndependent,
+                SegmentLength = segmentLength,
                 Extra = extra,
             };
+            if (config.ExtensionProblem() is { } problem)
+                throw new ModelFileException(problem);
+            return config;
         }
     }
 
@@ -123,6 +147,15 @@ public static class GruConfigJson
             o["input_mean"] = ToArray(config.InputMean);
             o["input_std"] = ToArray(config.InputStd);
         }
+        // Extensions only when used, so a plain model's config reads exactly as before they existed.
+        if (config.WindowNormalization != WindowNormalization.None)
+            o["window_normalization"] = config.WindowNormalization == WindowNormalization.Mean ? "mean" : "last";
+        if (config.TargetInputs is not null)
+            o["target_inputs"] = new JsonArray([.. config.TargetInputs.Select(i => (JsonNode?)JsonValue.Create(i))]);
+        if (config.ChannelIndependent)
+            o["channel_independent"] = true;
+        if (config.SegmentLength != 1)
+            o["segment_length"] = config.SegmentLength;
         foreach (var (key, value) in config.Extra)
             if (!KnownKeys.Contains(key))
                 o[key] = JsonNode.Parse(value.GetRawText());
@@ -149,6 +182,25 @@ public static class GruConfigJson
         if (number < min || number > max)
             throw new ModelFileException($"config.{key} is {number}; it must be between {min} and {max}.");
         return (int)number;
+    }
+
+    private static string OptionalString(JsonElement root, string key, string fallback) =>
+        root.TryGetProperty(key, out _) ? RequiredString(root, key) : fallback;
+
+    private static int[]? OptionalIntArray(JsonElement root, string key)
+    {
+        if (!root.TryGetProperty(key, out JsonElement value)) return null;
+        if (value.ValueKind != JsonValueKind.Array)
+            throw new ModelFileException($"config.{key} is not an array of integers.");
+        var result = new int[value.GetArrayLength()];
+        int i = 0;
+        foreach (JsonElement item in value.EnumerateArray())
+        {
+            if (item.ValueKind != JsonValueKind.Number || !item.TryGetInt32(out result[i]))
+                throw new ModelFileException($"config.{key}[{i}] is not an integer.");
+            i++;
+        }
+        return result;
     }
 
     private static bool OptionalBool(JsonElement root, string key, bool fallback)

@@ -65,7 +65,8 @@ internal sealed class GruParameterLayout
     public bool Fits(GruConfig other) =>
         other.Task == Config.Task && other.InputSize == Config.InputSize && other.HiddenSize == Config.HiddenSize
         && other.NumLayers == Config.NumLayers && other.Bidirectional == Config.Bidirectional
-        && other.LinearBeforeReset == Config.LinearBeforeReset && other.HeadOutputs == Config.HeadOutputs;
+        && other.LinearBeforeReset == Config.LinearBeforeReset && other.HeadOutputs == Config.HeadOutputs
+        && other.LayerInputSize(0) == Config.LayerInputSize(0);
 }
 
 /// <summary>Flat offsets of one layer direction's four tensors.</summary>

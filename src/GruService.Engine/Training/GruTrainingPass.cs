@@ -74,7 +74,7 @@ public sealed class GruTrainingPass<T> where T : unmanaged, IFloatingPointIeee75
 
     /// <summary>
     /// The head outputs of the last <see cref="Forward"/>, per sequence in input order: normalised-space forecasts
-    /// ([horizon][output_size]) or class probabilities.
+    /// ([horizon][output_size]; [horizon] of its one column for a channel-independent model) or class probabilities.
     /// </summary>
     public ReadOnlySpan<T> Outputs => _outputValues.AsSpan(0, _outputCount);
 
@@ -83,8 +83,12 @@ public sealed class GruTrainingPass<T> where T : unmanaged, IFloatingPointIeee75
     /// <see cref="Backward"/> needs.
     /// </summary>
     /// <param name="parameters">The values to run with; Backward must get the same ones.</param>
-    /// <param name="inputs">The sequences back to back, already normalised, input_size values per step.</param>
-    /// <param name="lengths">Steps per sequence; sequences may differ in length.</param>
+    /// <param name="inputs">
+    /// The sequences back to back, already normalised, <see cref="GruConfig.LayerInputSize"/>(0) values per step: what
+    /// the GRU reads. That is input_size values per time step for a plain model; with the forecast extensions a step
+    /// is a segment of time steps, of one column when channel-independent (each column then being its own sequence).
+    /// </param>
+    /// <param name="lengths">GRU steps per sequence; sequences may differ in length.</param>
     /// <param name="targets">Forecast targets or class labels, per sequence in input order.</param>
     /// <param name="options">Dropout.</param>
     /// <param name="dropoutRandom">Where dropout masks come from; needed when <see cref="TrainingOptions.Dropout"/> &gt; 0.</param>
@@ -101,8 +105,8 @@ public sealed class GruTrainingPass<T> where T : unmanaged, IFloatingPointIeee75
             throw new ArgumentNullException(nameof(dropoutRandom), "Dropout needs a random source.");
         _batch.Reset(lengths);
         int steps = _batch.TotalSteps, batch = _batch.BatchSize;
-        if (inputs.Length != (long)steps * _config.InputSize)
-            throw new ArgumentException($"inputs has {inputs.Length} values; lengths give {steps} steps of {_config.InputSize}.", nameof(inputs));
+        if (inputs.Length != (long)steps * _config.LayerInputSize(0))
+            throw new ArgumentException($"inputs has {inputs.Length} values; lengths give {steps} steps of {_config.LayerInputSize(0)}.", nameof(inputs));
         CheckTargets(targets, batch);
         _dropout = p > 0;
         Reserve(steps, batch);
@@ -386,7 +390,7 @@ public sealed class GruTrainingPass<T> where T : unmanaged, IFloatingPointIeee75
 
     private void PackInputs(ReadOnlySpan<T> inputs)
     {
-        int size = _config.InputSize;
+        int size = _config.LayerInputSize(0);
         Span<T> packed = _layerInputs[0];
         for (int j = 0; j < _batch.BatchSize; j++)
         {
@@ -465,7 +469,7 @@ public sealed class GruTrainingPass<T> where T : unmanaged, IFloatingPointIeee75
         Grow(ref _outputValues, (long)batch * _outputs);
         Grow(ref _logits, (long)batch * _outputs);
         Grow(ref _zeros, (long)batch * hidden);
-        if (_config.Bidirectional) Grow(ref _reversed, (long)steps * Math.Max(_config.InputSize, _width));
+        if (_config.Bidirectional) Grow(ref _reversed, (long)steps * Math.Max(_config.LayerInputSize(0), _width));
         Grow(ref _stepHidden, (long)batch * gateWidth);
         Grow(ref _stepCandidate, (long)batch * hidden);
         Grow(ref _dGates, (long)steps * gateWidth);

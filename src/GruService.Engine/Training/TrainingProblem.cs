@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text.Json;
 using GruService.Engine.Training.Data;
 using GruService.Engine.Training.Metrics;
@@ -85,17 +86,56 @@ internal sealed class BatchBuffers
     }
 }
 
-/// <summary>Forecasting windows: inputs [window, inputs], targets [horizon, targets], losses in standardised units.</summary>
-public sealed class ForecastProblem(ForecastWindows windows, ForecastLoss loss = ForecastLoss.MeanSquaredError, int seasonLength = 1) : TrainingProblem
+/// <summary>
+/// Forecasting windows: inputs [window, inputs], targets [horizon, targets], losses in standardised units.
+/// </summary>
+/// <remarks>
+/// With a <see cref="ForecastInputLayout"/> the examples are what the GRU reads. Segments need nothing but a view: a
+/// window's time-major values are its window / segment rows of segment × inputs. Channel-independent, example
+/// k · C + c of a part (C input columns) is column c of window k: a univariate sequence whose targets are that
+/// column's and whose offset is that column's, so the trainer's batches, loss and gradient are over (window, column)
+/// pairs, as the channel-independent models of the literature train.
+/// </remarks>
+public sealed class ForecastProblem : TrainingProblem
 {
-    private readonly double[] _maseScales = windows.SeasonalNaiveScales(seasonLength, originalUnits: true);
+    private readonly double[] _maseScales;
+    private readonly int _channels, _stepsPerWindow;
+    private readonly float[] _targetMean, _targetStd; // 0 and 1 without standardisation, as ToOriginalUnits uses them
 
-    public ForecastWindows Windows { get; } = windows;
-    public ForecastLoss Loss { get; } = loss;
-    public int SeasonLength { get; } = seasonLength;
+    /// <exception cref="ArgumentException">The layout does not fit the windows: a segment length that does not divide
+    /// the window, or channel independence with targets other than the inputs in input order.</exception>
+    public ForecastProblem(ForecastWindows windows, ForecastLoss loss = ForecastLoss.MeanSquaredError, int seasonLength = 1,
+        ForecastInputLayout? layout = null)
+    {
+        layout ??= new ForecastInputLayout();
+        if (layout.SegmentLength < 1 || windows.Window % layout.SegmentLength != 0)
+            throw new ArgumentException($"The segment length {layout.SegmentLength} must be at least 1 and divide the window ({windows.Window}).", nameof(layout));
+        if (layout.ChannelIndependent && !windows.TargetColumns.SequenceEqual(windows.InputColumns))
+            throw new ArgumentException(
+                $"A channel-independent model forecasts each input column: the targets ({string.Join(", ", windows.TargetColumns)}) must be the inputs ({string.Join(", ", windows.InputColumns)}), in the same order.",
+                nameof(layout));
+        Windows = windows;
+        Loss = loss;
+        SeasonLength = seasonLength;
+        Layout = layout;
+        _maseScales = windows.SeasonalNaiveScales(seasonLength, originalUnits: true);
+        _channels = layout.ChannelIndependent ? windows.InputSize : 1;
+        _stepsPerWindow = windows.Window / layout.SegmentLength;
+        _targetMean = windows.TargetMean ?? new float[windows.OutputSize];
+        _targetStd = windows.TargetStd ?? [.. Enumerable.Repeat(1f, windows.OutputSize)];
+    }
+
+    public ForecastWindows Windows { get; }
+    public ForecastLoss Loss { get; }
+    public int SeasonLength { get; }
+    public ForecastInputLayout Layout { get; }
     public override GruTask Task => GruTask.Forecast;
-    public override int InputSize => Windows.InputSize;
-    public override int Outputs => Windows.Horizon * Windows.OutputSize;
+
+    /// <summary>Values per step the GRU reads: the input columns (one when channel-independent) times the segment length.</summary>
+    public override int InputSize => (Layout.ChannelIndependent ? 1 : Windows.InputSize) * Layout.SegmentLength;
+
+    /// <summary>Head outputs per example: horizon × target columns, or horizon when channel-independent.</summary>
+    public override int Outputs => Windows.Horizon * (Layout.ChannelIndependent ? 1 : Windows.OutputSize);
 
     private ForecastWindowSet Part(DataPart part) => part switch
     {
@@ -104,23 +144,57 @@ public sealed class ForecastProblem(ForecastWindows windows, ForecastLoss loss =
         _ => Windows.Test,
     };
 
-    public override int Count(DataPart part) => Part(part).Count;
+    /// <summary>Windows of a part, times the input columns when channel-independent.</summary>
+    public override int Count(DataPart part) => Part(part).Count * _channels;
 
-    public override int TotalSteps(DataPart part, ReadOnlySpan<int> positions) => positions.Length * Windows.Window;
+    public override int TotalSteps(DataPart part, ReadOnlySpan<int> positions) => positions.Length * _stepsPerWindow;
 
     internal override void Fill(DataPart part, ReadOnlySpan<int> positions, BatchBuffers buffers)
     {
-        int b = positions.Length;
-        buffers.Ensure(b * Windows.Window * InputSize, b, b * Outputs, b * Windows.OutputSize);
-        Windows.Fill(Part(part), positions, buffers.Inputs.AsSpan(0, b * Windows.Window * InputSize),
-            buffers.Targets.AsSpan(0, b * Outputs), buffers.Offsets.AsSpan(0, b * Windows.OutputSize));
-        buffers.Lengths.AsSpan(0, b).Fill(Windows.Window);
+        int b = positions.Length, offsetsPerExample = Layout.ChannelIndependent ? 1 : Windows.OutputSize;
+        buffers.Ensure(b * _stepsPerWindow * InputSize, b, b * Outputs, b * offsetsPerExample);
+        buffers.Lengths.AsSpan(0, b).Fill(_stepsPerWindow);
+        if (!Layout.ChannelIndependent)
+        {
+            Windows.Fill(Part(part), positions, buffers.Inputs.AsSpan(0, b * Windows.Window * Windows.InputSize),
+                buffers.Targets.AsSpan(0, b * Outputs), buffers.Offsets.AsSpan(0, b * Windows.OutputSize));
+            return;
+        }
+
+        int window = Windows.Window, horizon = Windows.Horizon, columns = Windows.InputSize;
+        var pool = ArrayPool<float>.Shared;
+        float[] inputs = pool.Rent(window * columns), targets = pool.Rent(horizon * columns), offsets = pool.Rent(columns);
+        try
+        {
+            int filled = -1;
+            for (int e = 0; e < b; e++)
+            {
+                int index = positions[e] / columns, c = positions[e] % columns;
+                if (index != filled) // consecutive examples are often the columns of one window
+                {
+                    Windows.Fill(Part(part), new ReadOnlySpan<int>(in index), inputs.AsSpan(0, window * columns),
+                        targets.AsSpan(0, horizon * columns), offsets.AsSpan(0, columns));
+                    filled = index;
+                }
+                Span<float> input = buffers.Inputs.AsSpan(e * window, window), target = buffers.Targets.AsSpan(e * horizon, horizon);
+                for (int t = 0; t < window; t++) input[t] = inputs[t * columns + c];
+                for (int h = 0; h < horizon; h++) target[h] = targets[h * columns + c];
+                buffers.Offsets[e] = offsets[c];
+            }
+        }
+        finally
+        {
+            pool.Return(inputs);
+            pool.Return(targets);
+            pool.Return(offsets);
+        }
     }
 
     internal override TrainingTargets<float> Targets(BatchBuffers buffers, int count) =>
         TrainingTargets<float>.Forecast(buffers.Targets.AsMemory(0, count * Outputs), Loss);
 
-    internal override object BeginEvaluation() => new ForecastMetrics(Windows.OutputSize, _maseScales);
+    // Channel-independent examples hold one column, so their metrics have one column and series × columns scales.
+    internal override object BeginEvaluation() => new ForecastMetrics(Layout.ChannelIndependent ? 1 : Windows.OutputSize, _maseScales);
 
     internal override void Accumulate(object evaluation, ReadOnlySpan<float> outputs, BatchBuffers buffers, ReadOnlySpan<int> positions, DataPart part)
     {
@@ -128,12 +202,31 @@ public sealed class ForecastProblem(ForecastWindows windows, ForecastLoss loss =
         int b = positions.Length;
         float[] predicted = outputs[..(b * Outputs)].ToArray();
         float[] actual = buffers.Targets.AsSpan(0, b * Outputs).ToArray();
-        ReadOnlySpan<float> offsets = buffers.Offsets.AsSpan(0, b * Windows.OutputSize);
-        Windows.ToOriginalUnits(predicted, offsets);
-        Windows.ToOriginalUnits(actual, offsets);
         ForecastWindowSet set = Part(part);
+        if (!Layout.ChannelIndependent)
+        {
+            ReadOnlySpan<float> offsets = buffers.Offsets.AsSpan(0, b * Windows.OutputSize);
+            Windows.ToOriginalUnits(predicted, offsets);
+            Windows.ToOriginalUnits(actual, offsets);
+            for (int i = 0; i < b; i++)
+                metrics.Add(predicted.AsSpan(i * Outputs, Outputs), actual.AsSpan(i * Outputs, Outputs), set[positions[i]].Series);
+            return;
+        }
+
+        bool offset = Windows.Normalizer.Mode != WindowNormalization.None;
         for (int i = 0; i < b; i++)
-            metrics.Add(predicted.AsSpan(i * Outputs, Outputs), actual.AsSpan(i * Outputs, Outputs), set[positions[i]].Series);
+        {
+            int c = positions[i] % _channels;
+            Span<float> forecast = predicted.AsSpan(i * Outputs, Outputs), truth = actual.AsSpan(i * Outputs, Outputs);
+            // The float operations of ForecastWindows.ToOriginalUnits, for one column.
+            for (int h = 0; h < Outputs; h++)
+            {
+                float y = offset ? forecast[h] + buffers.Offsets[i] : forecast[h], t = offset ? truth[h] + buffers.Offsets[i] : truth[h];
+                forecast[h] = MathF.FusedMultiplyAdd(y, _targetStd[c], _targetMean[c]);
+                truth[h] = MathF.FusedMultiplyAdd(t, _targetStd[c], _targetMean[c]);
+            }
+            metrics.Add(forecast, truth, set[positions[i] / _channels].Series * _channels + c);
+        }
     }
 
     internal override EvaluationResult EndEvaluation(object evaluation, DataPart part, long examples, double loss)
@@ -146,7 +239,7 @@ public sealed class ForecastProblem(ForecastWindows windows, ForecastLoss loss =
     public override GruConfig CreateConfig(GruArchitecture architecture, IReadOnlyDictionary<string, JsonElement> metadata) => new()
     {
         Task = GruTask.Forecast,
-        InputSize = InputSize,
+        InputSize = Windows.InputSize,
         HiddenSize = architecture.HiddenSize,
         NumLayers = architecture.NumLayers,
         Bidirectional = architecture.Bidirectional,
@@ -157,6 +250,10 @@ public sealed class ForecastProblem(ForecastWindows windows, ForecastLoss loss =
         InputStd = Windows.InputStd,
         TargetMean = Windows.TargetMean,
         TargetStd = Windows.TargetStd,
+        WindowNormalization = Windows.Normalizer.Mode,
+        TargetInputs = Windows.Normalizer.Mode == WindowNormalization.None ? null : [.. Windows.Normalizer.TargetInputIndex],
+        ChannelIndependent = Layout.ChannelIndependent,
+        SegmentLength = Layout.SegmentLength,
         Extra = metadata,
     };
 }
