@@ -154,13 +154,7 @@ public static class BundledModels
     {
         GruModel model = result.Model;
         var extra = metadata.ToDictionary(kv => kv.Key, kv => JsonSerializer.SerializeToElement(kv.Value, Json));
-        GruConfig c = model.Config;
-        var config = new GruConfig
-        {
-            Task = c.Task, InputSize = c.InputSize, HiddenSize = c.HiddenSize, NumLayers = c.NumLayers, Bidirectional = c.Bidirectional,
-            LinearBeforeReset = c.LinearBeforeReset, Horizon = c.Horizon, OutputSize = c.OutputSize, Classes = c.Classes,
-            InputMean = c.InputMean, InputStd = c.InputStd, TargetMean = c.TargetMean, TargetStd = c.TargetStd, Extra = extra,
-        };
+        GruConfig config = model.Config with { Extra = extra };
         Console.WriteLine($"validation: {JsonSerializer.Serialize(Metrics(result.Validation), Json)}");
         if (result.Test is not null) Console.WriteLine($"test: {JsonSerializer.Serialize(Metrics(result.Test), Json)}");
         return new GruModel(config, model.Directions, model.HeadWeight, model.HeadBias);

@@ -7,7 +7,7 @@ namespace GruService.Engine;
 /// Everything about a model except its weights: architecture, head and normalisation.
 /// Serialised as the JSON string in the safetensors metadata key <c>config</c>.
 /// </summary>
-public sealed class GruConfig
+public sealed record GruConfig
 {
     public const string FormatV1 = "gru-service/v1";
 

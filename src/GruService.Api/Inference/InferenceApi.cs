@@ -84,6 +84,9 @@ public static class InferenceApi
         using var batch = new InputBatch();
         if (InferenceRequestReader.TryRead(body.Span, served.Name, model.Config.InputSize, limits, batch) is { } error)
             return ApiProblem.BadRequest("invalid_input", error);
+        if (model.Config.SegmentLength > 1 && LengthNotInSegments(batch.Lengths, model.Config.SegmentLength) is int bad)
+            return ApiProblem.BadRequest("invalid_input",
+                $"inputs[{bad}] has {batch.Lengths[bad]} time steps; model '{served.Name}' reads segments of {model.Config.SegmentLength} steps, so each sequence's length must be a multiple of {model.Config.SegmentLength}.");
         long working = model.WorkingBytes(batch.TotalSteps, batch.SequenceCount);
         if (working > limits.MaxWorkingBytes)
             return ApiProblem.BadRequest("request_too_large",
@@ -128,6 +131,13 @@ public static class InferenceApi
             predictions[s] = new ClassPrediction(classes[best], best, probabilities.ToArray());
         }
         return new ClassifyResponse(served.Name, served.Version, predictions);
+    }
+
+    private static int? LengthNotInSegments(ReadOnlySpan<int> lengths, int segment)
+    {
+        for (int i = 0; i < lengths.Length; i++)
+            if (lengths[i] % segment != 0) return i;
+        return null;
     }
 
     private static ConflictProblem WrongTask(ServedModel served, string endpoint) =>

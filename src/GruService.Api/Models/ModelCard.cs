@@ -18,6 +18,9 @@ namespace GruService.Api.Models;
 /// <param name="Classes">Classify models: the labels, in the order of the probabilities.</param>
 /// <param name="InputNormalization">Whether inputs are standardised with the model's input_mean and input_std.</param>
 /// <param name="TargetNormalization">Whether forecasts are de-normalised with target_mean and target_std.</param>
+/// <param name="WindowNormalization">Forecast extension: "mean" or "last" when each input window's mean or last value is subtracted and added back to the forecast.</param>
+/// <param name="ChannelIndependent">Forecast extension: true when one univariate GRU forecasts each input column on its own.</param>
+/// <param name="SegmentLength">Forecast extension: time steps the GRU reads per step; sequence lengths must be multiples of it.</param>
 /// <param name="ParameterCount">Number of weights and biases.</param>
 /// <param name="Sha256">SHA-256 of the model file, hex.</param>
 /// <param name="SizeBytes">Size of the model file.</param>
@@ -38,6 +41,9 @@ public sealed record ModelCard(
     IReadOnlyList<string>? Classes,
     bool InputNormalization,
     bool TargetNormalization,
+    string? WindowNormalization,
+    bool? ChannelIndependent,
+    int? SegmentLength,
     long ParameterCount,
     string Sha256,
     long SizeBytes,
@@ -54,6 +60,9 @@ public sealed record ModelCard(
             c.LinearBeforeReset ? "linear_before_reset" : "reset_before_matmul",
             forecast ? c.Horizon : null, forecast ? c.OutputSize : null, forecast ? null : c.Classes,
             c.InputMean is not null, c.TargetMean is not null,
+            c.WindowNormalization == Engine.Training.Data.WindowNormalization.None ? null : c.WindowNormalization.ToString().ToLowerInvariant(),
+            c.ChannelIndependent ? true : null,
+            c.SegmentLength > 1 ? c.SegmentLength : null,
             served.Model.ParameterCount, served.Stored.Sha256, served.Stored.SizeBytes, served.Stored.CreatedAt, c.Extra);
     }
 }

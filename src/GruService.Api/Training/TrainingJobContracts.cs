@@ -41,8 +41,11 @@ public sealed record TrainingJobRequest(
 /// <param name="Bidirectional">Default false.</param>
 /// <param name="LinearBeforeReset">Default true (PyTorch's GRU).</param>
 /// <param name="Dropout">Between layers and before the head, training only. Default 0.</param>
+/// <param name="ChannelIndependent">Forecast: one univariate GRU shared by every column forecasts each column on its own (targets must be the inputs). Default false.</param>
+/// <param name="SegmentLength">Forecast: time steps the GRU reads per step (must divide the window). Default 1.</param>
 [JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
-public sealed record ArchitectureRequest(int? HiddenSize = null, int? NumLayers = null, bool? Bidirectional = null, bool? LinearBeforeReset = null, double? Dropout = null);
+public sealed record ArchitectureRequest(int? HiddenSize = null, int? NumLayers = null, bool? Bidirectional = null, bool? LinearBeforeReset = null, double? Dropout = null,
+    bool? ChannelIndependent = null, int? SegmentLength = null);
 
 /// <summary>How to train.</summary>
 /// <param name="Epochs">Default 20.</param>

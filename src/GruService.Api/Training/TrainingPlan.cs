@@ -28,6 +28,7 @@ public sealed record TrainingPlan(
     IReadOnlyDictionary<string, double>? ClassWeights,
     int SeasonLength,
     WindowNormalization WindowNormalization,
+    ForecastInputLayout Layout,
     bool Activate)
 {
     /// <summary>
@@ -89,6 +90,11 @@ public sealed record TrainingPlan(
             throw new TrainingRequestException($"'architecture.hidden_size' is {architecture.HiddenSize}; it must be between 1 and {limits.MaxHiddenSize}.");
         if (architecture.NumLayers < 1 || architecture.NumLayers > limits.MaxLayers)
             throw new TrainingRequestException($"'architecture.num_layers' is {architecture.NumLayers}; it must be between 1 and {limits.MaxLayers}.");
+        var layout = new ForecastInputLayout(a.ChannelIndependent ?? false, a.SegmentLength ?? 1);
+        if (!forecast && (a.ChannelIndependent is not null || a.SegmentLength is not null))
+            throw new TrainingRequestException("'architecture.channel_independent' and 'architecture.segment_length' are for forecast jobs.");
+        if (layout.SegmentLength < 1 || forecast && window % layout.SegmentLength != 0)
+            throw new TrainingRequestException($"'architecture.segment_length' is {layout.SegmentLength}; it must be at least 1 and divide the window ({window}).");
         if (!(architecture.Dropout >= 0 && architecture.Dropout < 1))
             throw new TrainingRequestException($"'architecture.dropout' is {architecture.Dropout}; it must be at least 0 and below 1.");
 
@@ -135,7 +141,7 @@ public sealed record TrainingPlan(
 
         return new TrainingPlan(request.Model, task.Value, request.Dataset, hasData ? request.Data : null, request.ValidationDataset, split,
             window, horizon, request.Inputs, request.Targets, stride, architecture, settings, loss!.Value, h.ClassWeights,
-            h.SeasonLength ?? 1, normalization!.Value, request.Activate ?? true);
+            h.SeasonLength ?? 1, normalization!.Value, layout, request.Activate ?? true);
     }
 
     /// <summary>Loads the data and builds the problem. Throws <see cref="TrainingDataException"/> for data that cannot train this plan.</summary>
@@ -167,7 +173,7 @@ public sealed record TrainingPlan(
         });
         if (windows.Train.Count == 0)
             throw new TrainingDataException($"No training window fits: each series needs at least window + horizon = {Window + Horizon} rows before the validation part.");
-        return new ForecastProblem(windows, Loss, SeasonLength);
+        return new ForecastProblem(windows, Loss, SeasonLength, Layout);
     }
 
     private ClassificationProblem ClassificationProblem((SequenceSet Set, int FirstValidation) data)

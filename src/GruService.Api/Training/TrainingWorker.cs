@@ -170,13 +170,7 @@ public sealed partial class TrainingWorker(
                 ["request"] = job.Request,
             }, TrainingJson.Options),
         };
-        var config = new GruConfig
-        {
-            Task = c.Task, InputSize = c.InputSize, HiddenSize = c.HiddenSize, NumLayers = c.NumLayers, Bidirectional = c.Bidirectional,
-            LinearBeforeReset = c.LinearBeforeReset, Horizon = c.Horizon, OutputSize = c.OutputSize, Classes = c.Classes,
-            InputMean = c.InputMean, InputStd = c.InputStd, TargetMean = c.TargetMean, TargetStd = c.TargetStd, Extra = extra,
-        };
-        return new GruModel(config, result.Model.Directions, result.Model.HeadWeight, result.Model.HeadBias);
+        return new GruModel(c with { Extra = extra }, result.Model.Directions, result.Model.HeadWeight, result.Model.HeadBias);
     }
 
     private static JobProgress Progress(TrainingProgress p) => new(p.Epoch, p.Epochs, p.Batch, p.Batches, Math.Round(p.TrainLoss, 6),
