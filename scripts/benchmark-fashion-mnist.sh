@@ -58,7 +58,7 @@ while true; do
   sleep 10
   state=$(curl -sf "$url/v1/training-jobs/$job")
   status=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["status"])' "$state")
-  python3 -c 'import json,sys; j=json.loads(sys.argv[1]); p=j.get("progress") or {}; print(f"  {j[\"status\"]} epoch {p.get(\"epoch\")}/{p.get(\"epochs\")} batch {p.get(\"batch\")}/{p.get(\"batches\")} train loss {p.get(\"train_loss\")} validation accuracy {p.get(\"validation_metric\")} elapsed {p.get(\"elapsed_seconds\")} s, left {p.get(\"remaining_seconds\")} s")' "$state"
+  python3 -c 'import json,sys; j=json.loads(sys.argv[1]); p=j.get("progress") or {}; print("  %s epoch %s/%s batch %s/%s train loss %s validation accuracy %s elapsed %s s, left %s s" % (j["status"], p.get("epoch"), p.get("epochs"), p.get("batch"), p.get("batches"), p.get("train_loss"), p.get("validation_metric"), p.get("elapsed_seconds"), p.get("remaining_seconds")))' "$state"
   [[ $status == queued || $status == running ]] || break
 done
 echo "job ended after $(( $(date +%s) - start )) s wall (upload + training)"

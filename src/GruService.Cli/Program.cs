@@ -7,6 +7,7 @@ return args switch
     ["benchmark-etth1", .. var rest] => EtthBenchmark.Run(rest),
     ["fashion-mnist-ndjson", .. var rest] => FashionMnistCommands.WriteNdjson(rest),
     ["score-fashion-mnist", .. var rest] => await FashionMnistCommands.ScoreAsync(rest),
+    ["score-etth1", .. var rest] => await EtthScoring.RunAsync(rest),
     _ => Usage(),
 };
 
@@ -20,6 +21,10 @@ static int Usage()
           Writes Fashion-MNIST as an NDJSON dataset (28 steps of 28 pixels, label = class name).
         gruservice score-fashion-mnist --url URL --model NAME [--batch 500]
           Test accuracy of a served classifier on the 10,000 Fashion-MNIST test images, through its classify endpoint.
+        gruservice benchmark-etth1 [--threads 2] [--out FILE]
+          Trains and scores the ETTh1 forecaster (lookback 96, horizon 96, standard protocol) in the engine.
+        gruservice score-etth1 --url URL --model NAME
+          Test MSE and MAE of a served ETTh1 forecaster over every standard test window, through its forecast endpoint.
         """);
     return 2;
 }

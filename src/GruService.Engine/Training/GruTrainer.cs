@@ -159,7 +159,10 @@ public sealed class GruTrainer(TrainingProblem problem, GruArchitecture architec
 
                 lossSum += batchLoss;
                 examples += positions.Length;
-                progress?.Invoke(Progress(epoch, b + 1, batches.BatchCount, lossSum / examples, null, null, clock.Elapsed, previousSeconds, stepsDone, startEpoch, false));
+                // Mid-epoch reports carry the last finished epoch's validation figures.
+                EpochRecord? last = history.Count > 0 ? history[^1] : null;
+                progress?.Invoke(Progress(epoch, b + 1, batches.BatchCount, lossSum / examples, last?.ValidationLoss, last?.ValidationMetric,
+                    clock.Elapsed, previousSeconds, stepsDone, startEpoch, false));
             }
 
             double trainLoss = lossSum / examples;
