@@ -1,0 +1,143 @@
+using System.Buffers;
+
+namespace GruService.Engine.Kernels;
+
+/// <summary>
+/// The float products of training on <see cref="Gemm"/>'s kernels: same shapes and meaning as
+/// <c>Training.TrainingMath</c>, so each can replace its float case. Weights change every optimiser step, so the
+/// right operand is packed into panels on every call (into pooled buffers: O(k·n) copies against O(m·k·n) work).
+/// </summary>
+public static class TrainingGemm
+{
+    /// <summary>
+    /// c = a · bᵀ + bias for a [m, k], b [n, k], c [m, n] (empty bias: none). Bit-identical to <see cref="Gemm"/>
+    /// with b packed once, so a training forward pass matches inference exactly.
+    /// </summary>
+    public static void MultiplyTransposed(ReadOnlySpan<float> a, int m, int k, ReadOnlySpan<float> b, int n, ReadOnlySpan<float> bias, Span<float> c) =>
+        MultiplyTransposed(a, m, k, b, n, bias, c, default);
+
+    /// <summary>c += aᵀ · b for a [m, k], b [m, n], c [k, n]: a weight gradient summed over the m rows of a batch.</summary>
+    public static void AddTransposedProduct(ReadOnlySpan<float> a, int m, int k, ReadOnlySpan<float> b, int n, Span<float> c) =>
+        AddTransposedProduct(a, m, k, b, n, c, default);
+
+    /// <summary>c = a · b for a [m, k], b [k, n], c [m, n]: a gradient sent back through a weight.</summary>
+    public static void Multiply(ReadOnlySpan<float> a, int m, int k, ReadOnlySpan<float> b, int n, Span<float> c) =>
+        Multiply(a, m, k, b, n, c, default);
+
+    internal static void MultiplyTransposed(ReadOnlySpan<float> a, int m, int k, ReadOnlySpan<float> b, int n, ReadOnlySpan<float> bias, Span<float> c,
+        GemmSettings settings)
+    {
+        Require(m >= 0 && k >= 0 && n >= 0 && a.Length >= (long)m * k && b.Length >= (long)n * k && c.Length >= (long)m * n && (bias.IsEmpty || bias.Length >= n));
+        if (m == 0 || n == 0) return;
+        if (k == 0)
+        {
+            // No products: each element is its bias.
+            for (int i = 0; i < m; i++)
+                if (bias.IsEmpty) c.Slice(i * n, n).Clear(); else bias.Slice(0, n).CopyTo(c.Slice(i * n, n));
+            return;
+        }
+        int panelled = PackedWeights.PanelCount(n) * PackedWeights.PanelWidth;
+        float[] panels = ArrayPool<float>.Shared.Rent(panelled * k);
+        float[] paddedBias = ArrayPool<float>.Shared.Rent(bias.IsEmpty ? 0 : panelled);
+        try
+        {
+            Span<float> packed = panels.AsSpan(0, panelled * k);
+            ClearTailPanel(packed, n, k);
+            PackedWeights.PackPanels(b, outputStride: k, inputStride: 1, n, k, packed);
+            Span<float> biasPanels = paddedBias.AsSpan(0, bias.IsEmpty ? 0 : panelled);
+            if (!bias.IsEmpty)
+            {
+                biasPanels.Clear();
+                bias.Slice(0, n).CopyTo(biasPanels);
+            }
+            Gemm.Run(new GemmOperands(a, m, k, packed, k, n, biasPanels, GemmStart.FromBias, c, n), settings);
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(panels);
+            ArrayPool<float>.Shared.Return(paddedBias);
+        }
+    }
+
+    internal static void AddTransposedProduct(ReadOnlySpan<float> a, int m, int k, ReadOnlySpan<float> b, int n, Span<float> c, GemmSettings settings)
+    {
+        Require(m >= 0 && k >= 0 && n >= 0 && a.Length >= (long)m * k && b.Length >= (long)m * n && c.Length >= (long)k * n);
+        if (m == 0 || k == 0 || n == 0) return;
+        // c [k, n] is the product of aᵀ [k, m] and b [m, n]: the reduction runs over the batch rows. aᵀ is made
+        // row-major for the kernel's broadcasts, b becomes panels with m as their reduction length.
+        int panelled = PackedWeights.PanelCount(n) * PackedWeights.PanelWidth;
+        float[] transposed = ArrayPool<float>.Shared.Rent(k * m);
+        float[] panels = ArrayPool<float>.Shared.Rent(panelled * m);
+        try
+        {
+            Span<float> aT = transposed.AsSpan(0, k * m);
+            Transpose(a, m, k, aT);
+            Span<float> packed = panels.AsSpan(0, panelled * m);
+            ClearTailPanel(packed, n, m);
+            PackedWeights.PackPanels(b, outputStride: 1, inputStride: n, n, m, packed);
+            Gemm.Run(new GemmOperands(aT, k, m, packed, m, n, default, GemmStart.FromC, c, n), settings);
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(transposed);
+            ArrayPool<float>.Shared.Return(panels);
+        }
+    }
+
+    internal static void Multiply(ReadOnlySpan<float> a, int m, int k, ReadOnlySpan<float> b, int n, Span<float> c, GemmSettings settings)
+    {
+        Require(m >= 0 && k >= 0 && n >= 0 && a.Length >= (long)m * k && b.Length >= (long)k * n && c.Length >= (long)m * n);
+        if (m == 0 || n == 0) return;
+        if (k == 0)
+        {
+            c.Slice(0, m * n).Clear();
+            return;
+        }
+        int panelled = PackedWeights.PanelCount(n) * PackedWeights.PanelWidth;
+        float[] panels = ArrayPool<float>.Shared.Rent(panelled * k);
+        try
+        {
+            Span<float> packed = panels.AsSpan(0, panelled * k);
+            ClearTailPanel(packed, n, k);
+            // b [k, n]: output j, reduction p at b[p·n + j].
+            PackedWeights.PackPanels(b, outputStride: 1, inputStride: n, n, k, packed);
+            Gemm.Run(new GemmOperands(a, m, k, packed, k, n, default, GemmStart.FromBias, c, n), settings);
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(panels);
+        }
+    }
+
+    /// <summary>Pooled buffers hold old values: the padding lanes of the last panel must not carry NaNs or denormals.</summary>
+    private static void ClearTailPanel(Span<float> panels, int outputs, int inputs)
+    {
+        if (outputs % PackedWeights.PanelWidth == 0) return;
+        int size = inputs * PackedWeights.PanelWidth;
+        panels.Slice((PackedWeights.PanelCount(outputs) - 1) * size, size).Clear();
+    }
+
+    /// <summary>t [k, m] = a [m, k]ᵀ, in 16 × 16 blocks so that both sides stay in a few cache lines.</summary>
+    private static void Transpose(ReadOnlySpan<float> a, int m, int k, Span<float> t)
+    {
+        const int Block = 16;
+        for (int i0 = 0; i0 < m; i0 += Block)
+        {
+            int i1 = Math.Min(m, i0 + Block);
+            for (int p0 = 0; p0 < k; p0 += Block)
+            {
+                int p1 = Math.Min(k, p0 + Block);
+                for (int i = i0; i < i1; i++)
+                {
+                    ReadOnlySpan<float> row = a.Slice(i * k, k);
+                    for (int p = p0; p < p1; p++) t[p * m + i] = row[p];
+                }
+            }
+        }
+    }
+
+    private static void Require(bool shapesFit)
+    {
+        if (!shapesFit) throw new ArgumentException("A span is shorter than the matrix shape given for it.");
+    }
+}
