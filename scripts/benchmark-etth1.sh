@@ -6,6 +6,8 @@
 #   scripts/benchmark-etth1.sh [--url URL]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib-service.sh
+source scripts/lib-service.sh
 
 url=""
 [[ ${1:-} == --url ]] && url=$2
@@ -16,15 +18,7 @@ cleanup() { [[ -n $service_pid ]] && kill "$service_pid" 2>/dev/null; rm -rf "$w
 trap cleanup EXIT
 cli() { dotnet run -c Release --project src/GruService.Cli --no-launch-profile -- "$@"; }
 
-if [[ -z $url ]]; then
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  url="http://127.0.0.1:$port"
-  dotnet build src/GruService.Api -c Release -o "$work/service" >/dev/null
-  dotnet "$work/service/GruService.Api.dll" --urls "$url" --Storage:Root="$work/data" --Models:BundledDirectory= \
-    --Training:Threads=2 --Serilog:MinimumLevel=Warning >"$work/service.log" 2>&1 &
-  service_pid=$!
-  for _ in $(seq 1 120); do curl -sf "$url/readyz" >/dev/null && break; sleep 0.5; done
-fi
+if [[ -z $url ]]; then start_service; fi
 
 start=$(date +%s)
 head -n 11521 models/data/ETTh1.csv > "$work/etth1-train-validation.csv"
@@ -44,7 +38,7 @@ echo "dataset $dataset, job $job"
 while true; do
   sleep 5
   state=$(curl -sf "$url/v1/training-jobs/$job")
-  status=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["status"])' "$state")
+  status=$(json_field "$state" status)
   python3 -c 'import json,sys; j=json.loads(sys.argv[1]); p=j.get("progress") or {}; print("  %s epoch %s/%s train loss %s validation loss %s elapsed %s s" % (j["status"], p.get("epoch"), p.get("epochs"), p.get("train_loss"), p.get("validation_loss"), p.get("elapsed_seconds")))' "$state"
   [[ $status == queued || $status == running ]] || break
 done

@@ -6,6 +6,8 @@
 #   scripts/benchmark-fashion-mnist.sh [--url URL] [--hidden 128] [--epochs 10]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib-service.sh
+source scripts/lib-service.sh
 
 url="" hidden=128 epochs=10
 while [[ $# -gt 0 ]]; do
@@ -30,16 +32,7 @@ trap cleanup EXIT
 cli() { dotnet run -c Release --project src/GruService.Cli --no-launch-profile -- "$@"; }
 cli fashion-mnist-ndjson --part train --out "$work/train.ndjson"
 
-if [[ -z $url ]]; then
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  url="http://127.0.0.1:$port"
-  dotnet build src/GruService.Api -c Release -o "$work/service" >/dev/null
-  # Both cores train: nothing else is being served during the benchmark.
-  dotnet "$work/service/GruService.Api.dll" --urls "$url" --Storage:Root="$work/data" --Models:BundledDirectory= \
-    --Training:Threads=2 --Serilog:MinimumLevel=Warning >"$work/service.log" 2>&1 &
-  service_pid=$!
-  for _ in $(seq 1 120); do curl -sf "$url/readyz" >/dev/null && break; sleep 0.5; done
-fi
+if [[ -z $url ]]; then start_service; fi
 
 start=$(date +%s)
 dataset=$(curl -sf -X POST -H 'Content-Type: application/x-ndjson' --data-binary @"$work/train.ndjson" "$url/v1/datasets?name=fashion-mnist-train" \
@@ -57,7 +50,7 @@ echo "started job $job"
 while true; do
   sleep 10
   state=$(curl -sf "$url/v1/training-jobs/$job")
-  status=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["status"])' "$state")
+  status=$(json_field "$state" status)
   python3 -c 'import json,sys; j=json.loads(sys.argv[1]); p=j.get("progress") or {}; print("  %s epoch %s/%s batch %s/%s train loss %s validation accuracy %s elapsed %s s, left %s s" % (j["status"], p.get("epoch"), p.get("epochs"), p.get("batch"), p.get("batches"), p.get("train_loss"), p.get("validation_metric"), p.get("elapsed_seconds"), p.get("remaining_seconds")))' "$state"
   [[ $status == queued || $status == running ]] || break
 done

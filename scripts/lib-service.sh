@@ -1,0 +1,17 @@
+# Shared by the benchmark scripts (source it): builds the service into $work/service and starts it on a free loopback
+# port with its own storage root, training on both cores; sets url and service_pid. The caller's EXIT trap stops it.
+start_service() {
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  url="http://127.0.0.1:$port"
+  dotnet build src/GruService.Api -c Release -o "$work/service" >/dev/null
+  # Both cores train: nothing else is being served during a benchmark.
+  dotnet "$work/service/GruService.Api.dll" --urls "$url" --Storage:Root="$work/data" --Models:BundledDirectory= \
+    --Training:Threads=2 --Serilog:MinimumLevel=Warning >"$work/service.log" 2>&1 &
+  service_pid=$!
+  for _ in $(seq 1 120); do curl -sf "$url/readyz" >/dev/null && return 0; sleep 0.5; done
+  echo "the service did not become ready; its log:" >&2; tail -20 "$work/service.log" >&2; return 1
+}
+
+# The value of a top-level field of a JSON document: json_field DOCUMENT FIELD
+json_field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
