@@ -1,3 +1,6 @@
+# shellcheck shell=bash
+# work (in), url and service_pid (out) are the sourcing script's variables.
+# shellcheck disable=SC2154,SC2034
 # Shared by the benchmark scripts (source it): builds the service into $work/service and starts it on a free loopback
 # port with its own storage root, training on both cores; sets url and service_pid. The caller's EXIT trap stops it.
 start_service() {
