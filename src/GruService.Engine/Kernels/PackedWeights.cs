@@ -83,11 +83,17 @@ public sealed class PackedWeights
         {
             Span<float> panel = panels.Slice(first / PanelWidth * panelSize, panelSize);
             int lanes = Math.Min(PanelWidth, outputs - first);
-            // k outer, outputs inner: both source layouts are then read along at most 16 short streams.
+            // k outer, outputs inner: both source layouts are then read along at most 16 short streams, and where
+            // the outputs are adjacent in the source (a right operand B [K, N]) each line is one block copy.
             for (int k = 0; k < inputs; k++)
             {
                 Span<float> line = panel.Slice(k * PanelWidth, lanes);
                 int at = first * outputStride + k * inputStride;
+                if (outputStride == 1)
+                {
+                    source.Slice(at, lanes).CopyTo(line);
+                    continue;
+                }
                 for (int lane = 0; lane < lanes; lane++, at += outputStride)
                     line[lane] = source[at];
             }

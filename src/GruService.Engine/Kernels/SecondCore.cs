@@ -59,10 +59,14 @@ internal static unsafe class SecondCore
     private static IGemmRowEpilogue? s_epilogue;
     private static Exception? s_helperError;
     private static long s_helperChunks;
+    private static long s_lateHelper;
     private static readonly ManualResetEventSlim s_wake = new(false, spinCount: 1);
 
     /// <summary>Chunks the helper thread has computed since the process started (tests check it does work).</summary>
     internal static long HelperChunks => Volatile.Read(ref s_helperChunks);
+
+    /// <summary>Products since the process started after which automatic splitting backed off (diagnostics).</summary>
+    internal static long LateHelperCount => Volatile.Read(ref s_lateHelper);
 
     /// <summary>
     /// False for a while after the helper was late: its core is busy (another request, another process), and a
@@ -112,7 +116,10 @@ internal static unsafe class SecondCore
                 }
                 long waited = Stopwatch.GetTimestamp() - ownDone;
                 if (waited > s_lateTicks && waited > ownDone - posted)
+                {
                     Volatile.Write(ref s_backoffUntil, Stopwatch.GetTimestamp() + Math.Min(BackoffPerWait * waited, s_maxBackoffTicks));
+                    Interlocked.Increment(ref s_lateHelper);
+                }
                 s_epilogue = null;
                 // An epilogue that threw on the helper throws here, on the thread that asked for the product.
                 if (s_helperError is { } error)

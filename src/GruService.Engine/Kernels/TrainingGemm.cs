@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace GruService.Engine.Kernels;
 
@@ -63,8 +65,19 @@ public static class TrainingGemm
     {
         Require(m >= 0 && k >= 0 && n >= 0 && a.Length >= (long)m * k && b.Length >= (long)m * n && c.Length >= (long)k * n);
         if (m == 0 || k == 0 || n == 0) return;
-        // c [k, n] is the product of aᵀ [k, m] and b [m, n]: the reduction runs over the batch rows. aᵀ is made
-        // row-major for the kernel's broadcasts, b becomes panels with m as their reduction length.
+        // The reduction runs over the batch rows. One operand must be transposed (for the kernel's row broadcasts,
+        // a strided copy) and the other packed (a block copy). Transposing b instead of a, i.e. computing
+        // cᵀ [n, k] += bᵀ · a, saves m·(k − n) strided copies and costs 2·k·n (c there and back): it pays for a gate
+        // gradient against a long batch of narrow inputs (m = 7168, k = 384, n = 28), whose panels are then full too.
+        if ((long)m * (k - n) > 2L * k * n)
+            AddTransposedProductTransposed(a, m, k, b, n, c, settings);
+        else
+            AddTransposedProductDirect(a, m, k, b, n, c, settings);
+    }
+
+    /// <summary>c [k, n] += aᵀ [k, m] · b [m, n]: aᵀ made row-major, b packed with m as its reduction length.</summary>
+    private static void AddTransposedProductDirect(ReadOnlySpan<float> a, int m, int k, ReadOnlySpan<float> b, int n, Span<float> c, GemmSettings settings)
+    {
         int panelled = PackedWeights.PanelCount(n) * PackedWeights.PanelWidth;
         float[] transposed = ArrayPool<float>.Shared.Rent(k * m);
         float[] panels = ArrayPool<float>.Shared.Rent(panelled * m);
@@ -80,6 +93,32 @@ public static class TrainingGemm
         finally
         {
             ArrayPool<float>.Shared.Return(transposed);
+            ArrayPool<float>.Shared.Return(panels);
+        }
+    }
+
+    /// <summary>cᵀ [n, k] += bᵀ [n, m] · a [m, k]: bᵀ made row-major, a packed; c goes through cᵀ and back.</summary>
+    private static void AddTransposedProductTransposed(ReadOnlySpan<float> a, int m, int k, ReadOnlySpan<float> b, int n, Span<float> c, GemmSettings settings)
+    {
+        int panelled = PackedWeights.PanelCount(k) * PackedWeights.PanelWidth;
+        float[] transposedB = ArrayPool<float>.Shared.Rent(n * m);
+        float[] transposedC = ArrayPool<float>.Shared.Rent(n * k);
+        float[] panels = ArrayPool<float>.Shared.Rent(panelled * m);
+        try
+        {
+            Span<float> bT = transposedB.AsSpan(0, n * m), cT = transposedC.AsSpan(0, n * k);
+            Transpose(b, m, n, bT);
+            Transpose(c, k, n, cT);
+            Span<float> packed = panels.AsSpan(0, panelled * m);
+            ClearTailPanel(packed, k, m);
+            PackedWeights.PackPanels(a, outputStride: 1, inputStride: k, k, m, packed);
+            Gemm.Run(new GemmOperands(bT, n, m, packed, m, k, default, GemmStart.FromC, cT, k), settings);
+            Transpose(cT, n, k, c);
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(transposedB);
+            ArrayPool<float>.Shared.Return(transposedC);
             ArrayPool<float>.Shared.Return(panels);
         }
     }
@@ -117,10 +156,14 @@ public static class TrainingGemm
         panels.Slice((PackedWeights.PanelCount(outputs) - 1) * size, size).Clear();
     }
 
-    /// <summary>t [k, m] = a [m, k]ᵀ, in 16 × 16 blocks so that both sides stay in a few cache lines.</summary>
+    /// <summary>t [k, m] = a [m, k]ᵀ (a's first m·k values), in 16 × 16 blocks so that both sides stay in a few cache lines.</summary>
     private static void Transpose(ReadOnlySpan<float> a, int m, int k, Span<float> t)
     {
         const int Block = 16;
+        if ((long)m * k > Math.Min(a.Length, t.Length)) throw new ArgumentException("A span is shorter than the matrix shape given for it.");
+        // Bounds were checked above: the copy loops index through refs (this copy is the price of a weight gradient).
+        ref float source = ref MemoryMarshal.GetReference(a);
+        ref float target = ref MemoryMarshal.GetReference(t);
         for (int i0 = 0; i0 < m; i0 += Block)
         {
             int i1 = Math.Min(m, i0 + Block);
@@ -129,8 +172,8 @@ public static class TrainingGemm
                 int p1 = Math.Min(k, p0 + Block);
                 for (int i = i0; i < i1; i++)
                 {
-                    ReadOnlySpan<float> row = a.Slice(i * k, k);
-                    for (int p = p0; p < p1; p++) t[p * m + i] = row[p];
+                    ref float row = ref Unsafe.Add(ref source, (nint)i * k);
+                    for (int p = p0; p < p1; p++) Unsafe.Add(ref target, (nint)p * m + i) = Unsafe.Add(ref row, p);
                 }
             }
         }

@@ -52,6 +52,31 @@ public class GemmEpilogueTests
         AssertBitIdentical(expected, again, "the product after the failure");
     }
 
+    [Theory]
+    [InlineData("Single")]
+    [InlineData("Split")]
+    public void AProductWithAnEpilogue_AllocatesNothing(string threading)
+    {
+        const int rows = 64, k = 256, n = 768;
+        var packed = new PackedWeights(Matrix(n * k, 1), n, k, Matrix(n, 2));
+        float[] a = Matrix(rows * k, 3), c = new float[rows * n];
+        var settings = new GemmSettings(Threading: Enum.Parse<GemmThreading>(threading));
+        var epilogue = new CountingEpilogue();
+        Gemm.MultiplyTransposedAddBias(a, rows, k, packed, c, n, settings, epilogue);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Gemm.MultiplyTransposedAddBias(a, rows, k, packed, c, n, settings, epilogue);
+        Gemm.MultiplyTransposedAddBias(a, 1, k, packed, c, n, settings, epilogue);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(2 * rows + 1, epilogue.Rows);
+    }
+
+    private sealed class CountingEpilogue : IGemmRowEpilogue
+    {
+        private int _rows;
+        public int Rows => _rows;
+        public void RowsDone(int first, int count) => Interlocked.Add(ref _rows, count);
+    }
+
     /// <summary>Checks each block against the final C, counts it, then poisons the A rows it covers.</summary>
     private sealed class CheckingEpilogue(float[] a, int k, float[] c, int n, float[] expected) : IGemmRowEpilogue
     {
