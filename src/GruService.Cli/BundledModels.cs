@@ -1,3 +1,4 @@
+using static GruService.Cli.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using GruService.Engine;
@@ -30,7 +31,7 @@ public static class BundledModels
     {
         string data = Option(args, "--data") ?? Path.Combine("models", "data");
         string output = Option(args, "--out") ?? "models";
-        int threads = int.Parse(Option(args, "--threads") ?? "2", CultureInfo.InvariantCulture);
+        int threads = Int(args, "--threads", 2);
         Directory.CreateDirectory(output);
 
         Write(TrainForecaster(Path.Combine(data, "ETTh1.csv"), threads), Path.Combine(output, ForecasterName + ".safetensors"));
@@ -188,11 +189,6 @@ public static class BundledModels
         return [.. lines.Skip(1).Select(l => l.Split(','))];
     }
 
-    private static string? Option(string[] args, string name)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
-    }
 }
 
 /// <summary>Config keys the service reads from bundled models.</summary>

@@ -1,3 +1,4 @@
+using static GruService.Cli.CommandLine;
 using System.Globalization;
 using System.Net.Http.Json;
 using System.Text;
@@ -85,12 +86,5 @@ public static class EtthScoring
         return 0;
     }
 
-    private static int Int(string[] args, string name, int fallback) =>
-        Option(args, name) is { } value ? int.Parse(value, CultureInfo.InvariantCulture) : fallback;
 
-    private static string? Option(string[] args, string name)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
-    }
 }

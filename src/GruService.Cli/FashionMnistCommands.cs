@@ -1,3 +1,4 @@
+using static GruService.Cli.CommandLine;
 using System.Globalization;
 using System.Net.Http.Json;
 using System.Text;
@@ -36,7 +37,7 @@ public static class FashionMnistCommands
     {
         string url = Option(args, "--url") ?? "http://127.0.0.1:8080";
         string model = Option(args, "--model") ?? throw new ArgumentException("--model NAME is required.");
-        int batch = int.Parse(Option(args, "--batch") ?? "500", CultureInfo.InvariantCulture);
+        int batch = Int(args, "--batch", 500);
         FashionMnist test = FashionMnist.Load(Option(args, "--fashion-mnist") ?? FashionMnist.DefaultDirectory, "t10k");
         using var client = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromMinutes(5) };
         int correct = 0;
@@ -79,9 +80,4 @@ public static class FashionMnistCommands
         text.Append(']');
     }
 
-    private static string? Option(string[] args, string name)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
-    }
 }

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Numerics.Tensors;
 using GruService.Engine.Kernels;
+using GruService.Engine.Training;
 using GruService.Engine.Training.Data;
 
 namespace GruService.Engine;
@@ -89,7 +90,7 @@ public sealed class GruModel
             PredictTransformed(inputs, lengths, outputs);
             return;
         }
-        var plan = BatchPlan.Create(lengths);
+        PackedBatch plan = RentBatch(lengths);
         try
         {
             if (inputs.Length != (long)plan.TotalSteps * Config.InputSize)
@@ -103,9 +104,23 @@ public sealed class GruModel
         }
         finally
         {
-            plan.Dispose();
+            ReturnBatch(plan);
         }
     }
+
+    // One packed layout per thread, grown to the largest batch that thread has seen, so a warm call allocates nothing.
+    [ThreadStatic]
+    private static PackedBatch? t_packedBatch;
+
+    private static PackedBatch RentBatch(ReadOnlySpan<int> lengths)
+    {
+        PackedBatch batch = t_packedBatch ?? new PackedBatch();
+        t_packedBatch = null;
+        batch.Reset(lengths);
+        return batch;
+    }
+
+    private static void ReturnBatch(PackedBatch batch) => t_packedBatch = batch;
 
     /// <summary>
     /// The forecast extensions: prepares what the GRU reads (standardised, offset per window, one sequence per column
@@ -137,13 +152,13 @@ public sealed class GruModel
         float[]? byChannel = cfg.ChannelIndependent ? pool.Rent((int)total * size) : null;
         float[] targetOffsets = pool.Rent(batch * cfg.OutputSize);
         float[] head = pool.Rent(gruSequences * outs);
-        BatchPlan? plan = null;
+        PackedBatch? plan = null;
         try
         {
             Prepare(inputs, lengths, prepared, byChannel, targetOffsets);
             for (int i = 0; i < batch; i++)
                 gruLengths.AsSpan(i * channels, channels).Fill(lengths[i] / segment);
-            plan = BatchPlan.Create(gruLengths.AsSpan(0, gruSequences));
+            plan = RentBatch(gruLengths.AsSpan(0, gruSequences));
             Forward((byChannel ?? prepared).AsSpan(0, (int)total * size), standardize: false, plan, head.AsSpan(0, gruSequences * outs));
 
             int perAnswer = OutputsPerSequence;
@@ -169,7 +184,7 @@ public sealed class GruModel
         }
         finally
         {
-            plan?.Dispose();
+            if (plan is not null) ReturnBatch(plan);
             ArrayPool<int>.Shared.Return(gruLengths);
             pool.Return(prepared);
             if (byChannel is not null) pool.Return(byChannel);
@@ -239,7 +254,7 @@ public sealed class GruModel
     /// The GRU layers and the head over a batch of what the GRU reads (rows of LayerInputSize(0) values), writing the
     /// raw head outputs of each sequence, in input order, to <paramref name="headOutputs"/>.
     /// </summary>
-    private void Forward(ReadOnlySpan<float> inputs, bool standardize, BatchPlan plan, Span<float> headOutputs)
+    private void Forward(ReadOnlySpan<float> inputs, bool standardize, PackedBatch plan, Span<float> headOutputs)
     {
         GruConfig cfg = Config;
         int hidden = cfg.HiddenSize, dirs = cfg.Directions, width = hidden * dirs, firstWidth = cfg.LayerInputSize(0);
@@ -265,7 +280,7 @@ public sealed class GruModel
                     ReadOnlySpan<float> x = layerIn.AsSpan(0, total * inWidth);
                     if (d == 1)
                     {
-                        plan.GatherReversed(x, inWidth, reversed);
+                        plan.MapRows(x, inWidth, reversed, inWidth, inWidth, reverse: true, add: false);
                         x = reversed.AsSpan(0, total * inWidth);
                     }
                     // The input projection of every step of every sequence is one matrix product.
@@ -300,7 +315,7 @@ public sealed class GruModel
     /// Copies the sequences into packed order (time-major, longest sequence first), standardising on the way unless
     /// they already are.
     /// </summary>
-    private void PackInputs(ReadOnlySpan<float> inputs, BatchPlan plan, Span<float> packed, bool standardize)
+    private void PackInputs(ReadOnlySpan<float> inputs, PackedBatch plan, Span<float> packed, bool standardize)
     {
         int size = Config.LayerInputSize(0);
         float[]? mean = standardize ? Config.InputMean : null, std = standardize ? Config.InputStd : null;
@@ -328,7 +343,7 @@ public sealed class GruModel
     /// The recurrence of one direction. At step t the sequences still running are a prefix of the packed order,
     /// so their input gates are one contiguous block. Direction 1 walks each sequence from its own last step.
     /// </summary>
-    private void Recur(GruDirectionWeights w, BatchPlan plan, ReadOnlySpan<float> inputGates, Span<float> h,
+    private void Recur(GruDirectionWeights w, PackedBatch plan, ReadOnlySpan<float> inputGates, Span<float> h,
         Span<float> scratch, Span<float> layerOut, int direction)
     {
         int hidden = Config.HiddenSize, width = hidden * Config.Directions, gates = 3 * hidden;
@@ -368,7 +383,7 @@ public sealed class GruModel
     }
 
     /// <summary>The head over the final states (sorted order), each sequence's raw outputs written at its input position.</summary>
-    private void Head(ReadOnlySpan<float> finals, BatchPlan plan, Span<float> headOutputs)
+    private void Head(ReadOnlySpan<float> finals, PackedBatch plan, Span<float> headOutputs)
     {
         GruConfig cfg = Config;
         int outs = cfg.HeadOutputs, batch = plan.BatchSize;

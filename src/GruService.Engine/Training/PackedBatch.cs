@@ -4,10 +4,10 @@ using System.Numerics.Tensors;
 namespace GruService.Engine.Training;
 
 /// <summary>
-/// The packed layout of a ragged batch, the same as the inference engine's <see cref="BatchPlan"/>: sequences sorted by
-/// length, longest first (ties in input order), rows ordered by time then sorted position, so that at step t the
-/// running sequences are the first <see cref="Active"/>(t) and their rows are contiguous. Unlike BatchPlan it is
-/// reset in place for every batch, so a training pass that keeps one allocates nothing once its arrays are big enough.
+/// The packed layout of a ragged batch, as PyTorch's PackedSequence lays it out, for inference and training alike:
+/// sequences sorted by length, longest first (ties in input order), rows ordered by time then sorted position, so that
+/// at step t the running sequences are the first <see cref="Active"/>(t) and their rows are contiguous. It is reset in
+/// place for every batch, so a holder that keeps one allocates nothing once its arrays are big enough.
 /// </summary>
 internal sealed class PackedBatch
 {
