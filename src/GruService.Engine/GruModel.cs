@@ -20,7 +20,15 @@ namespace GruService.Engine;
 public sealed class GruModel
 {
     private readonly GruDirectionWeights[] _directions;
+    private readonly PackedDirection[] _packed;
+    private readonly PackedWeights _packedHead;
     private readonly WindowNormalizer? _windowNormalizer;
+
+    /// <summary>
+    /// One direction's weights in the kernels' layout, packed once at load. The reset-before-matmul form multiplies
+    /// the r and z rows of W_hh by h but the n rows by r ⊙ h, so W_hh is packed as those two blocks.
+    /// </summary>
+    private sealed record PackedDirection(PackedWeights Input, PackedWeights Hidden, PackedWeights? HiddenN);
 
     /// <param name="config">Architecture, head and normalisation.</param>
     /// <param name="directions">Layer-major: layer 0 forward, layer 0 reverse (if bidirectional), layer 1 forward, ...</param>
@@ -48,8 +56,21 @@ public sealed class GruModel
         HeadWeight = headWeight;
         HeadBias = headBias;
         ParameterCount = _directions.Sum(d => d.ParameterCount) + headWeight.Length + headBias.Length;
+        _packed = [.. _directions.Select(d => Pack(d, config.LinearBeforeReset))];
+        _packedHead = new PackedWeights(headWeight, config.HeadOutputs, config.HeadInputs, headBias);
         if (config.WindowNormalization != WindowNormalization.None)
             _windowNormalizer = new WindowNormalizer(config.WindowNormalization, config.InputSize, config.TargetInputs!);
+    }
+
+    private static PackedDirection Pack(GruDirectionWeights w, bool linearBeforeReset)
+    {
+        int hidden = w.HiddenSize, gates = 3 * hidden;
+        var input = new PackedWeights(w.WeightIh, gates, w.InputSize, w.BiasIh);
+        if (linearBeforeReset)
+            return new PackedDirection(input, new PackedWeights(w.WeightHh, gates, hidden, w.BiasHh), null);
+        return new PackedDirection(input,
+            new PackedWeights(w.WeightHh.AsSpan(0, 2 * hidden * hidden), 2 * hidden, hidden, w.BiasHh.AsSpan(0, 2 * hidden)),
+            new PackedWeights(w.WeightHh.AsSpan(2 * hidden * hidden), hidden, hidden, w.BiasHh.AsSpan(2 * hidden)));
     }
 
     public GruConfig Config { get; }
@@ -268,6 +289,8 @@ public sealed class GruModel
         float[] state = pool.Rent(batch * hidden);
         float[] finals = pool.Rent(batch * width);
         float[] scratch = pool.Rent(batch * 4 * hidden);
+        GruStepEpilogue step = t_step ?? new GruStepEpilogue();
+        t_step = null;
         try
         {
             PackInputs(inputs, plan, layerIn, standardize);
@@ -276,7 +299,7 @@ public sealed class GruModel
             {
                 for (int d = 0; d < dirs; d++)
                 {
-                    GruDirectionWeights w = Weights(layer, d);
+                    PackedDirection w = _packed[layer * dirs + d];
                     ReadOnlySpan<float> x = layerIn.AsSpan(0, total * inWidth);
                     if (d == 1)
                     {
@@ -285,11 +308,12 @@ public sealed class GruModel
                     }
                     // The input projection of every step of every sequence is one matrix product.
                     Span<float> gates = inputGates.AsSpan(0, total * 3 * hidden);
-                    MatMul.MultiplyTransposedAddBias(x, total, inWidth, w.WeightIh, 3 * hidden, w.BiasIh, gates);
+                    Gemm.MultiplyTransposedAddBias(x, total, inWidth, w.Input, gates, 3 * hidden);
 
                     Span<float> h = state.AsSpan(0, batch * hidden);
                     h.Clear();
-                    Recur(w, plan, gates, h, scratch, layerOut.AsSpan(0, total * width), d);
+                    step.Begin(inputGates, scratch, state, layerOut, plan, hidden, width, d);
+                    Recur(w, plan, h, scratch, step);
                     if (layer == cfg.NumLayers - 1)
                         for (int j = 0; j < batch; j++)
                             h.Slice(j * hidden, hidden).CopyTo(finals.AsSpan(j * width + d * hidden, hidden));
@@ -301,6 +325,8 @@ public sealed class GruModel
         }
         finally
         {
+            step.End();
+            t_step = step;
             pool.Return(layerIn);
             pool.Return(layerOut);
             pool.Return(reversed);
@@ -339,45 +365,34 @@ public sealed class GruModel
         }
     }
 
+    // The gate math that runs after each recurrent product, one per thread (like the packed batch).
+    [ThreadStatic]
+    private static GruStepEpilogue? t_step;
+
     /// <summary>
-    /// The recurrence of one direction. At step t the sequences still running are a prefix of the packed order,
-    /// so their input gates are one contiguous block. Direction 1 walks each sequence from its own last step.
+    /// The recurrence of one direction: per time step, one recurrent product over the sequences still running (a
+    /// prefix of the packed order) with the gate math fused after it (<see cref="GruStepEpilogue"/>), which also
+    /// writes each new state to the layer's output. Direction 1 walks each sequence from its own last step.
     /// </summary>
-    private void Recur(GruDirectionWeights w, PackedBatch plan, ReadOnlySpan<float> inputGates, Span<float> h,
-        Span<float> scratch, Span<float> layerOut, int direction)
+    private void Recur(PackedDirection w, PackedBatch plan, Span<float> h, float[] scratch, GruStepEpilogue step)
     {
-        int hidden = Config.HiddenSize, width = hidden * Config.Directions, gates = 3 * hidden;
-        ReadOnlySpan<float> whh = w.WeightHh, bhh = w.BiasHh;
+        int hidden = Config.HiddenSize;
         for (int t = 0; t < plan.MaxLength; t++)
         {
-            int active = plan.Active(t), first = plan.StepOffset(t);
-            Span<float> hActive = h.Slice(0, active * hidden);
-            ReadOnlySpan<float> gin = inputGates.Slice(first * gates, active * gates);
-            if (Config.LinearBeforeReset)
+            int active = plan.Active(t);
+            if (w.HiddenN is null)
             {
-                Span<float> gh = scratch.Slice(0, active * gates);
-                MatMul.MultiplyTransposedAddBias(hActive, active, hidden, whh, gates, bhh, gh);
-                for (int j = 0; j < active; j++)
-                    GruCell.StepLinearBeforeReset(gin.Slice(j * gates, gates), gh.Slice(j * gates, gates), hActive.Slice(j * hidden, hidden));
+                step.Step(t, active, GruStepEpilogue.Phase.LinearBeforeReset);
+                Gemm.MultiplyTransposedAddBias(h, active, hidden, w.Hidden, scratch, 3 * hidden, step);
             }
             else
             {
-                Span<float> rz = scratch.Slice(0, active * 2 * hidden);
-                Span<float> resetHidden = scratch.Slice(active * 2 * hidden, active * hidden);
-                Span<float> hn = scratch.Slice(active * 3 * hidden, active * hidden);
-                MatMul.MultiplyTransposedAddBias(hActive, active, hidden, whh, 2 * hidden, bhh, rz);
-                for (int j = 0; j < active; j++)
-                    GruCell.ResetGate(gin.Slice(j * gates, gates), rz.Slice(j * 2 * hidden, 2 * hidden),
-                        hActive.Slice(j * hidden, hidden), resetHidden.Slice(j * hidden, hidden));
-                MatMul.MultiplyTransposedAddBias(resetHidden, active, hidden, whh.Slice(2 * hidden * hidden), hidden, bhh.Slice(2 * hidden), hn);
-                for (int j = 0; j < active; j++)
-                    GruCell.UpdateAfterReset(gin.Slice(j * gates, gates), rz.Slice(j * 2 * hidden + hidden, hidden),
-                        hn.Slice(j * hidden, hidden), hActive.Slice(j * hidden, hidden), resetHidden.Slice(j * hidden, hidden));
-            }
-            for (int j = 0; j < active; j++)
-            {
-                int time = direction == 0 ? t : plan.Length(j) - 1 - t;
-                hActive.Slice(j * hidden, hidden).CopyTo(layerOut.Slice(plan.Row(j, time) * width + direction * hidden, hidden));
+                // r and z first; their epilogue writes r ⊙ h, which the n rows multiply.
+                step.Step(t, active, GruStepEpilogue.Phase.ResetGate);
+                Gemm.MultiplyTransposedAddBias(h, active, hidden, w.Hidden, scratch, 2 * hidden, step);
+                step.Step(t, active, GruStepEpilogue.Phase.Update);
+                Gemm.MultiplyTransposedAddBias(scratch.AsSpan(active * 2 * hidden, active * hidden), active, hidden, w.HiddenN,
+                    scratch.AsSpan(active * 3 * hidden, active * hidden), hidden, step);
             }
         }
     }
@@ -391,7 +406,7 @@ public sealed class GruModel
         try
         {
             Span<float> sorted = rented.AsSpan(0, batch * outs);
-            MatMul.MultiplyTransposedAddBias(finals, batch, cfg.HeadInputs, HeadWeight, outs, HeadBias, sorted);
+            Gemm.MultiplyTransposedAddBias(finals, batch, _packedHead, sorted);
             for (int j = 0; j < batch; j++)
                 sorted.Slice(j * outs, outs).CopyTo(headOutputs.Slice(plan.Original(j) * outs, outs));
         }

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using BenchmarkDotNet.Attributes;
 using GruService.Engine.Kernels;
 
@@ -50,8 +51,19 @@ public class GemmBenchmarks
         _packed = new PackedWeights(_w, Shape.N, Shape.K, _bias);
     }
 
+    /// <summary>What inference did before the packed kernels: one TensorPrimitives.Dot per output element.</summary>
     [Benchmark(Baseline = true)]
-    public void MatMulToday() => MatMul.MultiplyTransposedAddBias(_a, Shape.Rows, Shape.K, _w, Shape.N, _bias, _c);
+    public void DotPerElement()
+    {
+        int k = Shape.K, n = Shape.N;
+        for (int i = 0; i < Shape.Rows; i++)
+        {
+            ReadOnlySpan<float> row = _a.AsSpan(i * k, k);
+            Span<float> outRow = _c.AsSpan(i * n, n);
+            for (int j = 0; j < n; j++)
+                outRow[j] = _bias[j] + TensorPrimitives.Dot(row, _w.AsSpan(j * k, k));
+        }
+    }
 
     [Benchmark]
     public void PackedOneCore() => Gemm.MultiplyTransposedAddBias(_a, Shape.Rows, Shape.K, _packed, _c, Shape.N, new GemmSettings(Threading: GemmThreading.Single));

@@ -6,7 +6,8 @@ using GruService.Benchmarks;
 //   dotnet run -c Release --project tests/GruService.Benchmarks -- --list flat
 switch (args.FirstOrDefault())
 {
-    // A full GRU forward pass benchmark ("kernel") is dispatched here.
+    case "kernel":
+        return KernelCommand.Run(args[1..]);
     default:
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, BenchmarkSetup.DefaultConfig());
         return 0;

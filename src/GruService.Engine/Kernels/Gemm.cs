@@ -61,6 +61,24 @@ public static class Gemm
         Run(new GemmOperands(a, rows, aStride, weights.Data, weights.Inputs, weights.Outputs, weights.Bias, GemmStart.FromBias, c, cStride), settings, epilogue);
     }
 
+    private static int s_maxThreads = Math.Min(2, Environment.ProcessorCount);
+
+    /// <summary>
+    /// Process-wide: 2 (the default on a machine with two or more cores) lets products large enough to pay for it
+    /// use a second core; 1 keeps every product on its caller's thread, e.g. where concurrent requests already
+    /// keep every core busy, or to measure one core.
+    /// </summary>
+    public static int MaxThreads
+    {
+        get => Volatile.Read(ref s_maxThreads);
+        set
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(value, 1);
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(value, 2);
+            Volatile.Write(ref s_maxThreads, value);
+        }
+    }
+
     /// <summary>Which kernels <see cref="GemmPath.Auto"/> picks on this machine.</summary>
     internal static GemmPath BestPath =>
         Vector512.IsHardwareAccelerated ? GemmPath.Vector512
@@ -141,7 +159,7 @@ public static class Gemm
         bool wanted = settings.Threading switch
         {
             GemmThreading.Single => false,
-            GemmThreading.Auto => multiplyAdds >= SplitMinMultiplyAdds && Environment.ProcessorCount > 1 && SecondCore.Worthwhile,
+            GemmThreading.Auto => multiplyAdds >= SplitMinMultiplyAdds && MaxThreads > 1 && SecondCore.Worthwhile,
             _ => true,
         };
         if (!wanted) return default;
