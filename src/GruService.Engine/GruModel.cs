@@ -129,6 +129,17 @@ public sealed class GruModel
         }
     }
 
+    /// <summary>
+    /// Answers one shortest valid sequence of zeros and discards the answer: compiles this model's code path and
+    /// fills the calling thread's scratch, so that the first real request does not pay for either.
+    /// </summary>
+    public void WarmUp()
+    {
+        int steps = Config.SegmentLength;
+        float[] inputs = new float[steps * Config.InputSize], outputs = new float[OutputsPerSequence];
+        Predict(inputs, [steps], outputs);
+    }
+
     // One packed layout per thread, grown to the largest batch that thread has seen, so a warm call allocates nothing.
     [ThreadStatic]
     private static PackedBatch? t_packedBatch;

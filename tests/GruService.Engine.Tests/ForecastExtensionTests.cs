@@ -126,6 +126,16 @@ public class ForecastExtensionTests
         Assert.Contains("multiple of 4", error.Message);
     }
 
+    [Fact]
+    public void WarmUp_RunsAWholeSegment_SoItSucceedsForAModelThatReadsSegments()
+    {
+        GruModel model = RandomModel(WindowNormalization.Last, channelIndependent: true, segment: 4, targetInputs: [0, 1, 2]);
+        model.WarmUp(); // a one-step warm-up would be refused: 1 is not a multiple of 4
+        var answer = new float[model.OutputsPerSequence];
+        model.Predict(new float[4 * 3], [4], answer);
+        Assert.All(answer, value => Assert.True(float.IsFinite(value)));
+    }
+
     [Theory]
     [InlineData(WindowNormalization.Mean, true, 4)]
     [InlineData(WindowNormalization.Last, false, 1)]

@@ -6,12 +6,21 @@ namespace GruService.Api.Models;
 /// One fully loaded, immutable model version. The registry swaps whole instances, so a request that took one
 /// finishes on it even if another version is activated meanwhile.
 /// </summary>
-public sealed class ServedModel(string name, StoredVersion stored, GruModel model)
+public sealed class ServedModel
 {
-    public string Name { get; } = name;
+    public ServedModel(string name, StoredVersion stored, GruModel model)
+    {
+        Name = name;
+        Stored = stored;
+        Model = model;
+        // Weights are packed on load; one tiny pass now keeps JIT compilation out of the version's first request.
+        model.WarmUp();
+    }
+
+    public string Name { get; }
     public int Version => Stored.Version;
-    public StoredVersion Stored { get; } = stored;
-    public GruModel Model { get; } = model;
+    public StoredVersion Stored { get; }
+    public GruModel Model { get; }
     public GruTask Task => Model.Config.Task;
     public string TaskName => Model.Config.Task == GruTask.Forecast ? "forecast" : "classify";
 
