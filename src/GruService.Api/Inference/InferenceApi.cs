@@ -1,8 +1,6 @@
 using System.Buffers;
-using System.Diagnostics;
 using System.Numerics.Tensors;
 using GruService.Api.Models;
-using GruService.Api.Observability;
 using GruService.Api.Problems;
 using GruService.Engine;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -19,6 +17,7 @@ public static class InferenceApi
             .AddEndpointFilter<ErrorMetricsFilter>()
             .AddEndpointFilter<RegistryReadyFilter>()
             .AddEndpointFilter<ModelNameFilter>()
+            .AddEndpointFilter<InferenceFailureFilter>()
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
@@ -37,14 +36,14 @@ public static class InferenceApi
     /// <param name="request">The HTTP request; its JSON body is an InferenceRequest.</param>
     /// <param name="registry">The model registry.</param>
     /// <param name="options">Request limits.</param>
-    /// <param name="metrics">Service metrics.</param>
+    /// <param name="batcher">Gathers concurrent requests for one model version into batched forward passes.</param>
     /// <param name="cancellationToken">Aborted when the client goes away.</param>
     public static async Task<Results<Ok<ForecastResponse>, NotFoundProblem, BadRequestProblem, ConflictProblem, ContentTooLargeProblem, UnsupportedMediaTypeProblem>> Forecast(
-        string name, HttpRequest request, ModelRegistry registry, IOptions<InferenceOptions> options, ServiceMetrics metrics, CancellationToken cancellationToken)
+        string name, HttpRequest request, ModelRegistry registry, IOptions<InferenceOptions> options, InferenceBatcher batcher, CancellationToken cancellationToken)
     {
         if (!registry.TryGet(name, out ServedModel served)) return ModelsApi.UnknownModel(name);
         if (served.Task != GruTask.Forecast) return WrongTask(served, "forecast");
-        return await RunAsync<ForecastResponse>(served, request, options.Value, metrics, ForecastAnswer, cancellationToken);
+        return await RunAsync<ForecastResponse>(served, request, options.Value, batcher, ForecastAnswer, cancellationToken);
     }
 
     /// <summary>Classify</summary>
@@ -56,20 +55,20 @@ public static class InferenceApi
     /// <param name="request">The HTTP request; its JSON body is an InferenceRequest.</param>
     /// <param name="registry">The model registry.</param>
     /// <param name="options">Request limits.</param>
-    /// <param name="metrics">Service metrics.</param>
+    /// <param name="batcher">Gathers concurrent requests for one model version into batched forward passes.</param>
     /// <param name="cancellationToken">Aborted when the client goes away.</param>
     public static async Task<Results<Ok<ClassifyResponse>, NotFoundProblem, BadRequestProblem, ConflictProblem, ContentTooLargeProblem, UnsupportedMediaTypeProblem>> Classify(
-        string name, HttpRequest request, ModelRegistry registry, IOptions<InferenceOptions> options, ServiceMetrics metrics, CancellationToken cancellationToken)
+        string name, HttpRequest request, ModelRegistry registry, IOptions<InferenceOptions> options, InferenceBatcher batcher, CancellationToken cancellationToken)
     {
         if (!registry.TryGet(name, out ServedModel served)) return ModelsApi.UnknownModel(name);
         if (served.Task != GruTask.Classify) return WrongTask(served, "classify");
-        return await RunAsync<ClassifyResponse>(served, request, options.Value, metrics, ClassifyAnswer, cancellationToken);
+        return await RunAsync<ClassifyResponse>(served, request, options.Value, batcher, ClassifyAnswer, cancellationToken);
     }
 
     private delegate T Answer<T>(ServedModel served, ReadOnlySpan<float> outputs, int sequences);
 
     private static async Task<Results<Ok<T>, NotFoundProblem, BadRequestProblem, ConflictProblem, ContentTooLargeProblem, UnsupportedMediaTypeProblem>> RunAsync<T>(
-        ServedModel served, HttpRequest request, InferenceOptions limits, ServiceMetrics metrics, Answer<T> answer, CancellationToken cancellationToken)
+        ServedModel served, HttpRequest request, InferenceOptions limits, InferenceBatcher batcher, Answer<T> answer, CancellationToken cancellationToken)
     {
         if (request.ContentType is { } type && !IsJson(type))
             return ApiProblem.UnsupportedMediaType(
@@ -96,9 +95,8 @@ public static class InferenceApi
         float[] rented = ArrayPool<float>.Shared.Rent(outputs);
         try
         {
-            long start = Stopwatch.GetTimestamp();
-            model.Predict(batch.Values, batch.Lengths, rented.AsSpan(0, outputs));
-            metrics.RecordInference(served.Name, served.TaskName, Stopwatch.GetElapsedTime(start).TotalSeconds, batch.SequenceCount, batch.TotalSteps);
+            // Once this returns or throws, no forward pass reads `batch` or writes `rented` any more, so both may be released.
+            await batcher.RunAsync(served, batch, rented, cancellationToken);
             return TypedResults.Ok(answer(served, rented.AsSpan(0, outputs), batch.SequenceCount));
         }
         finally
