@@ -127,15 +127,14 @@ internal sealed partial class ModelBatchQueue
 
     private async Task LeadAsync(PendingInference leader)
     {
-        if (_maxQueueDelayTicks > 0)
-            await WaitForBatchAsync(leader);
-
         _batch.Clear();
         _batch.Add(leader);
-        lock (_lock)
-            TakeWaiting(leader);
         try
         {
+            if (_maxQueueDelayTicks > 0)
+                await WaitForBatchAsync(leader);
+            lock (_lock)
+                TakeWaiting(leader);
             long start = Stopwatch.GetTimestamp();
             _metrics.AddPending(_served.Name, -_batch.Count);
             foreach (PendingInference request in _batch)
@@ -144,7 +143,8 @@ internal sealed partial class ModelBatchQueue
         }
         catch (Exception e)
         {
-            // RunBatch catches the forward pass's failures; this is for anything else, so no follower waits forever.
+            // RunBatch catches the forward pass's failures; this is for anything else. Whatever happens, the finally
+            // answers every request taken and passes the lead on, so no request waits forever.
             foreach (PendingInference request in _batch) request.Failure ??= e;
         }
         finally

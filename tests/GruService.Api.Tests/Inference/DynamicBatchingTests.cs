@@ -156,6 +156,27 @@ public class DynamicBatchingTests
         Assert.True(Sample(metrics, "gruservice_inference_batch_size_count{model=\"pairs\"}") < 8, "the pairs model's requests were not batched");
     }
 
+    [Fact]
+    public async Task Metrics_WithBatchingSeries_PassPromtool()
+    {
+        ReferenceModel reference = ReferenceModel.Load(25);
+        using var factory = new GruServiceFactory(settings: new Dictionary<string, string?> { ["Inference:Batching:MaxBatchSize"] = "4" });
+        HttpClient client = await factory.ReadyClientAsync();
+        Assert.Equal(HttpStatusCode.Created, (await client.PutModelAsync("linted", reference.File)).StatusCode);
+        var random = new Random(5);
+        HttpResponseMessage[] responses = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ =>
+            client.PostJsonAsync("/v1/models/linted/classify", RequestJson(RandomSequences(random, 2, reference.InputSize, 10)))));
+        Assert.All(responses, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
+
+        string metrics = await client.GetStringAsync("/metrics");
+        var (exitCode, output) = Observability.Promtool.CheckMetrics(metrics);
+
+        Assert.True(exitCode == 0 && output.Length == 0, $"promtool exit code {exitCode}:\n{output}\n\nInput:\n{metrics}");
+        Assert.Contains("# TYPE gruservice_inference_batch_size histogram\n", metrics);
+        Assert.Contains("# TYPE gruservice_inference_queue_duration_seconds histogram\n", metrics);
+        Assert.Contains("# TYPE gruservice_inference_pending_requests gauge\n", metrics);
+    }
+
     [Theory]
     [InlineData("Inference:Batching:MaxBatchSize", "0", "Inference:Batching:MaxBatchSize is 0; it must be from 1 to 1000000 sequences")]
     [InlineData("Inference:Batching:MaxQueueDelayMicroseconds", "-5", "Inference:Batching:MaxQueueDelayMicroseconds is -5; it must be from 0")]
