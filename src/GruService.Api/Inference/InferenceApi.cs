@@ -30,7 +30,8 @@ public static class InferenceApi
     /// <summary>Forecast</summary>
     /// <remarks>
     /// Runs a forecast model on one or more sequences and returns, for each, horizon future steps of output_size values,
-    /// de-normalised to the target's units. Each sequence is answered exactly as if it were sent alone.
+    /// de-normalised to the target's units. Each sequence is answered exactly as if it were sent alone,
+    /// bit for bit, even when concurrent requests for the same model version share one forward pass (dynamic batching).
     /// </remarks>
     /// <param name="name">A forecast model's name.</param>
     /// <param name="request">The HTTP request; its JSON body is an InferenceRequest.</param>
@@ -49,7 +50,8 @@ public static class InferenceApi
     /// <summary>Classify</summary>
     /// <remarks>
     /// Runs a classify model on one or more sequences and returns, for each, the most probable label and the softmax
-    /// probability of every class in the model card's class order. Each sequence is answered exactly as if it were sent alone.
+    /// probability of every class in the model card's class order. Each sequence is answered exactly as if it were sent alone,
+    /// bit for bit, even when concurrent requests for the same model version share one forward pass (dynamic batching).
     /// </remarks>
     /// <param name="name">A classify model's name.</param>
     /// <param name="request">The HTTP request; its JSON body is an InferenceRequest.</param>

@@ -25,9 +25,6 @@ public sealed class InferenceBatcher(IOptions<BatchingOptions> batching, IOption
     public Task RunAsync(ServedModel served, InputBatch input, float[] outputs, CancellationToken cancellationToken) =>
         QueueFor(served).RunAsync(new PendingInference(input, outputs, Stopwatch.GetTimestamp()), cancellationToken);
 
-    /// <summary>The settings in force for a model's requests.</summary>
-    public BatchSettings SettingsFor(string model) => batching.Value.For(model);
-
     private ModelBatchQueue QueueFor(ServedModel served)
     {
         if (_queues.TryGetValue(served, out ModelBatchQueue? queue))

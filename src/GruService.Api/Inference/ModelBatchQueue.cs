@@ -53,8 +53,6 @@ internal sealed partial class ModelBatchQueue
         _cancel = (state, token) => Cancel((PendingInference)state!, token);
     }
 
-    public BatchSettings Settings => _settings;
-
     /// <summary>
     /// Computes <paramref name="request"/>'s answers into its output buffer. Throws <see cref="OperationCanceledException"/>
     /// when the client went away before its batch started, and <see cref="InferenceFailedException"/> when its forward

@@ -52,6 +52,20 @@ public sealed class ModelBatchQueueTests : IDisposable
     }
 
     [Fact]
+    public async Task Leader_WithASubMillisecondDelay_AndNobodyComing_RunsItsBatchAlone()
+    {
+        ModelBatchQueue queue = Queue(new BatchSettings(Enabled: true, MaxBatchSize: 64, MaxQueueDelayMicroseconds: 200));
+        float[][][] sequences = RandomSequences(_random, 2, _model.Config.InputSize, 25);
+        PendingInference request = Pending(sequences);
+
+        await queue.RunAsync(request, CancellationToken.None);
+
+        AssertAnswersAlone(sequences, request);
+        Assert.Equal(1, Metric("gruservice_inference_batch_size_count{model=\"m\"}"));
+        Assert.Equal(0, Metric("gruservice_inference_pending_requests{model=\"m\"}"));
+    }
+
+    [Fact]
     public async Task Batch_TakesWholeRequests_UpToMaxBatchSizeSequences()
     {
         // The leader (1 sequence) waits for 3 more; the 2-sequence requests would overflow its batch, so they form the next.
