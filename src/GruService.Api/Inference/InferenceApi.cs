@@ -1,8 +1,6 @@
 using System.Buffers;
-using System.Diagnostics;
 using System.Numerics.Tensors;
 using GruService.Api.Models;
-using GruService.Api.Observability;
 using GruService.Api.Problems;
 using GruService.Engine;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -19,6 +17,7 @@ public static class InferenceApi
             .AddEndpointFilter<ErrorMetricsFilter>()
             .AddEndpointFilter<RegistryReadyFilter>()
             .AddEndpointFilter<ModelNameFilter>()
+            .AddEndpointFilter<InferenceFailureFilter>()
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
@@ -31,45 +30,47 @@ public static class InferenceApi
     /// <summary>Forecast</summary>
     /// <remarks>
     /// Runs a forecast model on one or more sequences and returns, for each, horizon future steps of output_size values,
-    /// de-normalised to the target's units. Each sequence is answered exactly as if it were sent alone.
+    /// de-normalised to the target's units. Each sequence is answered exactly as if it were sent alone,
+    /// bit for bit, even when concurrent requests for the same model version share one forward pass (dynamic batching).
     /// </remarks>
     /// <param name="name">A forecast model's name.</param>
     /// <param name="request">The HTTP request; its JSON body is an InferenceRequest.</param>
     /// <param name="registry">The model registry.</param>
     /// <param name="options">Request limits.</param>
-    /// <param name="metrics">Service metrics.</param>
+    /// <param name="batcher">Gathers concurrent requests for one model version into batched forward passes.</param>
     /// <param name="cancellationToken">Aborted when the client goes away.</param>
     public static async Task<Results<Ok<ForecastResponse>, NotFoundProblem, BadRequestProblem, ConflictProblem, ContentTooLargeProblem, UnsupportedMediaTypeProblem>> Forecast(
-        string name, HttpRequest request, ModelRegistry registry, IOptions<InferenceOptions> options, ServiceMetrics metrics, CancellationToken cancellationToken)
+        string name, HttpRequest request, ModelRegistry registry, IOptions<InferenceOptions> options, InferenceBatcher batcher, CancellationToken cancellationToken)
     {
         if (!registry.TryGet(name, out ServedModel served)) return ModelsApi.UnknownModel(name);
         if (served.Task != GruTask.Forecast) return WrongTask(served, "forecast");
-        return await RunAsync<ForecastResponse>(served, request, options.Value, metrics, ForecastAnswer, cancellationToken);
+        return await RunAsync<ForecastResponse>(served, request, options.Value, batcher, ForecastAnswer, cancellationToken);
     }
 
     /// <summary>Classify</summary>
     /// <remarks>
     /// Runs a classify model on one or more sequences and returns, for each, the most probable label and the softmax
-    /// probability of every class in the model card's class order. Each sequence is answered exactly as if it were sent alone.
+    /// probability of every class in the model card's class order. Each sequence is answered exactly as if it were sent alone,
+    /// bit for bit, even when concurrent requests for the same model version share one forward pass (dynamic batching).
     /// </remarks>
     /// <param name="name">A classify model's name.</param>
     /// <param name="request">The HTTP request; its JSON body is an InferenceRequest.</param>
     /// <param name="registry">The model registry.</param>
     /// <param name="options">Request limits.</param>
-    /// <param name="metrics">Service metrics.</param>
+    /// <param name="batcher">Gathers concurrent requests for one model version into batched forward passes.</param>
     /// <param name="cancellationToken">Aborted when the client goes away.</param>
     public static async Task<Results<Ok<ClassifyResponse>, NotFoundProblem, BadRequestProblem, ConflictProblem, ContentTooLargeProblem, UnsupportedMediaTypeProblem>> Classify(
-        string name, HttpRequest request, ModelRegistry registry, IOptions<InferenceOptions> options, ServiceMetrics metrics, CancellationToken cancellationToken)
+        string name, HttpRequest request, ModelRegistry registry, IOptions<InferenceOptions> options, InferenceBatcher batcher, CancellationToken cancellationToken)
     {
         if (!registry.TryGet(name, out ServedModel served)) return ModelsApi.UnknownModel(name);
         if (served.Task != GruTask.Classify) return WrongTask(served, "classify");
-        return await RunAsync<ClassifyResponse>(served, request, options.Value, metrics, ClassifyAnswer, cancellationToken);
+        return await RunAsync<ClassifyResponse>(served, request, options.Value, batcher, ClassifyAnswer, cancellationToken);
     }
 
     private delegate T Answer<T>(ServedModel served, ReadOnlySpan<float> outputs, int sequences);
 
     private static async Task<Results<Ok<T>, NotFoundProblem, BadRequestProblem, ConflictProblem, ContentTooLargeProblem, UnsupportedMediaTypeProblem>> RunAsync<T>(
-        ServedModel served, HttpRequest request, InferenceOptions limits, ServiceMetrics metrics, Answer<T> answer, CancellationToken cancellationToken)
+        ServedModel served, HttpRequest request, InferenceOptions limits, InferenceBatcher batcher, Answer<T> answer, CancellationToken cancellationToken)
     {
         if (request.ContentType is { } type && !IsJson(type))
             return ApiProblem.UnsupportedMediaType(
@@ -96,9 +97,8 @@ public static class InferenceApi
         float[] rented = ArrayPool<float>.Shared.Rent(outputs);
         try
         {
-            long start = Stopwatch.GetTimestamp();
-            model.Predict(batch.Values, batch.Lengths, rented.AsSpan(0, outputs));
-            metrics.RecordInference(served.Name, served.TaskName, Stopwatch.GetElapsedTime(start).TotalSeconds, batch.SequenceCount, batch.TotalSteps);
+            // Once this returns or throws, no forward pass reads `batch` or writes `rented` any more, so both may be released.
+            await batcher.RunAsync(served, batch, rented, cancellationToken);
             return TypedResults.Ok(answer(served, rented.AsSpan(0, outputs), batch.SequenceCount));
         }
         finally

@@ -1,4 +1,5 @@
 using GruService.Api.Observability;
+using Microsoft.Extensions.Options;
 
 namespace GruService.Api.Inference;
 
@@ -10,7 +11,12 @@ public static class InferenceExtensions
             .BindConfiguration(InferenceOptions.Section)
             .ValidateDataAnnotations()
             .ValidateOnStart();
+        services.AddOptions<BatchingOptions>()
+            .BindConfiguration(BatchingOptions.Section)
+            .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<BatchingOptions>, BatchingOptionsValidator>();
         services.AddSingleton<ServiceMetrics>();
+        services.AddSingleton<InferenceBatcher>();
         return services;
     }
 }
