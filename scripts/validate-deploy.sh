@@ -64,6 +64,14 @@ sed -E "$sed_script" deploy/nginx/nginx.conf >"$work/nginx/nginx.conf"
 
 step "deploy/k8s"
 checks k8s
+# kubectl is not in Debian 12's archive; where a machine has it, the kustomization must render (offline: no
+# cluster is needed for that, unlike schema validation).
+if command -v kubectl >/dev/null 2>&1; then
+  kubectl kustomize deploy/k8s >"$work/k8s-rendered.yaml"
+  echo "kubectl kustomize deploy/k8s: renders $(grep -c '^kind:' "$work/k8s-rendered.yaml") objects"
+else
+  echo "kubectl is not installed: kustomization rendering not checked"
+fi
 
 step "deploy/grafana"
 checks grafana "$work/dashboard-queries.yml"
