@@ -8,6 +8,8 @@ using GruService.Api.OpenApi;
 using GruService.Api.Problems;
 using GruService.Api.Training;
 
+if (HealthCheckCommand.IsRequested(args)) { Environment.ExitCode = await HealthCheckCommand.RunAsync(args); return; } // the container HEALTHCHECK
+
 // appsettings.json is read from beside the executable, whatever the working directory; Storage:Root stays relative to it.
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 
