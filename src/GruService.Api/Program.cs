@@ -6,6 +6,7 @@ using GruService.Api.Models;
 using GruService.Api.Observability;
 using GruService.Api.OpenApi;
 using GruService.Api.Problems;
+using GruService.Api.Storage;
 using GruService.Api.Training;
 
 // appsettings.json is read from beside the executable, whatever the working directory; Storage:Root stays relative to it.
@@ -14,6 +15,7 @@ var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = ar
 builder.AddGruLogging();
 builder.Services.AddGruProblemDetails();
 builder.Services.AddGruJson();
+builder.Services.AddGruStorage();
 builder.Services.AddModelRegistry();
 builder.Services.AddInference();
 builder.Services.AddDatasets();
