@@ -8,7 +8,7 @@ namespace GruService.Api.Storage.Postgres;
 /// The shared PostgreSQL database: a pooled data source whose connections are handed out only once the schema is
 /// in place, and the one place where a database outage becomes a <see cref="StorageUnavailableException"/> (503).
 /// </summary>
-public sealed partial class PostgresDatabase : IAsyncDisposable
+public sealed partial class PostgresDatabase : IDisposable, IAsyncDisposable
 {
     private readonly NpgsqlDataSource _dataSource;
     private readonly ILogger<PostgresDatabase> _logger;
@@ -153,6 +153,8 @@ public sealed partial class PostgresDatabase : IAsyncDisposable
     }
 
     public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
+
+    public void Dispose() => _dataSource.Dispose();
 
     [LoggerMessage(LogLevel.Information, "Migrated the database schema to version {Version}")]
     private partial void LogMigrated(int version);
