@@ -3,6 +3,9 @@
 # which checks the /metrics output. Does nothing when they are already there.
 set -euo pipefail
 
+# PostgreSQL server binaries (apt package postgresql) for the Postgres storage tests, which start a throwaway cluster of their own.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { s=""; [[ $(id -u) -eq 0 ]] || s="sudo"; $s apt-get update -qq && DEBIAN_FRONTEND=noninteractive $s apt-get install -y -qq --no-install-recommends postgresql >/dev/null; }
+
 if command -v promtool >/dev/null 2>&1; then
   exit 0
 fi

@@ -164,6 +164,7 @@ public sealed class PostgresStorageTests(PostgresFixture postgres)
     [Theory]
     [InlineData(null, null, "Storage:Postgres:ConnectionString is required")]
     [InlineData("Host=db", "30", "HeartbeatSeconds is 30; it must be above 0 and at most half of LeaseSeconds")]
+    [InlineData("Host=db;Colour=blue", null, "not a valid Npgsql connection string")]
     public void PostgresProvider_WithUnusableSettings_RefusesToStart(string? connectionString, string? heartbeat, string expected)
     {
         var settings = new Dictionary<string, string?> { ["Storage:Provider"] = "Postgres" };

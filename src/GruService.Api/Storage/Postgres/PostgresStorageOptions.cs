@@ -29,6 +29,14 @@ public sealed class PostgresStorageOptions
     {
         if (string.IsNullOrWhiteSpace(ConnectionString))
             return "Storage:Postgres:ConnectionString is required with Storage:Provider=Postgres (e.g. Host=db;Database=gru;Username=gru;Password=...).";
+        try
+        {
+            _ = new Npgsql.NpgsqlConnectionStringBuilder(ConnectionString);
+        }
+        catch (ArgumentException e)
+        {
+            return $"Storage:Postgres:ConnectionString is not a valid Npgsql connection string: {e.Message}";
+        }
         if (!(LeaseSeconds is >= 1 and <= 86_400)) return $"Storage:Postgres:LeaseSeconds is {LeaseSeconds}; it must be between 1 and 86400.";
         if (!(HeartbeatSeconds > 0 && HeartbeatSeconds <= LeaseSeconds / 2))
             return $"Storage:Postgres:HeartbeatSeconds is {HeartbeatSeconds}; it must be above 0 and at most half of LeaseSeconds ({LeaseSeconds}), so one missed heartbeat does not lose the lease.";
