@@ -6,6 +6,7 @@ using GruService.Api.Models;
 using GruService.Api.Observability;
 using GruService.Api.OpenApi;
 using GruService.Api.Problems;
+using GruService.Api.Storage;
 using GruService.Api.Training;
 
 if (HealthCheckCommand.IsRequested(args)) { Environment.ExitCode = await HealthCheckCommand.RunAsync(args); return; } // the container HEALTHCHECK
@@ -16,6 +17,7 @@ var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = ar
 builder.AddGruLogging();
 builder.Services.AddGruProblemDetails();
 builder.Services.AddGruJson();
+builder.Services.AddGruStorage();
 builder.Services.AddModelRegistry();
 builder.Services.AddInference();
 builder.Services.AddDatasets();

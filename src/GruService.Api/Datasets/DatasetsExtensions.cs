@@ -2,14 +2,13 @@ namespace GruService.Api.Datasets;
 
 public static class DatasetsExtensions
 {
-    /// <summary>Dataset uploads and storage. The store reads Storage:Root, which AddModelRegistry binds.</summary>
+    /// <summary>Dataset upload limits. The store is the configured provider's (AddGruStorage).</summary>
     public static IServiceCollection AddDatasets(this IServiceCollection services)
     {
         services.AddOptions<DatasetOptions>()
             .BindConfiguration(DatasetOptions.Section)
             .ValidateDataAnnotations()
             .ValidateOnStart();
-        services.AddSingleton<IDatasetStore, FileDatasetStore>();
         return services;
     }
 }

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -89,79 +88,11 @@ public sealed partial class FileDatasetStore : IDatasetStore
         return Task.FromResult(true);
     }
 
-    public async Task<TimeSeriesData> LoadTimeSeriesAsync(string id, CancellationToken cancellationToken)
-    {
-        DatasetRecord record = RequireRecord(id, DatasetRecord.TimeSeriesKind);
-        int width = record.Features.Count;
-        IReadOnlyList<SeriesSummary> series = record.Summary.Series ?? throw Damaged(id, "the record lists no series");
-        float[][] values = [.. series.Select(s => new float[ArrayLength(id, s.Length, width)])];
-        int[] filled = new int[series.Count];
+    public Task<TimeSeriesData> LoadTimeSeriesAsync(string id, CancellationToken cancellationToken) =>
+        StoredDatasetReader.LoadTimeSeriesAsync(RequireRecord(id, DatasetRecord.TimeSeriesKind), name => OpenRead(id, name), cancellationToken);
 
-        string directory = Path.Combine(_datasets, id);
-        string seriesPath = Path.Combine(directory, DatasetFiles.SeriesIndex);
-        await using FileStream valueFile = OpenRead(Path.Combine(directory, DatasetFiles.Values));
-        await using FileStream? seriesFile = File.Exists(seriesPath) ? OpenRead(seriesPath) : null;
-        if (seriesFile is null && series.Count != 1) throw Damaged(id, $"{DatasetFiles.SeriesIndex} is missing");
-        ExpectLength(id, valueFile, record.Rows * width * sizeof(float));
-        if (seriesFile is not null) ExpectLength(id, seriesFile, record.Rows * sizeof(int));
-
-        int rowBytes = width * sizeof(float);
-        int chunkRows = Math.Max(1, (1 << 16) / rowBytes);
-        byte[] valueChunk = new byte[chunkRows * rowBytes];
-        byte[] seriesChunk = new byte[chunkRows * sizeof(int)];
-        for (long done = 0; done < record.Rows;)
-        {
-            int rows = (int)Math.Min(chunkRows, record.Rows - done);
-            await valueFile.ReadExactlyAsync(valueChunk.AsMemory(0, rows * rowBytes), cancellationToken);
-            if (seriesFile is not null) await seriesFile.ReadExactlyAsync(seriesChunk.AsMemory(0, rows * sizeof(int)), cancellationToken);
-            for (int row = 0; row < rows; row++)
-            {
-                int s = seriesFile is null ? 0 : BinaryPrimitives.ReadInt32LittleEndian(seriesChunk.AsSpan(row * sizeof(int)));
-                if ((uint)s >= (uint)values.Length || filled[s] == series[s].Length)
-                    throw Damaged(id, $"row {done + row + 1} belongs to series {s}, which the record does not have room for");
-                LittleEndianWriter.Decode(valueChunk.AsSpan(row * rowBytes, rowBytes), values[s].AsSpan(filled[s] * width, width));
-                filled[s]++;
-            }
-            done += rows;
-        }
-        if (Enumerable.Range(0, series.Count).Any(s => filled[s] != series[s].Length))
-            throw Damaged(id, "the series lengths do not match the record");
-        return new TimeSeriesData(record.Features, [.. series.Select((s, i) => new TimeSeries(s.Name, filled[i], values[i]))]);
-    }
-
-    public async Task<SequenceData> LoadSequencesAsync(string id, CancellationToken cancellationToken)
-    {
-        DatasetRecord record = RequireRecord(id, DatasetRecord.SequencesKind);
-        int width = record.Features.Count;
-        string directory = Path.Combine(_datasets, id);
-        string[] labels = JsonSerializer.Deserialize(await File.ReadAllBytesAsync(Path.Combine(directory, DatasetFiles.Labels), cancellationToken),
-            DatasetStoreJson.Default.StringArray) ?? throw Damaged(id, $"{DatasetFiles.Labels} is empty");
-
-        await using FileStream indexFile = OpenRead(Path.Combine(directory, DatasetFiles.SequenceIndex));
-        await using FileStream valueFile = OpenRead(Path.Combine(directory, DatasetFiles.Values));
-        ExpectLength(id, indexFile, record.Rows * 2 * sizeof(int));
-
-        var sequences = new List<LabeledSequence>((int)Math.Min(record.Rows, 1 << 20));
-        byte[] entry = new byte[2 * sizeof(int)];
-        byte[] bytes = [];
-        long valuesRead = 0;
-        for (long i = 0; i < record.Rows; i++)
-        {
-            await indexFile.ReadExactlyAsync(entry, cancellationToken);
-            int length = BinaryPrimitives.ReadInt32LittleEndian(entry);
-            int label = BinaryPrimitives.ReadInt32LittleEndian(entry.AsSpan(sizeof(int)));
-            if (length <= 0 || (uint)label >= (uint)labels.Length) throw Damaged(id, $"sequence {i + 1} has length {length} and label index {label}");
-            float[] values = new float[ArrayLength(id, length, width)];
-            int byteCount = values.Length * sizeof(float);
-            if (bytes.Length < byteCount) bytes = new byte[byteCount];
-            await valueFile.ReadExactlyAsync(bytes.AsMemory(0, byteCount), cancellationToken);
-            LittleEndianWriter.Decode(bytes.AsSpan(0, byteCount), values);
-            valuesRead += byteCount;
-            sequences.Add(new LabeledSequence(length, values, labels[label]));
-        }
-        if (valuesRead != valueFile.Length) throw Damaged(id, $"{DatasetFiles.Values} is longer than the sequences it should hold");
-        return new SequenceData(width, labels, sequences);
-    }
+    public Task<SequenceData> LoadSequencesAsync(string id, CancellationToken cancellationToken) =>
+        StoredDatasetReader.LoadSequencesAsync(RequireRecord(id, DatasetRecord.SequencesKind), name => OpenRead(id, name), cancellationToken);
 
     private DatasetRecord RequireRecord(string id, string kind)
     {
@@ -171,20 +102,13 @@ public sealed partial class FileDatasetStore : IDatasetStore
         return record;
     }
 
-    private static int ArrayLength(string id, long length, int width) =>
-        length * width <= Array.MaxLength
-            ? (int)(length * width)
-            : throw new InvalidDataException($"Dataset '{id}' has a series of {length} × {width} values, more than one array can hold.");
-
-    private static FileStream OpenRead(string path) =>
-        new(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
-
-    private static void ExpectLength(string id, FileStream file, long bytes)
+    private FileStream? OpenRead(string id, string name)
     {
-        if (file.Length != bytes) throw Damaged(id, $"{Path.GetFileName(file.Name)} has {file.Length} bytes where the record implies {bytes}");
+        string path = Path.Combine(_datasets, id, name);
+        return File.Exists(path)
+            ? new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan)
+            : null;
     }
-
-    private static InvalidDataException Damaged(string id, string problem) => new($"The stored files of dataset '{id}' are damaged: {problem}.");
 
     private void TryDeleteDirectory(string path)
     {

@@ -77,6 +77,28 @@ public sealed class FileModelStore : IModelStore
     public Task SetActiveVersionAsync(string name, int version, CancellationToken cancellationToken) =>
         WriteAtomicAsync(Path.Combine(ModelDirectory(name), "active"), System.Text.Encoding.ASCII.GetBytes(version.ToString(CultureInfo.InvariantCulture)), cancellationToken);
 
+    /// <summary>One instance uses the store, and imports before it serves requests, so checking first is enough.</summary>
+    public async Task<StoredVersion?> TryImportAsync(string name, byte[] file, string sha256, CancellationToken cancellationToken)
+    {
+        if (ListVersions(name).Count > 0) return null;
+        string stagingPath;
+        await using (Stream staging = CreateStagingFile(out stagingPath))
+        {
+            await staging.WriteAsync(file, cancellationToken);
+            ((FileStream)staging).Flush(flushToDisk: true);
+        }
+        try
+        {
+            StoredVersion stored = await AddVersionAsync(name, stagingPath, sha256, cancellationToken);
+            await SetActiveVersionAsync(name, stored.Version, cancellationToken);
+            return stored;
+        }
+        finally
+        {
+            File.Delete(stagingPath); // gone already unless AddVersionAsync failed
+        }
+    }
+
     public Task<bool> DeleteAsync(string name, CancellationToken cancellationToken)
     {
         string directory = ModelDirectory(name);

@@ -6,6 +6,7 @@ public sealed record StoredVersion(int Version, DateTimeOffset CreatedAt, string
 /// <summary>
 /// Durable model files and which version of each is active. Implementations make every change atomic:
 /// a crash leaves either the old state or the new one, never a half-written file that loads.
+/// <see cref="FileModelStore"/> serves one instance; <see cref="Storage.Postgres.PostgresModelStore"/> any number of replicas.
 /// </summary>
 public interface IModelStore
 {
@@ -25,6 +26,13 @@ public interface IModelStore
     Task<StoredVersion> AddVersionAsync(string name, string stagingPath, string sha256, CancellationToken cancellationToken);
 
     Task SetActiveVersionAsync(string name, int version, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Stores a validated file as the first version of <paramref name="name"/> and activates it, unless the model has a
+    /// version already (null then): atomic for every process sharing the store, so replicas starting together import a
+    /// bundled model once.
+    /// </summary>
+    Task<StoredVersion?> TryImportAsync(string name, byte[] file, string sha256, CancellationToken cancellationToken);
 
     Task<bool> DeleteAsync(string name, CancellationToken cancellationToken);
 

@@ -56,7 +56,7 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
                     _active[name] = served;
                     LogLoaded(name, served.Version, served.TaskName, served.Model.ParameterCount);
                 }
-                catch (Exception e) when (e is ModelFileException or IOException or InvalidOperationException)
+                catch (Exception e) when (e is ModelFileException or IOException or InvalidOperationException && e is not StorageUnavailableException)
                 {
                     LogLoadFailed(e, name, version.Value, e.Message);
                 }
@@ -190,6 +190,49 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
         }
     }
 
+    /// <summary>
+    /// Brings the served set in line with the store after another process (a replica sharing it) changed it: each
+    /// model serves its stored active version, and models no longer stored stop being served. Versions already served
+    /// are not loaded again. Does nothing before <see cref="LoadAsync"/> has run, which reads the store itself.
+    /// </summary>
+    public async Task SyncWithStoreAsync(CancellationToken cancellationToken)
+    {
+        if (!_loaded) return;
+        await _changes.WaitAsync(cancellationToken);
+        try
+        {
+            var stored = new HashSet<string>(store.ListModels(), StringComparer.Ordinal);
+            foreach (string name in _active.Keys.Where(name => !stored.Contains(name)).ToList())
+            {
+                if (_active.TryRemove(name, out _)) LogDeleted(name);
+            }
+            foreach (string name in stored)
+            {
+                IReadOnlyList<StoredVersion> versions = store.ListVersions(name);
+                int? target = store.GetActiveVersion(name) ?? versions.LastOrDefault()?.Version;
+                StoredVersion? wanted = versions.FirstOrDefault(v => v.Version == target);
+                if (wanted is null) continue;
+                ServedModel? current = _active.GetValueOrDefault(name);
+                // The same number can name another file after a model was deleted and uploaded again.
+                if (current is not null && current.Version == wanted.Version && current.Stored.Sha256 == wanted.Sha256) continue;
+                try
+                {
+                    ServedModel served = await LoadVersionAsync(name, wanted.Version, cancellationToken);
+                    _active[name] = served;
+                    LogSwapped(name, current?.Version, served.Version, "a change by another replica");
+                }
+                catch (Exception e) when (e is ModelFileException or InvalidOperationException)
+                {
+                    LogLoadFailed(e, name, wanted.Version, e.Message);
+                }
+            }
+        }
+        finally
+        {
+            _changes.Release();
+        }
+    }
+
     private async Task<ServedModel> LoadVersionAsync(string name, int version, CancellationToken cancellationToken)
     {
         StoredVersion stored = store.ListVersions(name).FirstOrDefault(v => v.Version == version)
@@ -208,9 +251,8 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
             {
                 byte[] bytes = await File.ReadAllBytesAsync(file, cancellationToken);
                 ModelFile.Read(bytes, Limits);
-                StoredVersion stored = await StoreFileAsync(name, bytes, cancellationToken);
-                await store.SetActiveVersionAsync(name, stored.Version, cancellationToken);
-                LogImported(name, file);
+                if (await store.TryImportAsync(name, bytes, Convert.ToHexStringLower(SHA256.HashData(bytes)), cancellationToken) is not null)
+                    LogImported(name, file);
             }
             catch (ModelFileException e)
             {

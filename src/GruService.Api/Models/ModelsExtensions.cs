@@ -1,15 +1,9 @@
-using Microsoft.Extensions.Options;
-
 namespace GruService.Api.Models;
 
 public static class ModelsExtensions
 {
     public static IServiceCollection AddModelRegistry(this IServiceCollection services)
     {
-        services.AddOptions<StorageOptions>()
-            .BindConfiguration(StorageOptions.Section)
-            .ValidateDataAnnotations()
-            .ValidateOnStart();
         services.AddOptions<ModelOptions>()
             .BindConfiguration(ModelOptions.Section)
             // Upper bounds keep every size computed from a valid file (3 × hidden × width, buffer lengths) inside an int.
@@ -21,7 +15,6 @@ public static class ModelsExtensions
                 "Models:Limits values must be positive and at most: MaxFileBytes 2^31-1, MaxHeaderBytes 10^8, MaxInputSize 2^20, "
                 + "MaxHiddenSize 2^16, MaxLayers 64, MaxHorizon 2^20, MaxOutputSize 2^20, MaxClasses 2^20 (at least 2), MaxParameters 2^30.")
             .ValidateOnStart();
-        services.AddSingleton<IModelStore, FileModelStore>();
         services.AddSingleton<ModelRegistry>();
         services.AddHostedService<ModelRegistryLoader>();
         return services;

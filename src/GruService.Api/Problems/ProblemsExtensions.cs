@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using GruService.Api.Models;
 using GruService.Api.Observability;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Mvc;
@@ -40,6 +41,8 @@ public static class ProblemsExtensions
             StatusCodeSelector = exception => exception switch
             {
                 BadHttpRequestException bad => bad.StatusCode,
+                StorageUnavailableException { Full: true } => StatusCodes.Status507InsufficientStorage,
+                StorageUnavailableException => StatusCodes.Status503ServiceUnavailable,
                 OperationCanceledException => StatusCodes.Status499ClientClosedRequest,
                 _ => StatusCodes.Status500InternalServerError,
             },
@@ -59,6 +62,7 @@ public static class ProblemsExtensions
             "method_not_allowed" => $"{request.Path} does not take {request.Method}; /openapi/v1.json lists the methods each path takes.",
             "body_too_large" => "The request body is larger than this endpoint accepts.",
             "internal_error" => "The server failed to answer this request; the trace id identifies it in the logs.",
+            "storage_unavailable" or "storage_full" => $"{context.Features.Get<IExceptionHandlerFeature>()?.Error.Message} Retry later.",
             _ => context.Features.Get<IExceptionHandlerFeature>()?.Error is BadHttpRequestException bad
                 ? bad.InnerException is System.Text.Json.JsonException json ? $"{bad.Message} {json.Message}" : bad.Message
                 : null,
@@ -67,8 +71,14 @@ public static class ProblemsExtensions
 
     private static string ReasonFor(HttpContext context, int status)
     {
-        if (context.Features.Get<IExceptionHandlerFeature>()?.Error is BadHttpRequestException)
-            return status == StatusCodes.Status413PayloadTooLarge ? "body_too_large" : "bad_request";
+        switch (context.Features.Get<IExceptionHandlerFeature>()?.Error)
+        {
+            case BadHttpRequestException:
+                return status == StatusCodes.Status413PayloadTooLarge ? "body_too_large" : "bad_request";
+            case StorageUnavailableException unavailable:
+                // Any endpoint that reads or writes the shared database answers its outage alike.
+                return unavailable.Full ? "storage_full" : "storage_unavailable";
+        }
         return status switch
         {
             404 => "not_found",

@@ -1,23 +1,79 @@
+using GruService.Engine.Training;
+
 namespace GruService.Api.Training;
 
 /// <summary>
-/// Durable training job records. Every change is committed before the call returns, so a job survives a crash
-/// in whatever state it last reached.
+/// Durable training jobs, which are also the queue: workers claim queued jobs from the store, hold each under a
+/// lease while they run it, and checkpoint it there. Every change is committed before the call returns, so a job
+/// survives a crash in whatever state it last reached. <see cref="SqliteJobStore"/> serves one process, whose lease
+/// on a job lasts as long as the process; <see cref="Storage.Postgres.PostgresJobStore"/> is shared by replicas,
+/// whose leases expire unless renewed, so a job whose replica died is taken over by another.
 /// </summary>
 public interface IJobStore
 {
-    void Create(TrainingJob job);
+    /// <summary>Stores a new queued job, unless <paramref name="capacity"/> jobs wait already: false then, and nothing is stored.</summary>
+    bool TryEnqueue(TrainingJob job, int capacity);
 
     TrainingJob? Get(string id);
 
     /// <summary>Jobs, newest first, optionally only those in one status.</summary>
     IReadOnlyList<TrainingJob> List(string? status = null);
 
-    /// <summary>Applies a change to a job's record; null when there is no such job.</summary>
-    TrainingJob? Update(string id, Func<TrainingJob, TrainingJob> change);
-
-    bool Delete(string id);
-
     /// <summary>How many jobs are in each status.</summary>
     IReadOnlyDictionary<string, long> CountByStatus();
+
+    /// <summary>
+    /// Cancels a queued job at once. A running job is asked to stop, which its worker sees at its next lease renewal
+    /// (or at once when it runs in this process and the caller tells it). Returns the record after the change; null
+    /// when there is no such job.
+    /// </summary>
+    TrainingJob? RequestCancel(string id);
+
+    /// <summary>
+    /// Marks the oldest claimable job running under <paramref name="worker"/>'s lease and returns it: a queued job,
+    /// or a running one whose worker is gone (its lease expired), which is then taken over and resumes from its last
+    /// checkpoint. Null when no job is claimable. Two workers never claim the same job.
+    /// </summary>
+    Task<JobClaim?> TryClaimNextAsync(string worker, TimeSpan lease, CancellationToken cancellationToken);
+
+    /// <summary>Extends <paramref name="worker"/>'s lease on a running job, or says why it should stop running it.</summary>
+    Task<LeaseState> RenewLeaseAsync(string id, string worker, TimeSpan lease, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Gives up the lease on a job still running (at shutdown), so that it can be taken over at once, from its last
+    /// checkpoint, rather than when the lease would have expired.
+    /// </summary>
+    Task ReleaseLeaseAsync(string id, string worker, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Applies a change to a job <paramref name="worker"/> holds; null (and no change) when it no longer holds it.
+    /// A change to a final status ends the lease.
+    /// </summary>
+    TrainingJob? UpdateClaimed(string id, string worker, Func<TrainingJob, TrainingJob> change);
+
+    /// <summary>Replaces the job's checkpoint, if <paramref name="worker"/> still holds the job (false otherwise).</summary>
+    bool SaveCheckpoint(string id, string worker, TrainingCheckpoint checkpoint);
+
+    /// <summary>The job's last checkpoint, or null when no epoch has finished.</summary>
+    /// <exception cref="InvalidDataException">The stored checkpoint is damaged.</exception>
+    TrainingCheckpoint? LoadCheckpoint(string id);
+
+    void DeleteCheckpoint(string id);
+}
+
+/// <summary>A job a worker has just claimed.</summary>
+/// <param name="Job">The record, now running.</param>
+/// <param name="TakenOver">True when the job was running under a worker that is gone (a replica that died, or this process before a restart).</param>
+public sealed record JobClaim(TrainingJob Job, bool TakenOver);
+
+public enum LeaseState
+{
+    /// <summary>The lease is extended; keep running.</summary>
+    Held,
+
+    /// <summary>The job was cancelled; stop, and record it cancelled.</summary>
+    CancelRequested,
+
+    /// <summary>Another worker holds the job now, or it is gone; stop without touching its record.</summary>
+    Lost,
 }

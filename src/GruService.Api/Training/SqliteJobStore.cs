@@ -2,24 +2,31 @@ using System.Globalization;
 using System.Text.Json;
 using GruService.Api.Json;
 using GruService.Api.Models;
+using GruService.Engine.Training;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
 
 namespace GruService.Api.Training;
 
 /// <summary>
-/// Job records in SQLite at <c>ROOT/jobs.db</c> (write-ahead log, so the API reads while the worker writes). A record
-/// is one row: its status and times as columns to query, the rest as JSON.
+/// Job records in SQLite at <c>ROOT/jobs.db</c> (write-ahead log, so the API reads while the worker writes), for a
+/// single process. A record is one row: its status and times as columns to query, the rest as JSON. Checkpoints
+/// are files, <c>ROOT/jobs/ID/checkpoint.bin</c>. A lease lasts as long as the process: a running job this
+/// instance did not claim was left running by a previous process (stopped, or killed), and is taken over.
 /// </summary>
 public sealed class SqliteJobStore : IJobStore
 {
     private readonly string _connectionString;
+    private readonly string _checkpoints;
     // SQLite takes one writer at a time; serialising ours here avoids busy retries between API and worker.
     private readonly Lock _writes = new();
+    // Running jobs claimed through this instance, and by which worker; guarded by _writes.
+    private readonly Dictionary<string, string> _leases = new(StringComparer.Ordinal);
 
     public SqliteJobStore(IOptions<StorageOptions> storage)
     {
         string root = Path.GetFullPath(storage.Value.Root);
+        _checkpoints = Path.Combine(root, "jobs");
         Directory.CreateDirectory(root);
         _connectionString = new SqliteConnectionStringBuilder { DataSource = Path.Combine(root, "jobs.db"), DefaultTimeout = 30 }.ToString();
         using SqliteConnection connection = Open();
@@ -35,18 +42,29 @@ public sealed class SqliteJobStore : IJobStore
             """);
     }
 
-    public void Create(TrainingJob job)
+    public bool TryEnqueue(TrainingJob job, int capacity)
     {
         lock (_writes)
         {
             using SqliteConnection connection = Open();
+            using SqliteTransaction transaction = connection.BeginTransaction();
+            using (SqliteCommand count = connection.CreateCommand())
+            {
+                count.Transaction = transaction;
+                count.CommandText = "SELECT COUNT(*) FROM jobs WHERE status = $status";
+                count.Parameters.AddWithValue("$status", JobStatus.Queued);
+                if ((long)count.ExecuteScalar()! >= capacity) return false;
+            }
             using SqliteCommand command = connection.CreateCommand();
+            command.Transaction = transaction;
             command.CommandText = "INSERT INTO jobs (id, status, created_at, record) VALUES ($id, $status, $created, $record)";
             command.Parameters.AddWithValue("$id", job.Id);
             command.Parameters.AddWithValue("$status", job.Status);
             command.Parameters.AddWithValue("$created", job.CreatedAt.ToString("O", CultureInfo.InvariantCulture));
             command.Parameters.AddWithValue("$record", Serialize(job));
             command.ExecuteNonQuery();
+            transaction.Commit();
+            return true;
         }
     }
 
@@ -70,7 +88,97 @@ public sealed class SqliteJobStore : IJobStore
         return jobs;
     }
 
-    public TrainingJob? Update(string id, Func<TrainingJob, TrainingJob> change)
+    public TrainingJob? RequestCancel(string id) =>
+        Update(id, j => j.Status == JobStatus.Queued ? j with { Status = JobStatus.Cancelled, FinishedAt = DateTimeOffset.UtcNow } : j);
+
+    public Task<JobClaim?> TryClaimNextAsync(string worker, TimeSpan lease, CancellationToken cancellationToken)
+    {
+        lock (_writes)
+        {
+            using SqliteConnection connection = Open();
+            using SqliteCommand command = connection.CreateCommand();
+            command.CommandText = "SELECT record FROM jobs WHERE status IN ($queued, $running) ORDER BY created_at, id";
+            command.Parameters.AddWithValue("$queued", JobStatus.Queued);
+            command.Parameters.AddWithValue("$running", JobStatus.Running);
+            TrainingJob? next = null;
+            using (SqliteDataReader reader = command.ExecuteReader())
+            {
+                while (next is null && reader.Read())
+                {
+                    TrainingJob job = Deserialize(reader.GetString(0));
+                    if (job.Status == JobStatus.Queued || !_leases.ContainsKey(job.Id)) next = job;
+                }
+            }
+            if (next is null) return Task.FromResult<JobClaim?>(null);
+            bool takenOver = next.Status == JobStatus.Running;
+            TrainingJob claimed = Update(next.Id, j => j with
+            {
+                Status = JobStatus.Running,
+                StartedAt = DateTimeOffset.UtcNow,
+                Resumed = takenOver ? j.Resumed + 1 : j.Resumed,
+            })!;
+            _leases[claimed.Id] = worker;
+            return Task.FromResult<JobClaim?>(new JobClaim(claimed, takenOver));
+        }
+    }
+
+    public Task<LeaseState> RenewLeaseAsync(string id, string worker, TimeSpan lease, CancellationToken cancellationToken)
+    {
+        lock (_writes)
+        {
+            bool held = _leases.GetValueOrDefault(id) == worker && Get(id)?.Status == JobStatus.Running;
+            return Task.FromResult(held ? LeaseState.Held : LeaseState.Lost);
+        }
+    }
+
+    public Task ReleaseLeaseAsync(string id, string worker, CancellationToken cancellationToken)
+    {
+        lock (_writes)
+        {
+            if (_leases.GetValueOrDefault(id) == worker) _leases.Remove(id);
+        }
+        return Task.CompletedTask;
+    }
+
+    public TrainingJob? UpdateClaimed(string id, string worker, Func<TrainingJob, TrainingJob> change)
+    {
+        lock (_writes)
+        {
+            if (_leases.GetValueOrDefault(id) != worker) return null;
+            if (Get(id)?.Status != JobStatus.Running)
+            {
+                _leases.Remove(id);
+                return null;
+            }
+            TrainingJob updated = Update(id, change)!;
+            if (updated.Status != JobStatus.Running) _leases.Remove(id);
+            return updated;
+        }
+    }
+
+    public bool SaveCheckpoint(string id, string worker, TrainingCheckpoint checkpoint)
+    {
+        lock (_writes)
+        {
+            if (_leases.GetValueOrDefault(id) != worker) return false;
+        }
+        Directory.CreateDirectory(Path.Combine(_checkpoints, id));
+        TrainingCheckpointFile.Write(CheckpointPath(id), checkpoint);
+        return true;
+    }
+
+    public TrainingCheckpoint? LoadCheckpoint(string id) => TrainingCheckpointFile.Read(CheckpointPath(id));
+
+    public void DeleteCheckpoint(string id)
+    {
+        string directory = Path.Combine(_checkpoints, id);
+        if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
+    }
+
+    private string CheckpointPath(string id) => Path.Combine(_checkpoints, id, "checkpoint.bin");
+
+    /// <summary>Applies a change to a job's record in one transaction; null when there is no such job.</summary>
+    private TrainingJob? Update(string id, Func<TrainingJob, TrainingJob> change)
     {
         lock (_writes)
         {
@@ -88,18 +196,6 @@ public sealed class SqliteJobStore : IJobStore
             command.ExecuteNonQuery();
             transaction.Commit();
             return updated;
-        }
-    }
-
-    public bool Delete(string id)
-    {
-        lock (_writes)
-        {
-            using SqliteConnection connection = Open();
-            using SqliteCommand command = connection.CreateCommand();
-            command.CommandText = "DELETE FROM jobs WHERE id = $id";
-            command.Parameters.AddWithValue("$id", id);
-            return command.ExecuteNonQuery() > 0;
         }
     }
 

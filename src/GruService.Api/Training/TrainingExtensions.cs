@@ -8,8 +8,7 @@ public static class TrainingExtensions
             .BindConfiguration(TrainingJobOptions.Section)
             .ValidateDataAnnotations()
             .ValidateOnStart();
-        services.AddSingleton<IJobStore, SqliteJobStore>();
-        services.AddSingleton<TrainingQueue>();
+        services.AddSingleton<TrainingJobSignal>();
         services.AddSingleton<TrainingMetrics>();
         services.AddSingleton<TrainingWorker>();
         services.AddHostedService(provider => provider.GetRequiredService<TrainingWorker>());

@@ -86,8 +86,9 @@ public sealed record TrainingJobAccepted(string Id, string Status);
 /// <param name="History">One entry per finished epoch.</param>
 /// <param name="Result">On success: the published model version and its metrics.</param>
 /// <param name="Error">On failure: what went wrong.</param>
-/// <param name="Resumed">How often the job was resumed from a checkpoint after the service restarted.</param>
+/// <param name="Resumed">How often the job was resumed from a checkpoint after the service restarted, or after the replica running it died and another took it over.</param>
 /// <param name="Request">The request as accepted.</param>
+/// <param name="ResumedFromEpoch">When it was resumed: how many epochs its checkpoint had finished (0: it started over).</param>
 public sealed record TrainingJob(
     string Id,
     string Status,
@@ -102,7 +103,8 @@ public sealed record TrainingJob(
     JobResult? Result,
     string? Error,
     int Resumed,
-    JsonElement Request);
+    JsonElement Request,
+    int? ResumedFromEpoch = null);
 
 /// <summary>Where a running job is.</summary>
 public sealed record JobProgress(int Epoch, int Epochs, int Batch, int Batches, double TrainLoss, double? ValidationLoss,

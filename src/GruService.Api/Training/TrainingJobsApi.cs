@@ -31,14 +31,14 @@ public static class TrainingJobsApi
     /// progress. Every field but model, task and the data has a default. A full queue answers 429 with Retry-After.
     /// </remarks>
     /// <param name="request">What to train.</param>
-    /// <param name="jobs">The job store.</param>
-    /// <param name="queue">The training queue.</param>
+    /// <param name="jobs">The job store, which is the queue.</param>
+    /// <param name="signal">Wakes a worker of this process for the job.</param>
     /// <param name="datasets">The dataset store.</param>
     /// <param name="models">Model limits.</param>
     /// <param name="options">Queue settings.</param>
     /// <param name="context">The request, for Retry-After.</param>
     public static Results<Accepted<TrainingJobAccepted>, BadRequestProblem, TooManyRequestsProblem> StartJob(
-        TrainingJobRequest request, IJobStore jobs, TrainingQueue queue, IDatasetStore datasets, IOptions<ModelOptions> models,
+        TrainingJobRequest request, IJobStore jobs, TrainingJobSignal signal, IDatasetStore datasets, IOptions<ModelOptions> models,
         IOptions<TrainingJobOptions> options, HttpContext context)
     {
         try
@@ -53,14 +53,13 @@ public static class TrainingJobsApi
         string id = $"job-{Guid.NewGuid():N}"[..16];
         var job = new TrainingJob(id, JobStatus.Queued, request.Model!, request.Task!, request.Dataset, DateTimeOffset.UtcNow,
             null, null, null, [], null, null, 0, JsonSerializer.SerializeToElement(request, GruJsonContext.Default.TrainingJobRequest));
-        jobs.Create(job);
-        if (!queue.TryEnqueue(id))
+        if (!jobs.TryEnqueue(job, options.Value.QueueCapacity))
         {
-            jobs.Delete(id);
             context.Response.Headers.RetryAfter = "30";
             return ApiProblem.TooManyRequests("training_queue_full",
                 $"The training queue is full ({options.Value.QueueCapacity} jobs wait already, Training:QueueCapacity); retry later.");
         }
+        signal.JobQueued();
         return TypedResults.Accepted($"/v1/training-jobs/{id}", new TrainingJobAccepted(id, JobStatus.Queued));
     }
 
@@ -83,13 +82,13 @@ public static class TrainingJobsApi
         jobs.Get(id) is { } job ? TypedResults.Ok(job) : UnknownJob(id);
 
     /// <summary>Cancel a training job</summary>
-    /// <remarks>A queued job is cancelled at once; a running one stops at its next batch and publishes nothing. A finished job answers 409.</remarks>
+    /// <remarks>A queued job is cancelled at once; a running one stops at its next batch and publishes nothing (on another replica: as soon as it is notified, at the latest at its next heartbeat). A finished job answers 409.</remarks>
     /// <param name="id">The job's id.</param>
     /// <param name="jobs">The job store.</param>
     /// <param name="worker">The worker running jobs.</param>
     public static Results<Accepted<TrainingJob>, NotFoundProblem, ConflictProblem> CancelJob(string id, IJobStore jobs, TrainingWorker worker)
     {
-        TrainingJob? job = jobs.Update(id, j => j.Status == JobStatus.Queued ? j with { Status = JobStatus.Cancelled, FinishedAt = DateTimeOffset.UtcNow } : j);
+        TrainingJob? job = jobs.RequestCancel(id);
         if (job is null) return UnknownJob(id);
         if (JobStatus.IsFinal(job.Status) && job.Status != JobStatus.Cancelled)
             return ApiProblem.Conflict("job_finished", $"Training job '{id}' has already {job.Status}.");

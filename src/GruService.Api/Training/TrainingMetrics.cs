@@ -12,16 +12,29 @@ public sealed class TrainingMetrics
     private readonly Histogram<double> _epochDuration;
     private readonly ConcurrentDictionary<string, (double Train, double? Validation)> _lastLosses = new();
 
-    public TrainingMetrics(IMeterFactory meterFactory, IJobStore jobs, TrainingQueue queue)
+    public TrainingMetrics(IMeterFactory meterFactory, IJobStore jobs)
     {
         Meter meter = meterFactory.Create(ServiceMetrics.MeterName);
         meter.CreateObservableGauge("gruservice.training.jobs",
-            () => jobs.CountByStatus().Select(c => new Measurement<long>(c.Value, new KeyValuePair<string, object?>("status", c.Key))),
+            () => CountsOrNone(jobs).Select(c => new Measurement<long>(c.Value, new KeyValuePair<string, object?>("status", c.Key))),
             "{job}", "Training jobs by status.");
-        meter.CreateObservableGauge("gruservice.training.queue.depth", () => queue.Depth, "{job}", "Training jobs waiting to run.");
+        meter.CreateObservableGauge("gruservice.training.queue.depth", () => CountsOrNone(jobs).Where(c => c.Key == JobStatus.Queued).Select(c => new Measurement<long>(c.Value)), "{job}", "Training jobs waiting to run.");
         _epochDuration = meter.CreateHistogram("gruservice.training.epoch.duration", "s", "Time one training epoch took, by model.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = EpochBuckets });
         meter.CreateObservableGauge("gruservice.training.loss", ObserveLosses, null, "The last epoch's losses of each running job.");
+    }
+
+    /// <summary>The job counts, or none while the shared database is unreachable: /metrics keeps answering without them.</summary>
+    private static IReadOnlyDictionary<string, long> CountsOrNone(IJobStore jobs)
+    {
+        try
+        {
+            return jobs.CountByStatus();
+        }
+        catch (Models.StorageUnavailableException)
+        {
+            return new Dictionary<string, long>();
+        }
     }
 
     public void RecordEpoch(string job, string model, double seconds, double trainLoss, double? validationLoss)

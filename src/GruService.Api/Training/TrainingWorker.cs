@@ -12,13 +12,15 @@ using Microsoft.Extensions.Options;
 namespace GruService.Api.Training;
 
 /// <summary>
-/// Runs queued training jobs, ConcurrentJobs at a time. Each job checkpoints after every epoch under
-/// <c>ROOT/jobs/ID/</c>; a job found running at start-up (the process stopped, by SIGTERM or kill -9) resumes from its
-/// last checkpoint, or from the start when it had none, so no job is lost or left stuck at running.
+/// Runs training jobs, ConcurrentJobs at a time, claimed from the job store (the store is the queue; see
+/// <see cref="IJobStore"/>). While a job runs, a heartbeat renews its lease; every write to it checks the lease is
+/// still held. Each job checkpoints after every epoch into the store; a job whose worker is gone (a replica that
+/// died, or this process before a restart, even by kill -9) is claimed again and resumes from its last checkpoint,
+/// or from the start when it had none, so no job is lost or left stuck at running.
 /// </summary>
 public sealed partial class TrainingWorker(
     IJobStore jobs,
-    TrainingQueue queue,
+    TrainingJobSignal signal,
     IDatasetStore datasets,
     ModelRegistry registry,
     TrainingMetrics metrics,
@@ -26,14 +28,20 @@ public sealed partial class TrainingWorker(
     IOptions<StorageOptions> storage,
     ILogger<TrainingWorker> logger) : BackgroundService
 {
-    private readonly ConcurrentDictionary<string, CancellationTokenSource> _running = new();
-    private readonly string _jobsDirectory = Path.Combine(Path.GetFullPath(storage.Value.Root), "jobs");
+    private readonly ConcurrentDictionary<string, RunningJob> _running = new();
 
-    /// <summary>Asks a running job to stop; false when it is not running here.</summary>
+    /// <summary>This worker's name in job leases: unique to the process start, and says where a job runs.</summary>
+    public string Id { get; } = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
+
+    private TimeSpan Lease => TimeSpan.FromSeconds(storage.Value.Postgres.LeaseSeconds);
+    private TimeSpan Heartbeat => TimeSpan.FromSeconds(storage.Value.Postgres.HeartbeatSeconds);
+    private TimeSpan Poll => TimeSpan.FromSeconds(storage.Value.Postgres.PollSeconds);
+
+    /// <summary>Asks a job running in this process to stop; false when it does not run here.</summary>
     public bool CancelRunning(string id)
     {
-        if (!_running.TryGetValue(id, out CancellationTokenSource? cancellation)) return false;
-        cancellation.Cancel();
+        if (!_running.TryGetValue(id, out RunningJob? run)) return false;
+        run.Cancel();
         return true;
     }
 
@@ -41,90 +49,202 @@ public sealed partial class TrainingWorker(
     {
         // Let the host finish starting (and the registry load) before jobs take the CPU.
         await Task.Yield();
-        Task recovery = RecoverAsync(stoppingToken);
-        Task[] runners = [.. Enumerable.Range(0, options.Value.ConcurrentJobs).Select(_ => RunQueueAsync(stoppingToken))];
-        await recovery;
-        await Task.WhenAll(runners);
+        await Task.WhenAll(Enumerable.Range(0, options.Value.ConcurrentJobs).Select(_ => ClaimAndRunAsync(stoppingToken)));
     }
 
-    private async Task RecoverAsync(CancellationToken stoppingToken)
-    {
-        foreach (TrainingJob job in jobs.List().Where(j => j.Status is JobStatus.Running or JobStatus.Queued).Reverse())
-        {
-            if (job.Status == JobStatus.Running)
-            {
-                bool resumable = File.Exists(CheckpointPath(job.Id));
-                jobs.Update(job.Id, j => j with { Status = JobStatus.Queued, Resumed = j.Resumed + 1 });
-                LogRecovered(job.Id, resumable ? "from its last checkpoint" : "from the start (no epoch had finished)");
-            }
-            await queue.EnqueueAsync(job.Id, stoppingToken);
-        }
-    }
-
-    private async Task RunQueueAsync(CancellationToken stoppingToken)
+    private async Task ClaimAndRunAsync(CancellationToken stoppingToken)
     {
         try
         {
-            await foreach (string id in queue.ReadAllAsync(stoppingToken))
-                await RunAsync(id, stoppingToken);
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                long claimedAt = Stopwatch.GetTimestamp();
+                JobClaim? claim = null;
+                try
+                {
+                    claim = await jobs.TryClaimNextAsync(Id, Lease, stoppingToken);
+                }
+                catch (StorageUnavailableException e)
+                {
+                    LogClaimFailed(e.Message);
+                }
+                if (claim is null)
+                {
+                    await signal.WaitAsync(Poll, stoppingToken);
+                    continue;
+                }
+                signal.JobQueued(); // there may be more jobs waiting: another idle worker can look
+                await RunAsync(claim, claimedAt, stoppingToken);
+            }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
-            // Shutting down: a running job keeps its status and checkpoint and resumes at the next start.
+            // Shutting down: a running job keeps its checkpoint and is taken over (or resumed at the next start).
         }
     }
 
-    private async Task RunAsync(string id, CancellationToken stoppingToken)
+    private async Task RunAsync(JobClaim claim, long claimedAt, CancellationToken stoppingToken)
     {
-        TrainingJob? job = jobs.Update(id, j => j.Status == JobStatus.Queued ? j with { Status = JobStatus.Running, StartedAt = DateTimeOffset.UtcNow } : j);
-        if (job is null || job.Status != JobStatus.Running) return; // cancelled or deleted while it waited
-
-        using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-        _running[id] = cancellation;
+        string id = claim.Job.Id;
+        using var run = new RunningJob(stoppingToken);
+        _running[id] = run;
+        using var heartbeatStop = new CancellationTokenSource();
+        Task heartbeat = KeepLeaseAsync(id, run, claimedAt, heartbeatStop.Token);
         try
         {
             // Training is CPU-bound and synchronous: keep it off the thread pool's request threads.
-            JobResult result = await Task.Factory.StartNew(() => Train(job, cancellation.Token).GetAwaiter().GetResult(),
-                cancellation.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-            jobs.Update(id, j => j with { Status = JobStatus.Succeeded, FinishedAt = DateTimeOffset.UtcNow, Result = result });
-            DeleteCheckpoint(id);
-            LogSucceeded(id, result.Model, result.Version);
+            JobResult result = await Task.Factory.StartNew(() => Train(claim, run).GetAwaiter().GetResult(),
+                run.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            if (await FinishAsync(id, run, stoppingToken, j => j with { Status = JobStatus.Succeeded, FinishedAt = DateTimeOffset.UtcNow, Result = result }))
+            {
+                DeleteCheckpoint(id);
+                LogSucceeded(id, result.Model, result.Version);
+            }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
             LogInterrupted(id);
+            await ReleaseAsync(id);
             throw;
+        }
+        catch (OperationCanceledException) when (run.LeaseLost)
+        {
+            LogLeaseLost(id);
         }
         catch (OperationCanceledException)
         {
-            jobs.Update(id, j => j with { Status = JobStatus.Cancelled, FinishedAt = DateTimeOffset.UtcNow });
-            DeleteCheckpoint(id);
-            LogCancelled(id);
+            if (await FinishAsync(id, run, stoppingToken, j => j with { Status = JobStatus.Cancelled, FinishedAt = DateTimeOffset.UtcNow }))
+            {
+                DeleteCheckpoint(id);
+                LogCancelled(id);
+            }
+        }
+        catch (StorageUnavailableException e)
+        {
+            // Not the job's fault: it is let go, to be claimed again (here or by another replica) when storage is back.
+            LogStorageFailedDuringJob(id, e.Message);
+            await ReleaseAsync(id);
         }
         catch (Exception e) when (e is TrainingDataException or TrainingRequestException or ModelFileException or KeyNotFoundException
             or InvalidOperationException or InvalidDataException or ArgumentException or IOException or OutOfMemoryException)
         {
             string reason = e is IOException or InvalidDataException or OutOfMemoryException ? $"{e.GetType().Name}: {e.Message}" : e.Message;
-            jobs.Update(id, j => j with { Status = JobStatus.Failed, FinishedAt = DateTimeOffset.UtcNow, Error = reason });
+            await FinishAsync(id, run, stoppingToken, j => j with { Status = JobStatus.Failed, FinishedAt = DateTimeOffset.UtcNow, Error = reason });
             LogFailed(e, id, reason);
         }
         finally
         {
+            await heartbeatStop.CancelAsync();
+            await heartbeat;
             _running.TryRemove(id, out _);
             metrics.JobEnded(id);
         }
     }
 
-    private async Task<JobResult> Train(TrainingJob job, CancellationToken cancellationToken)
+    /// <summary>
+    /// Renews the job's lease every heartbeat until the job ends. When the job was cancelled, or the lease is lost
+    /// (another worker holds the job, or the store could not be reached for a whole lease, after which another may
+    /// take it over), the run is stopped.
+    /// </summary>
+    private async Task KeepLeaseAsync(string id, RunningJob run, long renewedAt, CancellationToken stop)
     {
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(Heartbeat, stop);
+                long attempt = Stopwatch.GetTimestamp();
+                LeaseState state;
+                try
+                {
+                    state = await jobs.RenewLeaseAsync(id, Id, Lease, stop);
+                    renewedAt = attempt;
+                }
+                catch (StorageUnavailableException e)
+                {
+                    LogHeartbeatFailed(id, e.Message);
+                    if (Stopwatch.GetElapsedTime(renewedAt) < Lease) continue;
+                    state = LeaseState.Lost;
+                }
+                if (state == LeaseState.Held) continue;
+                if (state == LeaseState.Lost) run.LoseLease();
+                else run.Cancel();
+                return;
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            // The job ended.
+        }
+    }
+
+    /// <summary>
+    /// Records how the job ended, retrying while the store is unreachable and the lease may still be held.
+    /// False when the job is no longer this worker's to finish.
+    /// </summary>
+    private async Task<bool> FinishAsync(string id, RunningJob run, CancellationToken stoppingToken, Func<TrainingJob, TrainingJob> change)
+    {
+        while (true)
+        {
+            try
+            {
+                if (jobs.UpdateClaimed(id, Id, change) is not null) return true;
+                LogLeaseLost(id);
+                return false;
+            }
+            catch (StorageUnavailableException e) when (!run.LeaseLost && !stoppingToken.IsCancellationRequested)
+            {
+                LogFinishRetry(id, e.Message);
+                await Task.Delay(Poll, CancellationToken.None);
+            }
+            catch (StorageUnavailableException e)
+            {
+                LogFinishRetry(id, e.Message);
+                return false;
+            }
+        }
+    }
+
+    private async Task ReleaseAsync(string id)
+    {
+        try
+        {
+            await jobs.ReleaseLeaseAsync(id, Id, CancellationToken.None);
+        }
+        catch (StorageUnavailableException e)
+        {
+            LogReleaseFailed(id, e.Message); // the lease expires instead
+        }
+    }
+
+    /// <summary>A write to the job while it trains; a store outage skips it (the next one catches up), a lost lease stops the run.</summary>
+    private void WhileHeld(RunningJob run, string id, Func<bool> write)
+    {
+        try
+        {
+            if (!write()) run.LoseLease();
+        }
+        catch (StorageUnavailableException e)
+        {
+            LogProgressSkipped(id, e.Message);
+        }
+    }
+
+    private async Task<JobResult> Train(JobClaim claim, RunningJob run)
+    {
+        TrainingJob job = claim.Job;
+        CancellationToken cancellationToken = run.Token;
         TrainingJobRequest request = job.Request.Deserialize(GruJsonContext.Default.TrainingJobRequest)
             ?? throw new TrainingRequestException("The job's request is empty.");
         TrainingPlan plan = TrainingPlan.Create(request, datasets, new ModelLimits(), options.Value.Threads);
         TrainingProblem problem = await plan.LoadProblemAsync(datasets, cancellationToken);
 
-        Directory.CreateDirectory(Path.Combine(_jobsDirectory, job.Id));
-        string checkpointPath = CheckpointPath(job.Id);
-        TrainingCheckpoint? resume = TrainingCheckpointFile.Read(checkpointPath);
+        TrainingCheckpoint? resume = jobs.LoadCheckpoint(job.Id);
+        if (claim.TakenOver)
+        {
+            LogRecovered(job.Id, resume is null ? "from the start (no epoch had finished)" : $"from its checkpoint after epoch {resume.CompletedEpochs}");
+            WhileHeld(run, job.Id, () => jobs.UpdateClaimed(job.Id, Id, j => j with { ResumedFromEpoch = resume?.CompletedEpochs ?? 0 }) is not null);
+        }
         var trainer = new GruTrainer(problem, plan.Architecture, plan.Settings);
         long lastWrite = 0;
         long interval = (long)(options.Value.ProgressIntervalSeconds * Stopwatch.Frequency);
@@ -133,16 +253,18 @@ public sealed partial class TrainingWorker(
             {
                 if (!p.EpochCompleted && Stopwatch.GetTimestamp() - lastWrite < interval) return;
                 lastWrite = Stopwatch.GetTimestamp();
-                jobs.Update(job.Id, j => j with { Progress = Progress(p) });
+                WhileHeld(run, job.Id, () => jobs.UpdateClaimed(job.Id, Id, j => j with { Progress = Progress(p) }) is not null);
             },
             checkpoint: c =>
             {
-                TrainingCheckpointFile.Write(checkpointPath, c);
+                WhileHeld(run, job.Id, () => jobs.SaveCheckpoint(job.Id, Id, c));
                 EpochRecord last = c.History[^1];
                 metrics.RecordEpoch(job.Id, plan.Model, last.Seconds, last.TrainLoss, last.ValidationLoss);
-                jobs.Update(job.Id, j => j with { History = [.. c.History.Select(Epoch)] });
+                WhileHeld(run, job.Id, () => jobs.UpdateClaimed(job.Id, Id, j => j with { History = [.. c.History.Select(Epoch)] }) is not null);
             },
             cancellationToken: cancellationToken);
+        // A worker that lost the job must not publish what it trained: the job's new holder will.
+        cancellationToken.ThrowIfCancellationRequested();
 
         JsonElement metricsJson = JsonSerializer.SerializeToElement(new { validation = result.Validation, test = result.Test }, TrainingJson.Options);
         GruModel model = WithTrainingRecord(result, plan, job, metricsJson);
@@ -179,14 +301,11 @@ public sealed partial class TrainingWorker(
     private static JobEpoch Epoch(EpochRecord e) =>
         new(e.Epoch + 1, e.TrainLoss, e.ValidationLoss, e.ValidationMetric, Math.Round(e.Seconds, 3), e.LearningRate);
 
-    private string CheckpointPath(string id) => Path.Combine(_jobsDirectory, id, "checkpoint.bin");
-
     private void DeleteCheckpoint(string id)
     {
         try
         {
-            string directory = Path.Combine(_jobsDirectory, id);
-            if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
+            jobs.DeleteCheckpoint(id);
         }
         catch (IOException e)
         {
@@ -194,14 +313,56 @@ public sealed partial class TrainingWorker(
         }
     }
 
-    [LoggerMessage(LogLevel.Information, "Training job {Job} found interrupted; it resumes {How}")]
+    /// <summary>Stops a running job: by request (<see cref="Cancel"/>), or because another worker holds it now (<see cref="LoseLease"/>).</summary>
+    private sealed class RunningJob(CancellationToken stoppingToken) : IDisposable
+    {
+        private readonly CancellationTokenSource _cancellation = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        private volatile bool _leaseLost;
+
+        public CancellationToken Token => _cancellation.Token;
+
+        public bool LeaseLost => _leaseLost;
+
+        public void Cancel() => _cancellation.Cancel();
+
+        public void LoseLease()
+        {
+            _leaseLost = true;
+            _cancellation.Cancel();
+        }
+
+        public void Dispose() => _cancellation.Dispose();
+    }
+
+    [LoggerMessage(LogLevel.Information, "Training job {Job} was left running by a worker that is gone; it resumes {How}")]
     private partial void LogRecovered(string job, string how);
 
     [LoggerMessage(LogLevel.Information, "Training job {Job} succeeded: model {Model} version {Version}")]
     private partial void LogSucceeded(string job, string model, int version);
 
-    [LoggerMessage(LogLevel.Information, "Training job {Job} was interrupted by shutdown; it resumes at the next start")]
+    [LoggerMessage(LogLevel.Information, "Training job {Job} was interrupted by shutdown; it resumes from its last checkpoint when claimed again")]
     private partial void LogInterrupted(string job);
+
+    [LoggerMessage(LogLevel.Warning, "Training job {Job} is held by another worker now (this one's lease ran out); it stopped here without recording anything")]
+    private partial void LogLeaseLost(string job);
+
+    [LoggerMessage(LogLevel.Warning, "Could not claim a training job: {Reason}")]
+    private partial void LogClaimFailed(string reason);
+
+    [LoggerMessage(LogLevel.Warning, "Could not renew the lease of training job {Job}: {Reason}")]
+    private partial void LogHeartbeatFailed(string job, string reason);
+
+    [LoggerMessage(LogLevel.Warning, "Could not record the end of training job {Job} yet: {Reason}")]
+    private partial void LogFinishRetry(string job, string reason);
+
+    [LoggerMessage(LogLevel.Warning, "Could not release training job {Job}; its lease will expire instead: {Reason}")]
+    private partial void LogReleaseFailed(string job, string reason);
+
+    [LoggerMessage(LogLevel.Warning, "Could not record the progress of training job {Job}: {Reason}")]
+    private partial void LogProgressSkipped(string job, string reason);
+
+    [LoggerMessage(LogLevel.Warning, "Training job {Job} stopped because storage is unavailable; it will be claimed again: {Reason}")]
+    private partial void LogStorageFailedDuringJob(string job, string reason);
 
     [LoggerMessage(LogLevel.Information, "Training job {Job} was cancelled")]
     private partial void LogCancelled(string job);

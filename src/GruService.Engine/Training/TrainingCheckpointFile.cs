@@ -16,31 +16,7 @@ public static class TrainingCheckpointFile
         string temporary = $"{path}.{Guid.NewGuid():N}.tmp";
         using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write))
         {
-            using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
-            {
-                writer.Write(Magic);
-                writer.Write(FormatVersion);
-                writer.Write(checkpoint.CompletedEpochs);
-                WriteArray(writer, checkpoint.Parameters);
-                WriteArray(writer, checkpoint.FirstMoment);
-                WriteArray(writer, checkpoint.SecondMoment);
-                writer.Write(checkpoint.OptimizerStep);
-                WriteArray(writer, checkpoint.BestParameters);
-                writer.Write(checkpoint.BestValidationLoss);
-                writer.Write(checkpoint.BestEpoch);
-                writer.Write(checkpoint.EpochsWithoutImprovement);
-                writer.Write(checkpoint.ElapsedSeconds);
-                writer.Write(checkpoint.History.Count);
-                foreach (EpochRecord e in checkpoint.History)
-                {
-                    writer.Write(e.Epoch);
-                    writer.Write(e.TrainLoss);
-                    writer.Write(e.ValidationLoss ?? double.NaN);
-                    writer.Write(e.ValidationMetric ?? double.NaN);
-                    writer.Write(e.Seconds);
-                    writer.Write(e.LearningRate);
-                }
-            }
+            WriteTo(stream, checkpoint);
             stream.Flush(flushToDisk: true);
         }
         File.Move(temporary, path, overwrite: true);
@@ -50,11 +26,59 @@ public static class TrainingCheckpointFile
     public static TrainingCheckpoint? Read(string path)
     {
         if (!File.Exists(path)) return null;
+        using FileStream stream = File.OpenRead(path);
+        return ReadFrom(stream, path);
+    }
+
+    /// <summary>The checkpoint in the file format, for storage that keeps it somewhere other than a file (a database row).</summary>
+    public static byte[] ToBytes(TrainingCheckpoint checkpoint)
+    {
+        using var stream = new MemoryStream();
+        WriteTo(stream, checkpoint);
+        return stream.ToArray();
+    }
+
+    /// <summary>The reverse of <see cref="ToBytes"/>. Throws <see cref="InvalidDataException"/> for damaged bytes; <paramref name="source"/> names them in the message.</summary>
+    public static TrainingCheckpoint FromBytes(byte[] bytes, string source)
+    {
+        using var stream = new MemoryStream(bytes, writable: false);
+        return ReadFrom(stream, source);
+    }
+
+    private static void WriteTo(Stream stream, TrainingCheckpoint checkpoint)
+    {
+        using var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true);
+        writer.Write(Magic);
+        writer.Write(FormatVersion);
+        writer.Write(checkpoint.CompletedEpochs);
+        WriteArray(writer, checkpoint.Parameters);
+        WriteArray(writer, checkpoint.FirstMoment);
+        WriteArray(writer, checkpoint.SecondMoment);
+        writer.Write(checkpoint.OptimizerStep);
+        WriteArray(writer, checkpoint.BestParameters);
+        writer.Write(checkpoint.BestValidationLoss);
+        writer.Write(checkpoint.BestEpoch);
+        writer.Write(checkpoint.EpochsWithoutImprovement);
+        writer.Write(checkpoint.ElapsedSeconds);
+        writer.Write(checkpoint.History.Count);
+        foreach (EpochRecord e in checkpoint.History)
+        {
+            writer.Write(e.Epoch);
+            writer.Write(e.TrainLoss);
+            writer.Write(e.ValidationLoss ?? double.NaN);
+            writer.Write(e.ValidationMetric ?? double.NaN);
+            writer.Write(e.Seconds);
+            writer.Write(e.LearningRate);
+        }
+    }
+
+    private static TrainingCheckpoint ReadFrom(Stream stream, string source)
+    {
         try
         {
-            using var reader = new BinaryReader(File.OpenRead(path), Encoding.UTF8);
+            using var reader = new BinaryReader(stream, Encoding.UTF8, leaveOpen: true);
             if (reader.ReadInt32() != Magic || reader.ReadInt32() != FormatVersion)
-                throw new InvalidDataException($"{path} is not a training checkpoint of this version.");
+                throw new InvalidDataException($"{source} is not a training checkpoint of this version.");
             int completed = reader.ReadInt32();
             float[] parameters = ReadArray(reader), first = ReadArray(reader), second = ReadArray(reader);
             long step = reader.ReadInt64();
@@ -71,12 +95,12 @@ public static class TrainingCheckpointFile
                 history[i] = new EpochRecord(epoch, train, double.IsNaN(validation) ? null : validation, double.IsNaN(metric) ? null : metric, seconds, rate);
             }
             if (first.Length != parameters.Length || second.Length != parameters.Length || best.Length != parameters.Length)
-                throw new InvalidDataException($"{path} has arrays of different lengths.");
+                throw new InvalidDataException($"{source} has arrays of different lengths.");
             return new TrainingCheckpoint(completed, parameters, first, second, step, best, bestLoss, bestEpoch, stale, history, elapsed);
         }
         catch (EndOfStreamException)
         {
-            throw new InvalidDataException($"{path} ends early.");
+            throw new InvalidDataException($"{source} ends early.");
         }
     }
 

@@ -25,7 +25,7 @@ public class DatasetStreamingTests(ITestOutputHelper output)
     /// A CSV body generated while it is sent (header, then rows of a date and 7 features until the size is reached),
     /// with no Content-Length, so neither side can have it whole unless it buffers it.
     /// </summary>
-    private sealed class GeneratedCsvContent(long targetBytes) : HttpContent
+    internal sealed class GeneratedCsvContent(long targetBytes) : HttpContent
     {
         // Value k of a row is ValueText[(row * 7 + k) % 1000]: formatted once, so generating the body costs little next to parsing it.
         private static readonly byte[][] ValueText = [.. Enumerable.Range(0, 1000).Select(i => Encoding.ASCII.GetBytes("," + Value(i).ToString(CultureInfo.InvariantCulture)))];

@@ -1,0 +1,177 @@
+using GruService.Api.Models;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace GruService.Api.Storage.Postgres;
+
+/// <summary>
+/// Model files in PostgreSQL, shared by every replica: each version a row with the file as bytea, each model's
+/// active version a column of its row. Every change bumps the model_changes counter and notifies
+/// <see cref="PostgresSchema.ModelChangesChannel"/> in its own transaction, so the other replicas load it
+/// (<see cref="PostgresChangeListener"/>). Uploads are staged in a local file while they are validated.
+/// </summary>
+public sealed class PostgresModelStore(PostgresDatabase database, IOptions<StorageOptions> options) : IModelStore
+{
+    private readonly string _staging = Path.Combine(Path.GetFullPath(options.Value.Root), "tmp");
+
+    public IReadOnlyList<string> ListModels() => database.Run(connection =>
+    {
+        using var command = new NpgsqlCommand(
+            "SELECT name FROM models m WHERE EXISTS (SELECT 1 FROM model_versions v WHERE v.name = m.name) ORDER BY name COLLATE \"C\"", connection);
+        using NpgsqlDataReader reader = command.ExecuteReader();
+        var names = new List<string>();
+        while (reader.Read()) names.Add(reader.GetString(0));
+        return names;
+    });
+
+    public IReadOnlyList<StoredVersion> ListVersions(string name) => database.Run(connection =>
+    {
+        using var command = new NpgsqlCommand("SELECT version, created_at, sha256, size_bytes FROM model_versions WHERE name = $1 ORDER BY version", connection)
+        {
+            Parameters = { new() { Value = name } },
+        };
+        using NpgsqlDataReader reader = command.ExecuteReader();
+        var versions = new List<StoredVersion>();
+        while (reader.Read())
+            versions.Add(new StoredVersion(reader.GetInt32(0), reader.GetFieldValue<DateTimeOffset>(1), reader.GetString(2), reader.GetInt64(3)));
+        return versions;
+    });
+
+    public int? GetActiveVersion(string name) => database.Run(connection =>
+    {
+        using var command = new NpgsqlCommand("SELECT active_version FROM models WHERE name = $1", connection) { Parameters = { new() { Value = name } } };
+        return command.ExecuteScalar() is int version ? version : (int?)null;
+    });
+
+    public Task<byte[]> ReadAsync(string name, int version, CancellationToken cancellationToken) => database.RunAsync(async connection =>
+    {
+        await using var command = new NpgsqlCommand("SELECT content FROM model_versions WHERE name = $1 AND version = $2", connection)
+        {
+            Parameters = { new() { Value = name }, new() { Value = version } },
+        };
+        return await command.ExecuteScalarAsync(cancellationToken) as byte[]
+            ?? throw new InvalidOperationException($"Version {version} of '{name}' is not stored.");
+    }, cancellationToken);
+
+    public Stream CreateStagingFile(out string stagingPath)
+    {
+        Directory.CreateDirectory(_staging);
+        stagingPath = Path.Combine(_staging, $"upload-{Guid.NewGuid():N}");
+        return new FileStream(stagingPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.Asynchronous);
+    }
+
+    public async Task<StoredVersion> AddVersionAsync(string name, string stagingPath, string sha256, CancellationToken cancellationToken)
+    {
+        StoredVersion stored = await database.InTransactionAsync(async (connection, transaction) =>
+        {
+            int version = await NextVersionAsync(connection, transaction, name, cancellationToken);
+            await using var file = new FileStream(stagingPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
+            var record = new StoredVersion(version, DateTimeOffset.UtcNow, sha256, file.Length);
+            await using var insert = new NpgsqlCommand(
+                "INSERT INTO model_versions (name, version, created_at, sha256, size_bytes, content) VALUES ($1, $2, $3, $4, $5, $6)", connection, transaction)
+            {
+                // The file streams into the row rather than through a byte array.
+                Parameters =
+                {
+                    new() { Value = name }, new() { Value = version }, new() { Value = record.CreatedAt }, new() { Value = sha256 },
+                    new() { Value = record.SizeBytes }, new() { Value = file, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bytea, Size = checked((int)file.Length) },
+                },
+            };
+            await insert.ExecuteNonQueryAsync(cancellationToken);
+            await NotifyChangeAsync(connection, transaction, name, cancellationToken);
+            return record;
+        }, cancellationToken);
+        File.Delete(stagingPath);
+        return stored;
+    }
+
+    public async Task<StoredVersion?> TryImportAsync(string name, byte[] file, string sha256, CancellationToken cancellationToken) =>
+        await database.InTransactionAsync(async (connection, transaction) =>
+        {
+            await using (var create = new NpgsqlCommand("INSERT INTO models (name) VALUES ($1) ON CONFLICT DO NOTHING", connection, transaction) { Parameters = { new() { Value = name } } })
+                await create.ExecuteNonQueryAsync(cancellationToken);
+            // The row lock makes replicas starting together import the file once between them.
+            await using (var existing = new NpgsqlCommand("SELECT last_version FROM models WHERE name = $1 FOR UPDATE", connection, transaction) { Parameters = { new() { Value = name } } })
+                if ((int)(await existing.ExecuteScalarAsync(cancellationToken))! > 0) return null;
+            int version = await NextVersionAsync(connection, transaction, name, cancellationToken);
+            var record = new StoredVersion(version, DateTimeOffset.UtcNow, sha256, file.Length);
+            await using (var insert = new NpgsqlCommand(
+                "INSERT INTO model_versions (name, version, created_at, sha256, size_bytes, content) VALUES ($1, $2, $3, $4, $5, $6)", connection, transaction)
+            {
+                Parameters = { new() { Value = name }, new() { Value = version }, new() { Value = record.CreatedAt }, new() { Value = sha256 }, new() { Value = record.SizeBytes }, new() { Value = file } },
+            })
+                await insert.ExecuteNonQueryAsync(cancellationToken);
+            await using (var activate = new NpgsqlCommand("UPDATE models SET active_version = $2 WHERE name = $1", connection, transaction)
+            {
+                Parameters = { new() { Value = name }, new() { Value = version } },
+            })
+                await activate.ExecuteNonQueryAsync(cancellationToken);
+            await NotifyChangeAsync(connection, transaction, name, cancellationToken);
+            return record;
+        }, cancellationToken);
+
+    public Task SetActiveVersionAsync(string name, int version, CancellationToken cancellationToken) =>
+        database.InTransactionAsync(async (connection, transaction) =>
+        {
+            await using var command = new NpgsqlCommand("UPDATE models SET active_version = $2 WHERE name = $1", connection, transaction)
+            {
+                Parameters = { new() { Value = name }, new() { Value = version } },
+            };
+            await command.ExecuteNonQueryAsync(cancellationToken);
+            await NotifyChangeAsync(connection, transaction, name, cancellationToken);
+            return true;
+        }, cancellationToken);
+
+    public Task<bool> DeleteAsync(string name, CancellationToken cancellationToken) =>
+        database.InTransactionAsync(async (connection, transaction) =>
+        {
+            await using var command = new NpgsqlCommand("DELETE FROM models WHERE name = $1", connection, transaction) { Parameters = { new() { Value = name } } };
+            bool existed = await command.ExecuteNonQueryAsync(cancellationToken) > 0;
+            if (existed) await NotifyChangeAsync(connection, transaction, name, cancellationToken);
+            return existed;
+        }, cancellationToken);
+
+    public bool ProbeWritable(out string? problem)
+    {
+        try
+        {
+            bool readOnly = database.Run(connection =>
+            {
+                using var command = new NpgsqlCommand("SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'", connection);
+                return (bool)command.ExecuteScalar()!;
+            });
+            problem = readOnly ? "the database is read-only (a standby, or default_transaction_read_only is on)" : null;
+            return !readOnly;
+        }
+        catch (StorageUnavailableException e)
+        {
+            problem = e.Message;
+            return false;
+        }
+    }
+
+    /// <summary>The next version number of <paramref name="name"/>, creating its row if needed; the row stays locked until commit.</summary>
+    private static async Task<int> NextVersionAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string name, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand("""
+            INSERT INTO models (name, last_version) VALUES ($1, 1)
+            ON CONFLICT (name) DO UPDATE SET last_version = models.last_version + 1
+            RETURNING last_version
+            """, connection, transaction) { Parameters = { new() { Value = name } } };
+        return (int)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    /// <summary>Counts the change and notifies the other replicas; both take effect when the transaction commits.</summary>
+    private static async Task NotifyChangeAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string name, CancellationToken cancellationToken)
+    {
+        await using var batch = new NpgsqlBatch(connection, transaction)
+        {
+            BatchCommands =
+            {
+                new("UPDATE model_changes SET counter = counter + 1"),
+                new($"SELECT pg_notify('{PostgresSchema.ModelChangesChannel}', $1)") { Parameters = { new() { Value = name } } },
+            },
+        };
+        await batch.ExecuteNonQueryAsync(cancellationToken);
+    }
+}
