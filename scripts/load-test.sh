@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Issue 4's throughput and latency test: single-sequence forecasts (50 steps of 8 features) on a 1-layer
+# unidirectional GRU of hidden size 64, at 64 connections, with the service and wrk sharing this machine; the service
+# with dynamic batching off, then on, then a bare minimal-API app that only parses the same body (the baseline,
+# tests/GruService.ParseBaseline), each measured in the same run. Prints a table and writes results.json and
+# results.md (see docs/load-test.md).
+#   scripts/load-test.sh [--duration 20s] [--warmup 10s] [--connections 64] [--threads 2] [--modes off,on,baseline]
+#                        [--steps 50] [--input 8] [--hidden 64] [--request-log file|devnull|off]
+#                        [--server-cpus LIST] [--wrk-cpus LIST] [--service-arg ARG]... [--out DIR]
+# --modes: off and on are the service with --Inference:Batching:Enabled=false|true; baseline is the parse-only app.
+# --request-log: file (default: the service's JSON request log, at its shipped levels, to a file in the output
+#   directory, as a container's stdout would be), devnull (the same logging, written to /dev/null), off (request
+#   events filtered out by a Serilog level override; other events still go to the file).
+# --server-cpus/--wrk-cpus: taskset CPU lists (e.g. 0 and 1) for the server under test and for wrk; unpinned by default.
+# --service-arg: one more configuration argument for the service (repeatable), e.g.
+#   --service-arg --Inference:Batching:MaxBatchSize=32
+# Environment variables (DOTNET_gcServer=0, DOTNET_TieredPGO=0, ...) reach both the service and the baseline.
+# --out: where the results go (default artifacts/load-test/DATE-TIME in the repo).
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+invocation="$0 $*"
+duration=20s warmup=10s connections=64 threads=2 modes=off,on,baseline steps=50 input=8 hidden=64
+request_log=file server_cpus='' wrk_cpus='' out=''
+service_args=()
+while (($#)); do
+  case $1 in
+    --duration) duration=${2:?--duration needs a value}; shift 2 ;;
+    --warmup) warmup=${2:?--warmup needs a value}; shift 2 ;;
+    --connections) connections=${2:?--connections needs a value}; shift 2 ;;
+    --threads) threads=${2:?--threads needs a value}; shift 2 ;;
+    --modes) modes=${2:?--modes needs a value}; shift 2 ;;
+    --steps) steps=${2:?--steps needs a value}; shift 2 ;;
+    --input) input=${2:?--input needs a value}; shift 2 ;;
+    --hidden) hidden=${2:?--hidden needs a value}; shift 2 ;;
+    --request-log) request_log=${2:?--request-log needs a value}; shift 2 ;;
+    --server-cpus) server_cpus=${2:?--server-cpus needs a value}; shift 2 ;;
+    --wrk-cpus) wrk_cpus=${2:?--wrk-cpus needs a value}; shift 2 ;;
+    --service-arg) service_args+=("${2:?--service-arg needs a value}"); shift 2 ;;
+    --out) out=${2:?--out needs a value}; shift 2 ;;
+    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+for n in connections threads steps input hidden; do
+  [[ ${!n} =~ ^[1-9][0-9]*$ ]] || { echo "--$n must be a positive integer" >&2; exit 2; }
+done
+[[ $request_log =~ ^(file|devnull|off)$ ]] || { echo "--request-log must be file, devnull or off" >&2; exit 2; }
+IFS=, read -r -a mode_list <<<"$modes"
+for mode in "${mode_list[@]}"; do
+  [[ $mode =~ ^(off|on|baseline)$ ]] || { echo "--modes takes off, on and baseline, not '$mode'" >&2; exit 2; }
+done
+out=${out:-$repo/artifacts/load-test/$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/load-test.XXXXXX")
+# shellcheck source=scripts/load-test/lib.sh
+source "$repo/scripts/load-test/lib.sh"
+cleanup() { lt_stop_all; rm -rf "$work"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM # so the EXIT trap stops the servers on Ctrl-C too
+
+lt_ensure_wrk
+lt_log "building the service and the parse baseline (Release)"
+lt_build src/GruService.Api "$work/service"
+lt_build tests/GruService.ParseBaseline "$work/baseline"
+lt_log "making the model: forecast GRU, input $input, hidden $hidden, 1 layer, horizon 12"
+lt_make_models "$work/models" load-test 1 "$input" "$hidden"
+model_file=$work/models/load-test-1.safetensors model=load-test
+
+# The service's request log: one JSON event per request from GruService.Api.Observability.RequestLoggingMiddleware,
+# at Information (appsettings.json: Serilog:MinimumLevel:Default=Information, console sink).
+logging_args=() service_stdout=''
+case $request_log in
+  file) logging_args=() ;;
+  devnull) service_stdout=/dev/null ;;
+  off) logging_args=(--Serilog:MinimumLevel:Override:GruService.Api.Observability.RequestLoggingMiddleware=Warning) ;;
+esac
+wrk_script=$repo/scripts/load-test/forecast.lua
+wrk_script_args=(-- "models=$model" "steps=$steps" "input=$input")
+
+# run_wrk SECONDS_SPEC URL OUTPUT: one wrk run against URL, under taskset when --wrk-cpus is set.
+run_wrk() {
+  local command=(wrk "-t$threads" "-c$connections" "-d$1" --latency -s "$wrk_script" "$2" "${wrk_script_args[@]}")
+  [[ -n $wrk_cpus ]] && command=(taskset -c "$wrk_cpus" "${command[@]}")
+  echo "${command[*]}" >"$3.command"
+  "${command[@]}" >"$3" 2>&1 || { cat "$3" >&2; lt_die "wrk failed (output above)"; }
+}
+
+# measure MODE: starts the server for MODE, checks it answers, warms it up, measures, records, stops it.
+measure() {
+  local mode=$1 port url pid server_command
+  port=$(lt_free_port)
+  url=http://127.0.0.1:$port
+  if [[ $mode == baseline ]]; then
+    server_command=(dotnet "$work/baseline/GruService.ParseBaseline.dll" --urls "$url")
+    lt_start "parse baseline" "$server_cpus" "$out/baseline.log" "$out/baseline.log" "${server_command[@]}"
+  else
+    local enabled=false
+    [[ $mode == on ]] && enabled=true
+    server_command=(dotnet "$work/service/GruService.Api.dll" --urls "$url" --Storage:Root="$work/data-$mode"
+      --Models:BundledDirectory= --Swagger:Enabled=false "--Inference:Batching:Enabled=$enabled"
+      "${logging_args[@]}" "${service_args[@]}")
+    lt_start "service, batching $mode" "$server_cpus" "${service_stdout:-$out/service-$mode.log}" \
+      "$out/service-$mode.stderr.log" "${server_command[@]}"
+  fi
+  pid=$lt_pid
+  lt_wait_ready "$url" "$pid" "$out/service-$mode.log" "$out/service-$mode.stderr.log" "$out/baseline.log"
+  if [[ $mode != baseline ]]; then lt_upload "$url" "$model" "$model_file"; fi
+  lt_check_forecast "$url" "$model" "$input" "$steps"
+
+  lt_log "$mode: warming up for $warmup"
+  run_wrk "$warmup" "$url" "$work/warmup-$mode.txt"
+  local load_before load_after rss
+  load_before=$(lt_load_average)
+  lt_log "$mode: measuring for $duration (load average $load_before)"
+  run_wrk "$duration" "$url" "$out/wrk-$mode.txt"
+  load_after=$(lt_load_average)
+  rss=$(lt_rss_kib "$pid")
+  lt_stop "$pid"
+
+  python3 - "$out/run-$mode.json" "$mode" "$load_before" "$load_after" "$rss" "$(lt_result_line "$out/wrk-$mode.txt")" \
+    "$(cat "$out/wrk-$mode.txt.command")" "${server_command[*]}" <<'PY'
+import json, sys
+path, mode, before, after, rss, result, wrk_command, server_command = sys.argv[1:]
+json.dump({"mode": mode, "load_average_before": before, "load_average_after": after, "server_rss_kib_after": int(rss),
+           "wrk_command": wrk_command, "server_command": server_command, "result": json.loads(result)},
+          open(path, "w"), indent=2)
+PY
+  lt_log "$mode: $(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["result"]; l=r["latency_us"]; print("%.0f req/s, p50 %.2f ms, p99 %.2f ms" % (r["requests_per_second"], l["p50"]/1000, l["p99"]/1000))' "$out/run-$mode.json")"
+}
+
+settings=$(python3 -c 'import json,sys; print(json.dumps(dict(zip(sys.argv[1::2], sys.argv[2::2]))))' \
+  duration "$duration" warmup "$warmup" connections "$connections" threads "$threads" modes "$modes" steps "$steps" \
+  input "$input" hidden "$hidden" request_log "$request_log" server_cpus "$server_cpus" wrk_cpus "$wrk_cpus" \
+  service_args "${service_args[*]}" command "$invocation")
+lt_environment_json >"$work/environment.json"
+for mode in "${mode_list[@]}"; do measure "$mode"; done
+python3 "$repo/scripts/load-test/summarize.py" "$out" "$settings" "$work/environment.json"
+lt_log "results in $out"
