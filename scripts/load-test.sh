@@ -59,6 +59,9 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/load-test.XXXXXX")
 source "$repo/scripts/load-test/lib.sh"
 cleanup() { lt_stop_all; rm -rf "$work"; }
 trap cleanup EXIT
+# Name the command that stopped the script (set -e alone exits silently, e.g. when a command substitution fails).
+set -E
+trap 'echo "error: line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
 trap 'exit 130' INT TERM # so the EXIT trap stops the servers on Ctrl-C too
 
 lt_ensure_wrk
@@ -112,20 +115,34 @@ measure() {
 
   lt_log "$mode: warming up for $warmup"
   run_wrk "$warmup" "$url" "$work/warmup-$mode.txt"
-  local load_before load_after rss
+  local load_before load_after rss cpu_before cpu_after inference_before inference_after
   load_before=$(lt_load_average)
+  cpu_before=$(lt_cpu_seconds "$pid")
+  inference_before=$(lt_inference_totals "$url")
   lt_log "$mode: measuring for $duration (load average $load_before)"
   run_wrk "$duration" "$url" "$out/wrk-$mode.txt"
   load_after=$(lt_load_average)
+  cpu_after=$(lt_cpu_seconds "$pid")
+  inference_after=$(lt_inference_totals "$url")
   rss=$(lt_rss_kib "$pid")
   lt_stop "$pid"
 
   python3 - "$out/run-$mode.json" "$mode" "$load_before" "$load_after" "$rss" "$(lt_result_line "$out/wrk-$mode.txt")" \
-    "$(cat "$out/wrk-$mode.txt.command")" "${server_command[*]}" <<'PY'
+    "$(cat "$out/wrk-$mode.txt.command")" "${server_command[*]}" "$cpu_before" "$cpu_after" "$inference_before" \
+    "$inference_after" <<'PY'
 import json, sys
-path, mode, before, after, rss, result, wrk_command, server_command = sys.argv[1:]
+(path, mode, before, after, rss, result, wrk_command, server_command, cpu_before, cpu_after, inference_before,
+ inference_after) = sys.argv[1:]
+result = json.loads(result)
+requests = max(result["requests"], 1)
+(sum0, n0), (sum1, n1) = inference_before.split(), inference_after.split()
+inferences = int(n1) - int(n0)
 json.dump({"mode": mode, "load_average_before": before, "load_average_after": after, "server_rss_kib_after": int(rss),
-           "wrk_command": wrk_command, "server_command": server_command, "result": json.loads(result)},
+           # Server CPU per answered request (both cores count), and the engine's share from the service's own metric;
+           # the scrape of /metrics after the run adds a request's worth, which is noise at these counts.
+           "server_cpu_us_per_request": round((float(cpu_after) - float(cpu_before)) * 1e6 / requests, 1),
+           "inference_us_per_request": round((float(sum1) - float(sum0)) * 1e6 / inferences, 1) if inferences > 0 else None,
+           "wrk_command": wrk_command, "server_command": server_command, "result": result},
           open(path, "w"), indent=2)
 PY
   lt_log "$mode: $(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["result"]; l=r["latency_us"]; print("%.0f req/s, p50 %.2f ms, p99 %.2f ms" % (r["requests_per_second"], l["p50"]/1000, l["p99"]/1000))' "$out/run-$mode.json")"

@@ -51,6 +51,9 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/memory-soak.XXXXXX")
 source "$repo/scripts/load-test/lib.sh"
 cleanup() { lt_stop_all; rm -rf "$work"; }
 trap cleanup EXIT
+# Name the command that stopped the script (set -e alone exits silently, e.g. when a command substitution fails).
+set -E
+trap 'echo "error: line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
 trap 'exit 130' INT TERM # so the EXIT trap stops the service and wrk on Ctrl-C too
 
 lt_ensure_wrk

@@ -103,6 +103,20 @@ lt_check_forecast() {
 lt_rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 lt_hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 
+# lt_cpu_seconds PID: user + system CPU time the process has used (utime and stime of /proc/PID/stat).
+lt_cpu_seconds() {
+  awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / hz }' "/proc/$1/stat"
+}
+
+# lt_inference_totals URL: "SECONDS COUNT" summed over gruservice_inference_duration_seconds (0 0 when absent), to
+# tell the engine's share of a request from the rest of it.
+lt_inference_totals() {
+  { curl -fsS --max-time 5 "$1/metrics" 2>/dev/null || true; } | awk '
+    /^gruservice_inference_duration_seconds_sum/ { sum += $2 }
+    /^gruservice_inference_duration_seconds_count/ { count += $2 }
+    END { printf "%.6f %d\n", sum, count }'
+}
+
 # lt_result_line FILE: the JSON that forecast.lua's done() printed in a wrk output file.
 lt_result_line() {
   local line
