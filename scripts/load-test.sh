@@ -4,9 +4,12 @@
 # with dynamic batching off, then on, then a bare minimal-API app that only parses the same body (the baseline,
 # tests/GruService.ParseBaseline), each measured in the same run. Prints a table and writes results.json and
 # results.md (see docs/load-test.md).
-#   scripts/load-test.sh [--duration 20s] [--warmup 10s] [--connections 64] [--threads 2] [--modes off,on,baseline]
+#   scripts/load-test.sh [--duration 20s] [--warmup 10] [--warmup-max 60] [--connections 64] [--threads 2] [--modes off,on,baseline]
 #                        [--steps 50] [--input 8] [--hidden 64] [--request-log file|devnull|off]
 #                        [--server-cpus LIST] [--wrk-cpus LIST] [--service-arg ARG]... [--out DIR]
+# --warmup, --warmup-max: seconds of load before measuring, in 5-second wrk windows, at least --warmup and then until
+#   two windows in a row agree within 10% (JIT tiering and PGO take a while, much longer on a busy machine), at most
+#   --warmup-max.
 # --modes: off and on are the service with --Inference:Batching:Enabled=false|true; baseline is the parse-only app.
 # --request-log: file (default: the service's JSON request log, at its shipped levels, to a file in the output
 #   directory, as a container's stdout would be), devnull (the same logging, written to /dev/null), off (request
@@ -20,13 +23,14 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 invocation="$0 $*"
-duration=20s warmup=10s connections=64 threads=2 modes=off,on,baseline steps=50 input=8 hidden=64
+duration=20s warmup=10 warmup_max=60 connections=64 threads=2 modes=off,on,baseline steps=50 input=8 hidden=64
 request_log=file server_cpus='' wrk_cpus='' out=''
 service_args=()
 while (($#)); do
   case $1 in
     --duration) duration=${2:?--duration needs a value}; shift 2 ;;
     --warmup) warmup=${2:?--warmup needs a value}; shift 2 ;;
+    --warmup-max) warmup_max=${2:?--warmup-max needs a value}; shift 2 ;;
     --connections) connections=${2:?--connections needs a value}; shift 2 ;;
     --threads) threads=${2:?--threads needs a value}; shift 2 ;;
     --modes) modes=${2:?--modes needs a value}; shift 2 ;;
@@ -38,12 +42,12 @@ while (($#)); do
     --wrk-cpus) wrk_cpus=${2:?--wrk-cpus needs a value}; shift 2 ;;
     --service-arg) service_args+=("${2:?--service-arg needs a value}"); shift 2 ;;
     --out) out=${2:?--out needs a value}; shift 2 ;;
-    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-for n in connections threads steps input hidden; do
-  [[ ${!n} =~ ^[1-9][0-9]*$ ]] || { echo "--$n must be a positive integer" >&2; exit 2; }
+for n in warmup warmup_max connections threads steps input hidden; do
+  [[ ${!n} =~ ^[1-9][0-9]*$ ]] || { echo "--${n//_/-} must be a positive integer" >&2; exit 2; }
 done
 [[ $request_log =~ ^(file|devnull|off)$ ]] || { echo "--request-log must be file, devnull or off" >&2; exit 2; }
 IFS=, read -r -a mode_list <<<"$modes"
@@ -88,7 +92,35 @@ run_wrk() {
   local command=(wrk "-t$threads" "-c$connections" "-d$1" --latency -s "$wrk_script" "$2" "${wrk_script_args[@]}")
   [[ -n $wrk_cpus ]] && command=(taskset -c "$wrk_cpus" "${command[@]}")
   echo "${command[*]}" >"$3.command"
-  "${command[@]}" >"$3" 2>&1 || { cat "$3" >&2; lt_die "wrk failed (output above)"; }
+  # Through a wrapper that adds wrk's own CPU time to its output: on a shared machine the generator's share of the
+  # cores is part of the story.
+  python3 -c 'import resource, subprocess, sys
+code = subprocess.call(sys.argv[1:])
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print("LOADGEN_CPU_SECONDS %.3f" % (usage.ru_utime + usage.ru_stime))
+sys.exit(code)' "${command[@]}" >"$3" 2>&1 || { cat "$3" >&2; lt_die "wrk failed (output above)"; }
+}
+
+# warm_up MODE URL: 5-second wrk windows until the server is warm (see --warmup); sets warmup_rates.
+warm_up() {
+  local mode=$1 url=$2 elapsed=0 rate previous=''
+  warmup_rates=()
+  while :; do
+    run_wrk 5s "$url" "$work/warmup-$mode.txt"
+    rate=$(lt_result_line "$work/warmup-$mode.txt" | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["requests_per_second"]))')
+    warmup_rates+=("$rate")
+    elapsed=$((elapsed + 5))
+    if ((elapsed >= warmup)) && [[ -n $previous ]] && ((previous > 0)) &&
+      ((10 * (rate > previous ? rate - previous : previous - rate) <= previous)); then
+      break
+    fi
+    if ((elapsed >= warmup_max)); then
+      lt_log "$mode: still not steady after ${elapsed}s of warm-up (req/s per window: ${warmup_rates[*]}); measuring anyway"
+      break
+    fi
+    previous=$rate
+  done
+  lt_log "$mode: warmed up for ${elapsed}s (req/s per 5-second window: ${warmup_rates[*]})"
 }
 
 # measure MODE: starts the server for MODE, checks it answers, warms it up, measures, records, stops it.
@@ -113,8 +145,7 @@ measure() {
   if [[ $mode != baseline ]]; then lt_upload "$url" "$model" "$model_file"; fi
   lt_check_forecast "$url" "$model" "$input" "$steps"
 
-  lt_log "$mode: warming up for $warmup"
-  run_wrk "$warmup" "$url" "$work/warmup-$mode.txt"
+  warm_up "$mode" "$url"
   local load_before load_after rss cpu_before cpu_after inference_before inference_after
   load_before=$(lt_load_average)
   cpu_before=$(lt_cpu_seconds "$pid")
@@ -129,18 +160,19 @@ measure() {
 
   python3 - "$out/run-$mode.json" "$mode" "$load_before" "$load_after" "$rss" "$(lt_result_line "$out/wrk-$mode.txt")" \
     "$(cat "$out/wrk-$mode.txt.command")" "${server_command[*]}" "$cpu_before" "$cpu_after" "$inference_before" \
-    "$inference_after" <<'PY'
+    "$inference_after" "$(awk '/^LOADGEN_CPU_SECONDS / { print $2 }' "$out/wrk-$mode.txt")" "${warmup_rates[*]}" <<'PY'
 import json, sys
 (path, mode, before, after, rss, result, wrk_command, server_command, cpu_before, cpu_after, inference_before,
- inference_after) = sys.argv[1:]
+ inference_after, wrk_cpu, warmup_rates) = sys.argv[1:]
 result = json.loads(result)
 requests = max(result["requests"], 1)
 (sum0, n0), (sum1, n1) = inference_before.split(), inference_after.split()
 inferences = int(n1) - int(n0)
-json.dump({"mode": mode, "load_average_before": before, "load_average_after": after, "server_rss_kib_after": int(rss),
+json.dump({"mode": mode, "warmup_requests_per_second": [int(r) for r in warmup_rates.split()], "load_average_before": before, "load_average_after": after, "server_rss_kib_after": int(rss),
            # Server CPU per answered request (both cores count), and the engine's share from the service's own metric;
            # the scrape of /metrics after the run adds a request's worth, which is noise at these counts.
            "server_cpu_us_per_request": round((float(cpu_after) - float(cpu_before)) * 1e6 / requests, 1),
+           "wrk_cpu_us_per_request": round(float(wrk_cpu) * 1e6 / requests, 1),
            "inference_us_per_request": round((float(sum1) - float(sum0)) * 1e6 / inferences, 1) if inferences > 0 else None,
            "wrk_command": wrk_command, "server_command": server_command, "result": result},
           open(path, "w"), indent=2)
@@ -149,7 +181,7 @@ PY
 }
 
 settings=$(python3 -c 'import json,sys; print(json.dumps(dict(zip(sys.argv[1::2], sys.argv[2::2]))))' \
-  duration "$duration" warmup "$warmup" connections "$connections" threads "$threads" modes "$modes" steps "$steps" \
+  duration "$duration" warmup "$warmup" warmup_max "$warmup_max" connections "$connections" threads "$threads" modes "$modes" steps "$steps" \
   input "$input" hidden "$hidden" request_log "$request_log" server_cpus "$server_cpus" wrk_cpus "$wrk_cpus" \
   service_args "${service_args[*]}" command "$invocation")
 lt_environment_json >"$work/environment.json"

@@ -33,7 +33,7 @@ while (($#)); do
     --request-log) request_log=${2:?--request-log needs a value}; shift 2 ;;
     --service-arg) service_args+=("${2:?--service-arg needs a value}"); shift 2 ;;
     --out) out=${2:?--out needs a value}; shift 2 ;;
-    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
 done

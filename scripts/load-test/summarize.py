@@ -47,6 +47,8 @@ def main(out, settings_json, environment_file):
             "server_rss_mib_after": round(run["server_rss_kib_after"] / 1024, 1),
             "server_cpu_us_per_request": run["server_cpu_us_per_request"],
             "inference_us_per_request": run["inference_us_per_request"],
+            "wrk_cpu_us_per_request": run["wrk_cpu_us_per_request"],
+            "warmup_requests_per_second": run["warmup_requests_per_second"],
             "load_average_before": run["load_average_before"],
             "load_average_after": run["load_average_after"],
             "wrk_command": run["wrk_command"],
@@ -86,8 +88,8 @@ def main(out, settings_json, environment_file):
 
 
 def markdown_table(rows):
-    lines = ["| run | req/s | p50 ms | p90 ms | p99 ms | max ms | vs baseline | server CPU µs/req | inference µs/req | RSS MiB | load before | targets |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+    lines = ["| run | req/s | p50 ms | p90 ms | p99 ms | max ms | vs baseline | server CPU µs/req | wrk CPU µs/req | inference µs/req | RSS MiB | load before | targets |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
     for row in rows:
         ratio = "" if row["ratio_to_baseline"] is None else f"{row['ratio_to_baseline']:.1%}"
         targets = ""
@@ -96,7 +98,7 @@ def markdown_table(rows):
             failed = [name for name, ok in t.items() if ok is False]
             targets = "met" if not failed else "missed: " + ", ".join(failed)
         lines.append(f"| {row['label']} | {row['requests_per_second']:,.0f} | {row['p50_ms']:.2f} | {row['p90_ms']:.2f} | "
-                     f"{row['p99_ms']:.2f} | {row['max_ms']:.1f} | {ratio} | {row['server_cpu_us_per_request']:.0f} | "
+                     f"{row['p99_ms']:.2f} | {row['max_ms']:.1f} | {ratio} | {row['server_cpu_us_per_request']:.0f} | {row['wrk_cpu_us_per_request']:.0f} | "
                      f"{'' if row['inference_us_per_request'] is None else round(row['inference_us_per_request'])} | {row['server_rss_mib_after']} | "
                      f"{row['load_average_before']} | {targets} |")
     return "\n".join(lines)
