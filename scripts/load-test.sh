@@ -8,7 +8,7 @@
 #                        [--steps 50] [--input 8] [--hidden 64] [--request-log file|devnull|off]
 #                        [--server-cpus LIST] [--wrk-cpus LIST] [--service-arg ARG]... [--out DIR]
 # --warmup, --warmup-max: seconds of load before measuring, in 5-second wrk windows, at least --warmup and then until
-#   two windows in a row agree within 10% (JIT tiering and PGO take a while, much longer on a busy machine), at most
+#   three windows in a row agree within 10% (JIT tiering and PGO take a while, much longer on a busy machine), at most
 #   --warmup-max.
 # --modes: off and on are the service with --Inference:Batching:Enabled=false|true; baseline is the parse-only app.
 # --request-log: file (default: the service's JSON request log, at its shipped levels, to a file in the output
@@ -103,17 +103,20 @@ sys.exit(code)' "${command[@]}" >"$3" 2>&1 || { cat "$3" >&2; lt_die "wrk failed
 
 # warm_up MODE URL: 5-second wrk windows until the server is warm (see --warmup); sets warmup_rates.
 warm_up() {
-  local mode=$1 url=$2 elapsed=0 rate previous=''
+  local mode=$1 url=$2 elapsed=0 rate previous='' steady=0
   warmup_rates=()
   while :; do
     run_wrk 5s "$url" "$work/warmup-$mode.txt"
     rate=$(lt_result_line "$work/warmup-$mode.txt" | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["requests_per_second"]))')
     warmup_rates+=("$rate")
     elapsed=$((elapsed + 5))
-    if ((elapsed >= warmup)) && [[ -n $previous ]] && ((previous > 0)) &&
-      ((10 * (rate > previous ? rate - previous : previous - rate) <= previous)); then
-      break
+    if [[ -n $previous ]] && ((previous > 0)) && ((10 * (rate > previous ? rate - previous : previous - rate) <= previous)); then
+      steady=$((steady + 1))
+    else
+      steady=0
     fi
+    # Two agreeing pairs, not one: a server still in tier-0 code can give two equally slow windows.
+    ((elapsed >= warmup && steady >= 2)) && break
     if ((elapsed >= warmup_max)); then
       lt_log "$mode: still not steady after ${elapsed}s of warm-up (req/s per window: ${warmup_rates[*]}); measuring anyway"
       break

@@ -140,7 +140,9 @@ print(json.dumps({
     "cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), ""),
     "commit": run("git", "rev-parse", "--short", "HEAD"), "dirty": run("git", "status", "--porcelain") != "",
     "dotnet": run("dotnet", "--version"), "wrk": run("sh", "-c", "wrk --version 2>&1 | head -1"),
-    "dotnet_env": {k: v for k, v in os.environ.items() if k.startswith(("DOTNET_", "COMPlus_"))},
+    # Runtime settings only: the SDK's own DOTNET_CLI_* and DOTNET_NOLOGO-style variables change nothing measured.
+    "dotnet_env": {k: v for k, v in os.environ.items() if k.startswith(("DOTNET_", "COMPlus_"))
+                   and not k.startswith(("DOTNET_CLI_", "DOTNET_NOLOGO", "DOTNET_GENERATE_ASPNET_CERTIFICATE"))},
 }))
 PY
 }
