@@ -49,6 +49,7 @@ out=$(cd "$out" && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/memory-soak.XXXXXX")
 # shellcheck source=scripts/load-test/lib.sh
 source "$repo/scripts/load-test/lib.sh"
+# shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() { lt_stop_all; rm -rf "$work"; }
 trap cleanup EXIT
 # Name the command that stopped the script (set -e alone exits silently, e.g. when a command substitution fails).
@@ -90,16 +91,18 @@ model_bytes=$(du -cb "$work"/models/*.safetensors | tail -1 | cut -f1)
 lt_log "RSS: $((rss_started / 1024)) MiB after start-up, $((rss_loaded / 1024)) MiB with $models models loaded ($((model_bytes / 1048576)) MiB of model files)"
 
 # sample ELAPSED: one CSV row: seconds, VmRSS KiB, GC heap bytes (sum over generations at the last collection), GC
-# committed bytes, gen2 collections; the GC figures tell a managed leak from native growth.
+# committed bytes, gen2 collections, OS threads; the GC figures tell a managed leak from native growth, and the thread
+# count tells growth that follows new thread-pool threads (each keeps its own pooled buffers) from a leak.
 sample() {
-  local metrics rss
+  local metrics rss threads
   rss=$(lt_rss_kib "$pid") || lt_die "the service (pid $pid) is gone"
+  threads=$(awk '/^Threads:/ { print $2 }' "/proc/$pid/status")
   metrics=$(curl -fsS --max-time 5 "$url/metrics" 2>/dev/null || true)
-  awk -v t="$1" -v rss="$rss" '
+  awk -v t="$1" -v rss="$rss" -v threads="$threads" '
     /^dotnet_gc_last_collection_heap_size_bytes\{/ { heap += $2 }
     /^dotnet_gc_last_collection_memory_committed_size_bytes / { committed = $2 }
     /^dotnet_gc_collections_total\{gc_heap_generation="gen2"\}/ { gen2 = $2 }
-    END { printf "%d,%d,%.0f,%.0f,%d\n", t, rss, heap, committed, gen2 }' <<<"$metrics"
+    END { printf "%d,%d,%.0f,%.0f,%d,%d\n", t, rss, heap, committed, gen2, threads }' <<<"$metrics"
 }
 
 wrk_command=(wrk "-t$threads" "-c$connections" "-d${minutes}m" --timeout 10s --latency
@@ -107,7 +110,7 @@ wrk_command=(wrk "-t$threads" "-c$connections" "-d${minutes}m" --timeout 10s --l
   "input=$input" mix=1)
 load_before=$(lt_load_average)
 lt_log "soaking for $minutes min, sampling every $interval s (load average $load_before)"
-echo "seconds,rss_kib,gc_heap_bytes,gc_committed_bytes,gen2_collections" >"$out/samples.csv"
+echo "seconds,rss_kib,gc_heap_bytes,gc_committed_bytes,gen2_collections,threads" >"$out/samples.csv"
 start=$(date +%s)
 sample 0 >>"$out/samples.csv"
 "${wrk_command[@]}" >"$out/wrk.txt" 2>&1 &
@@ -117,7 +120,7 @@ next=$interval
 while kill -0 "$wrk_pid" 2>/dev/null; do
   now=$(($(date +%s) - start))
   if ((now >= next)); then
-    sample "$now" | tee -a "$out/samples.csv" | awk -F, '{ printf "  %4d s  RSS %6.1f MiB  GC heap %6.1f MiB\n", $1, $2 / 1024, $3 / 1048576 }' >&2
+    sample "$now" | tee -a "$out/samples.csv" | awk -F, '{ printf "  %4d s  RSS %6.1f MiB  GC heap %6.1f MiB  %3d threads\n", $1, $2 / 1024, $3 / 1048576, $6 }' >&2
     next=$((next + interval))
   fi
   sleep 1
@@ -128,10 +131,14 @@ sample "$(($(date +%s) - start))" >>"$out/samples.csv"
 hwm=$(lt_hwm_kib "$pid")
 lt_stop "$pid"
 
+# The summary exits 1 when memory grew beyond --growth-limit; so does this script, without the ERR trap's message.
+status=0
 python3 "$repo/scripts/load-test/summarize_soak.py" "$out" "$(python3 -c 'import json,sys; print(json.dumps(dict(zip(sys.argv[1::2], sys.argv[2::2]))))' \
   command "$invocation" minutes "$minutes" models "$models" hidden "$hidden" input "$input" steps "$steps" \
   connections "$connections" threads "$threads" interval "$interval" growth_limit "$growth_limit" \
   batching "${batching:-default}" request_log "$request_log" rss_started_kib "$rss_started" \
   rss_loaded_kib "$rss_loaded" rss_peak_kib "$hwm" model_file_bytes "$model_bytes" load_before "$load_before" \
   load_after "$load_after" wrk_command "${wrk_command[*]}" service_command "${service_command[*]}" \
-  wrk_result "$(lt_result_line "$out/wrk.txt")")" "$(lt_environment_json)"
+  wrk_result "$(lt_result_line "$out/wrk.txt")")" "$(lt_environment_json)" || status=$?
+lt_log "results in $out"
+exit "$status"

@@ -32,6 +32,11 @@ def main(out, run_json, environment_json):
     early_rss, late_rss = mean([s["rss_kib"] / 1024 for s in early]), mean([s["rss_kib"] / 1024 for s in late])
     early_heap, late_heap = mean([s["gc_heap_bytes"] / 2**20 for s in early]), mean([s["gc_heap_bytes"] / 2**20 for s in late])
     growth = (late_rss - early_rss) / early_rss * 100
+    # Still growing at the end, or a step that then levelled off? The same comparison over the second half only.
+    middle = [s for s in samples if seconds * 0.4 <= s["seconds"] < seconds * 0.6]
+    middle_rss = mean([s["rss_kib"] / 1024 for s in middle]) if middle else float("nan")
+    second_half_growth = (late_rss - middle_rss) / middle_rss * 100
+    threads = [int(s["threads"]) for s in samples if "threads" in s]
     grew = growth > float(run["growth_limit"])
     wrk = json.loads(run["wrk_result"])
 
@@ -48,6 +53,8 @@ def main(out, run_json, environment_json):
         },
         "gc_heap_mib": {"early_window_mean": round(early_heap, 1), "late_window_mean": round(late_heap, 1)},
         "growth_percent": round(growth, 2),
+        "second_half_growth_percent": round(second_half_growth, 2),
+        "threads": {"first": threads[0], "last": threads[-1], "max": max(threads)} if threads else None,
         "grew": grew,
         "load": {"requests": wrk["requests"], "requests_per_second": round(wrk["requests_per_second"], 1),
                  "p50_ms": wrk["latency_us"]["p50"] / 1000, "p99_ms": wrk["latency_us"]["p99"] / 1000,
@@ -79,7 +86,9 @@ def main(out, run_json, environment_json):
         f"| mean RSS, last window | {r['late_window_mean']} |",
         f"| mean GC heap, window after warm-up / last window | {summary['gc_heap_mib']['early_window_mean']} / {summary['gc_heap_mib']['late_window_mean']} |",
         "",
-        f"Growth: {growth:+.2f}% (limit {run['growth_limit']}%): {'GREW' if grew else 'steady'}. "
+        f"Growth: {growth:+.2f}% (limit {run['growth_limit']}%): {'GREW' if grew else 'steady'}; over the second half "
+        f"(last fifth against the fifth around the middle): {second_half_growth:+.2f}%. "
+        + (f"Threads: {threads[0]} at the first sample, {threads[-1]} at the last, {max(threads)} at most. " if threads else "") +
         f"Load: {wrk['requests']} requests, {wrk['requests_per_second']:.0f} req/s, p50 {summary['load']['p50_ms']:.2f} ms, "
         f"p99 {summary['load']['p99_ms']:.2f} ms, {summary['load']['non_2xx']} non-2xx, {summary['load']['socket_errors']} socket errors.",
         "",
