@@ -3,8 +3,8 @@
 #:property Configuration=Release
 // The engine's share of a load-test request, without HTTP: times GruModel.Predict on one thread for a batch of B
 // sequences (B = 1 is what each request costs with batching off; larger B is what dynamic batching can turn 64
-// concurrent requests into). Prints microseconds per call and per sequence: wall time, and the process's CPU time (on a busy machine the wall
-// time includes waiting for a core; the CPU time does not).
+// concurrent requests into). Prints microseconds per call and per sequence: wall time, and the process's CPU time
+// (on a busy machine the wall time includes waiting for a core; the CPU time does not).
 //   dotnet run --file scripts/load-test/predict-timing.cs -- [--input 8] [--hidden 64] [--steps 50] [--batches 1,8,64] [--seconds 3]
 using System.Diagnostics;
 using System.Globalization;
