@@ -50,11 +50,24 @@ public sealed class ServiceProbe(HttpClient client, FuzzStats stats, FailureLog 
         stats.CountResponse(answer.Status);
         if (Violation(answer) is { } problem)
         {
-            string? cause = answer.Status >= 500 ? explainServerError?.Invoke() : null;
+            string? cause = answer.Status >= 500 ? Explain(explainServerError) : null;
             FailureKind kind = answer.Status < 500 ? FailureKind.ContractViolation : cause is null ? FailureKind.ServerError : FailureKind.NonFiniteOutputServerError;
             failures.Record(kind, iteration, $"{problem}{(cause is null ? "" : " " + cause)}\nrequest: {what}\nresponse: {answer.Status} {answer.MediaType}\n{Truncate(answer.Text)}", input);
         }
         return answer;
+    }
+
+    /// <summary>The explanation of a server error; none when working it out fails too (the 5xx then stands unexplained).</summary>
+    private static string? Explain(Func<string?>? explainServerError)
+    {
+        try
+        {
+            return explainServerError?.Invoke();
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        {
+            return null;
+        }
     }
 
     /// <summary>What is wrong with an answer under the contract, or null.</summary>

@@ -28,7 +28,7 @@ public static class InferenceRequestReader
             bool sawInputs = false;
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
-                if (!reader.ValueTextEquals(InputsProperty))
+                if (!IsInputsProperty(ref reader))
                     return $"Unknown property '{PropertyName(ref reader)}'; the body has one property, 'inputs'.";
                 if (sawInputs)
                     return "The property 'inputs' appears twice.";
@@ -111,6 +111,22 @@ public static class InferenceRequestReader
             return $"{where} is {Encoding.UTF8.GetString(reader.ValueSpan)}, not a finite float32 number.";
         batch.AddValue((float)value);
         return null;
+    }
+
+    /// <summary>
+    /// ValueTextEquals unescapes the name before comparing and throws InvalidOperationException on an escaped lone
+    /// surrogate (<c>"\ud800"</c>); such a name is not 'inputs'.
+    /// </summary>
+    private static bool IsInputsProperty(ref Utf8JsonReader reader)
+    {
+        try
+        {
+            return reader.ValueTextEquals(InputsProperty);
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
     }
 
     /// <summary>

@@ -22,7 +22,10 @@ public class FuzzFindingsTests : IAsyncLifetime
         { "truncated UTF-8 sequence", [.. "{\""u8, 0xE2, 0x82, .. "\": 1}"u8] },
         { "overlong encoding", [.. "{\""u8, 0xC0, 0xAF, .. "\": 1}"u8] },
         { "0xFF byte after inputs", [.. "{\"inputs\": [[1]], \""u8, 0xFF, .. "\": 2}"u8] },
-        { "escaped lone surrogate", "{\"\\ud800\": 1}"u8.ToArray() },
+        { "escaped lone high surrogate", "{\"\\ud800\": 1}"u8.ToArray() },
+        // Seed 20261121, iterations 849 and 1391: escaped lone surrogates, which fail the comparison with 'inputs' itself.
+        { "escaped lone low surrogate", "{\"\\udc00\": 1}"u8.ToArray() },
+        { "escaped high surrogate without its low one, after inputs", "{\"inputs\": [[1]], \"\\ud83dx\": 2}"u8.ToArray() },
     };
 
     [Theory]
