@@ -26,6 +26,9 @@ public sealed class FuzzHost : WebApplicationFactory<Program>
             // Rejected uploads and bad requests are logged as warnings: a hundred thousand of them would drown the
             // summary. Unhandled exceptions are errors and still show.
             ["Serilog:MinimumLevel"] = "Error",
+            ["Serilog:MinimumLevel:Override:Microsoft.Hosting.Lifetime"] = "Error",
+            // The service's log events go to stderr, so stdout carries the fuzzer's summary line alone.
+            ["Serilog:WriteTo:0:Args:standardErrorFromLevel"] = "Verbose",
             ["Security:ApiKeys:fuzz:Key"] = ApiKey,
             ["Security:ApiKeys:fuzz:Scopes:0"] = "manage",
             ["Security:ApiKeys:fuzz:Scopes:1"] = "infer",

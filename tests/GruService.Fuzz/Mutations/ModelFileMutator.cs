@@ -25,7 +25,7 @@ public static class ModelFileMutator
         {
             case < 6 when split:
                 JsonObject mutated = MutateHeader(random, header!, out name);
-                return Assemble(random, Encoding.UTF8.GetBytes(mutated.ToJsonString()), file.AsSpan(headerEnd));
+                return Assemble(random, JsonMutator.Serialize(mutated), file.AsSpan(headerEnd));
             case < 8 when split:
             {
                 byte[] headerText = JsonMutator.MutateText(random, header, file[8..headerEnd], out string textMutation);
@@ -213,7 +213,7 @@ public static class ModelFileMutator
                     obj["task"] = obj["task"]?.ToString() == "forecast" ? "classify" : "forecast";
                     break;
             }
-            return obj.ToJsonString();
+            return Encoding.UTF8.GetString(JsonMutator.Serialize(obj));
         }
         if (random.Next(3) == 0)
         {
