@@ -1,6 +1,7 @@
 using System.Net.Http.Headers;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.Logging;
 
 namespace GruService.Fuzz;
 
@@ -23,12 +24,6 @@ public sealed class FuzzHost : WebApplicationFactory<Program>
         {
             ["Storage:Root"] = StorageRoot,
             ["Models:BundledDirectory"] = BundledModelsDirectory,
-            // Rejected uploads and bad requests are logged as warnings: a hundred thousand of them would drown the
-            // summary. Unhandled exceptions are errors and still show.
-            ["Serilog:MinimumLevel"] = "Error",
-            ["Serilog:MinimumLevel:Override:Microsoft.Hosting.Lifetime"] = "Error",
-            // The service's log events go to stderr, so stdout carries the fuzzer's summary line alone.
-            ["Serilog:WriteTo:0:Args:standardErrorFromLevel"] = "Verbose",
             ["Security:ApiKeys:fuzz:Key"] = ApiKey,
             ["Security:ApiKeys:fuzz:Scopes:0"] = "manage",
             ["Security:ApiKeys:fuzz:Scopes:1"] = "infer",
@@ -49,6 +44,15 @@ public sealed class FuzzHost : WebApplicationFactory<Program>
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         foreach (var (key, value) in _settings) builder.UseSetting(key, value);
+        // Errors only (rejected uploads and bad requests are warnings, and a hundred thousand of them would drown
+        // the output; unhandled exceptions are errors and still show), and on stderr, so stdout is the summary line.
+        // Set here rather than through Serilog's keys: applied after the service's own logging set-up, it replaces it.
+        builder.ConfigureLogging(logging =>
+        {
+            logging.ClearProviders();
+            logging.AddConsole(console => console.LogToStandardErrorThreshold = LogLevel.Trace);
+            logging.SetMinimumLevel(LogLevel.Error);
+        });
     }
 
     /// <summary>A client of the Kestrel listener carrying the API key, once /readyz answers 200.</summary>

@@ -22,15 +22,16 @@ public static class FuzzRunner
 
         using var host = new FuzzHost();
         using HttpClient client = await host.ReadyClientAsync(settings.HangBound);
-        var probe = new ServiceProbe(client, stats, failures);
+        var stage = new IterationStage();
+        var probe = new ServiceProbe(client, stats, failures, stage);
 
         var limits = new ModelLimits();
         IReadOnlyList<SeedModel> bundled = Seeds.BundledModels(FuzzHost.BundledModelsDirectory, limits);
         if (bundled.Count == 0) throw new InvalidOperationException($"No bundled model files in {FuzzHost.BundledModelsDirectory}.");
         IReadOnlyList<SeedModel> modelSeeds = [.. bundled, .. Seeds.RandomModels(new Random(settings.Seed), RandomSeedModels, limits)];
-        var modelFiles = new ModelFileFuzzer(probe, stats, failures, settings, modelSeeds);
+        var modelFiles = new ModelFileFuzzer(probe, stats, failures, settings, modelSeeds, stage);
         await modelFiles.SetUpAsync();
-        var requests = new RequestFuzzer(probe, stats, settings, bundled, ExampleBodies());
+        var requests = new RequestFuzzer(probe, stats, settings, bundled, ExampleBodies(), stage);
 
         var memory = new MemorySampler();
         memory.Sample(force: true);
@@ -61,7 +62,8 @@ public static class FuzzRunner
             catch (TimeoutException)
             {
                 // The iteration may still be running on a thread pool thread; the state of the service is unknown, so stop here.
-                failures.Record(FailureKind.Hang, i, $"Iteration {i} ({(modelFile ? "model file" : "request")}) did not finish within {2 * settings.HangBound.TotalSeconds} s.", null);
+                failures.Record(FailureKind.Hang, i,
+                    $"Iteration {i} ({(modelFile ? "model file" : "request")}) did not finish within {2 * settings.HangBound.TotalSeconds} s; it was {stage.Current}.", stage.Input);
                 break;
             }
             catch (Exception e)

@@ -12,7 +12,7 @@ namespace GruService.Fuzz;
 /// the rejected ones, the upload endpoint agrees over HTTP, an accepted version answers a valid forecast/classify
 /// request with 2xx, and after a rejected upload the active version still answers exactly as before.
 /// </summary>
-public sealed class ModelFileFuzzer(ServiceProbe probe, FuzzStats stats, FailureLog failures, FuzzSettings settings, IReadOnlyList<SeedModel> seeds)
+public sealed class ModelFileFuzzer(ServiceProbe probe, FuzzStats stats, FailureLog failures, FuzzSettings settings, IReadOnlyList<SeedModel> seeds, IterationStage stage)
 {
     /// <summary>Versions an HTTP target may pile up before it is deleted and its seed uploaded afresh (keeps the storage root small).</summary>
     private const int VersionsBeforeReset = 100;
@@ -33,6 +33,7 @@ public sealed class ModelFileFuzzer(ServiceProbe probe, FuzzStats stats, Failure
     public async Task RunIterationAsync(int iteration, Random random)
     {
         stats.CountModelFileMutation();
+        stage.Set("mutating a model file");
         int k = random.Next(seeds.Count);
         SeedModel seed = seeds[k];
         byte[] file = seed.File;
@@ -45,6 +46,7 @@ public sealed class ModelFileFuzzer(ServiceProbe probe, FuzzStats stats, Failure
         }
         string context = $"seed model: {seed.Source}; mutations: {string.Join(", ", applied)}";
 
+        stage.Set($"ModelFile.Read in-process ({context})", file);
         GruModel? parsed = null;
         string? rejection = null;
         try

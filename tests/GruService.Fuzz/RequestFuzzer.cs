@@ -11,7 +11,7 @@ namespace GruService.Fuzz;
 /// or a 4xx problem. A training job that is accepted is cancelled at once (a 409 because it already finished, and a
 /// 429 because the queue is full, are valid answers too).
 /// </summary>
-public sealed class RequestFuzzer(ServiceProbe probe, FuzzStats stats, FuzzSettings settings, IReadOnlyList<SeedModel> bundledModels, IReadOnlyDictionary<string, string> exampleBodies)
+public sealed class RequestFuzzer(ServiceProbe probe, FuzzStats stats, FuzzSettings settings, IReadOnlyList<SeedModel> bundledModels, IReadOnlyDictionary<string, string> exampleBodies, IterationStage stage)
 {
     private static readonly string?[] OtherContentTypes =
     [
@@ -25,6 +25,7 @@ public sealed class RequestFuzzer(ServiceProbe probe, FuzzStats stats, FuzzSetti
 
     public async Task RunIterationAsync(int iteration, Random random)
     {
+        stage.Set("mutating a request");
         if (random.NextDouble() < settings.TrainingRequestFraction)
         {
             await TrainingJobAsync(iteration, random);

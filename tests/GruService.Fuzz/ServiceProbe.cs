@@ -15,7 +15,7 @@ public sealed record HttpAnswer(int Status, string? MediaType, byte[] Body)
 /// Sends requests to the service and checks the contract every answer must keep: 2xx, or 4xx with an RFC 7807
 /// problem body whose status matches; never 5xx, never a dropped connection, never slower than the hang bound.
 /// </summary>
-public sealed class ServiceProbe(HttpClient client, FuzzStats stats, FailureLog failures)
+public sealed class ServiceProbe(HttpClient client, FuzzStats stats, FailureLog failures, IterationStage stage)
 {
     public HttpClient Client => client;
 
@@ -29,6 +29,7 @@ public sealed class ServiceProbe(HttpClient client, FuzzStats stats, FailureLog 
         string what = $"{request.Method} {request.RequestUri} (Content-Type: {request.Content?.Headers.ContentType?.ToString() ?? "none"}"
             + $"{(request.Headers.TransferEncodingChunked == true ? ", chunked" : "")})\n{context}";
         HttpAnswer answer;
+        stage.Set($"waiting for the answer to {what}", input);
         try
         {
             using HttpResponseMessage response = await client.SendAsync(request);

@@ -44,6 +44,9 @@ public static partial class JsonMutator
         [0xFF], [0xC0, 0xAF], [0xED, 0xA0, 0x80], [0x80], [0xF4, 0x90, 0x80, 0x80], [0xE2, 0x82], [0xFE, 0xFF], [0x00],
     ];
 
+    /// <summary>Most nodes one lengthening adds.</summary>
+    private const int MaxAddedNodes = 100_000;
+
     private const string DuplicateKeyMarker = "__fuzz_duplicate_key_marker__";
 
     private static readonly JsonSerializerOptions DeepWriter = new() { MaxDepth = 4096 };
@@ -53,8 +56,8 @@ public static partial class JsonMutator
     {
         if (near is { } value && random.Next(3) == 0)
         {
-            double[] around = [value + 1, value - 1, value * 2, -value, value * 1000, Math.Floor(value / 2)];
-            return JsonValue.Create(around[random.Next(around.Length)]);
+            double[] around = [.. new[] { value + 1, value - 1, value * 2, -value, value * 1000, Math.Floor(value / 2) }.Where(double.IsFinite)];
+            if (around.Length > 0) return JsonValue.Create(around[random.Next(around.Length)]);
         }
         return random.Next(26) switch
         {
@@ -155,7 +158,12 @@ public static partial class JsonMutator
                         return root;
                     }
                     JsonNode? element = array[random.Next(array.Count)];
+                    List<JsonNode> inside = [];
+                    Collect(element, inside);
+                    // Long arrays, but a bounded document: at most MaxAddedNodes new nodes (a body of a few MB at most),
+                    // within the service's request limits and cheap to build.
                     int copies = random.Next(4) == 0 ? random.Next(100, 3000) : random.Next(1, 4);
+                    copies = Math.Max(1, Math.Min(copies, MaxAddedNodes / Math.Max(1, inside.Count)));
                     for (int i = 0; i < copies; i++) array.Insert(random.Next(array.Count + 1), element?.DeepClone());
                     return root;
                 }
