@@ -34,7 +34,7 @@ public static class FuzzRunner
         var requests = new RequestFuzzer(probe, stats, settings, bundled, ExampleBodies(), stage);
 
         var memory = new MemorySampler();
-        memory.Sample(force: true);
+        memory.Sample();
         long heapAtStart = memory.Last;
         int sampleEvery = Math.Max(50, settings.Iterations / 200);
         bool stoppedByTimeLimit = false;
@@ -74,12 +74,12 @@ public static class FuzzRunner
             if (failures.Count(FailureKind.Hang) > 0) break;
             if ((i + 1) % sampleEvery == 0)
             {
-                memory.Sample(force: true);
+                memory.Sample();
                 progress?.WriteLine($"iteration {i + 1}: {stats.HttpRequests} HTTP requests, {failures.Failures.Count} failures, managed heap {memory.Last / 1e6:F0} MB, {clock.Elapsed.TotalSeconds:F0} s");
             }
         }
 
-        memory.Sample(force: true);
+        memory.Sample();
         long heapAtEnd = memory.Last;
         (double firstQuarter, double lastQuarter) = memory.QuarterMeans();
         // Bounded: no more than the bound above the start at the end, and no steady climb (the last quarter of the
@@ -128,9 +128,9 @@ public static class FuzzRunner
         public long Last => _heap[^1];
         public long PeakWorkingSet { get; private set; }
 
-        public void Sample(bool force)
+        public void Sample()
         {
-            _heap.Add(GC.GetTotalMemory(forceFullCollection: force));
+            _heap.Add(GC.GetTotalMemory(forceFullCollection: true));
             using var process = Process.GetCurrentProcess();
             PeakWorkingSet = Math.Max(PeakWorkingSet, process.WorkingSet64);
         }
