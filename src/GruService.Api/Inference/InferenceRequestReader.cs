@@ -28,8 +28,8 @@ public static class InferenceRequestReader
             bool sawInputs = false;
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
-                if (!reader.ValueTextEquals(InputsProperty))
-                    return $"Unknown property '{reader.GetString()}'; the body has one property, 'inputs'.";
+                if (!IsInputsProperty(ref reader))
+                    return $"Unknown property '{PropertyName(ref reader)}'; the body has one property, 'inputs'.";
                 if (sawInputs)
                     return "The property 'inputs' appears twice.";
                 sawInputs = true;
@@ -111,6 +111,39 @@ public static class InferenceRequestReader
             return $"{where} is {Encoding.UTF8.GetString(reader.ValueSpan)}, not a finite float32 number.";
         batch.AddValue((float)value);
         return null;
+    }
+
+    /// <summary>
+    /// ValueTextEquals unescapes the name before comparing and throws InvalidOperationException on an escaped lone
+    /// surrogate (<c>"\ud800"</c>); such a name is not 'inputs'.
+    /// </summary>
+    private static bool IsInputsProperty(ref Utf8JsonReader reader)
+    {
+        try
+        {
+            return reader.ValueTextEquals(InputsProperty);
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// The current property name for an error message. The reader checks JSON syntax but decodes a name only when
+    /// asked, and GetString throws InvalidOperationException on invalid UTF-8 or an escaped lone surrogate; such a name
+    /// is shown with replacement characters instead, so the request gets its 400 rather than a 500.
+    /// </summary>
+    private static string PropertyName(ref Utf8JsonReader reader)
+    {
+        try
+        {
+            return reader.GetString() ?? "";
+        }
+        catch (InvalidOperationException)
+        {
+            return Encoding.UTF8.GetString(reader.ValueSpan);
+        }
     }
 
     private static string Describe(JsonTokenType token) => token switch

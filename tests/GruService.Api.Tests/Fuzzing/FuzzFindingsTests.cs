@@ -1,0 +1,42 @@
+using System.Net.Http.Headers;
+
+namespace GruService.Api.Tests.Fuzzing;
+
+/// <summary>Inputs the fuzzer (tests/GruService.Fuzz) found answered with a 500, kept as regression tests.</summary>
+public class FuzzFindingsTests : IAsyncLifetime
+{
+    private readonly GruServiceFactory _factory = new(settings: new Dictionary<string, string?> { ["Models:BundledDirectory"] = "models" });
+    private HttpClient _client = null!;
+
+    public async Task InitializeAsync() => _client = await _factory.ReadyClientAsync();
+
+    public Task DisposeAsync()
+    {
+        _factory.Dispose();
+        return Task.CompletedTask;
+    }
+
+    public static TheoryData<string, byte[]> UndecodablePropertyNames => new()
+    {
+        // Seed 1, iteration 763: a 0xE2 0x82 (a cut-off three-byte sequence) spliced into the body.
+        { "truncated UTF-8 sequence", [.. "{\""u8, 0xE2, 0x82, .. "\": 1}"u8] },
+        { "overlong encoding", [.. "{\""u8, 0xC0, 0xAF, .. "\": 1}"u8] },
+        { "0xFF byte after inputs", [.. "{\"inputs\": [[1]], \""u8, 0xFF, .. "\": 2}"u8] },
+        { "escaped lone high surrogate", "{\"\\ud800\": 1}"u8.ToArray() },
+        // Seed 20261121, iterations 849 and 1391: escaped lone surrogates, which fail the comparison with 'inputs' itself.
+        { "escaped lone low surrogate", "{\"\\udc00\": 1}"u8.ToArray() },
+        { "escaped high surrogate without its low one, after inputs", "{\"inputs\": [[1]], \"\\ud83dx\": 2}"u8.ToArray() },
+    };
+
+    [Theory]
+    [MemberData(nameof(UndecodablePropertyNames))]
+    public async Task AnUnknownPropertyWhoseNameCannotBeDecoded_Answers400InvalidInput(string what, byte[] body)
+    {
+        var content = new ByteArrayContent(body);
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        HttpResponseMessage response = await _client.PostAsync("/v1/models/ett-oil-temperature/forecast", content);
+
+        string detail = await response.AssertProblemAsync(400, "invalid_input");
+        Assert.True(detail.StartsWith("Unknown property", StringComparison.Ordinal), $"{what}: {detail}");
+    }
+}
