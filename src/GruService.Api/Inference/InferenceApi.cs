@@ -99,6 +99,9 @@ public static class InferenceApi
         {
             // Once this returns or throws, no forward pass reads `batch` or writes `rented` any more, so both may be released.
             await batcher.RunAsync(served, batch, rented, cancellationToken);
+            if (FirstNonFinite(rented.AsSpan(0, outputs)) is int at)
+                return ApiProblem.BadRequest("non_finite_output",
+                    $"Model '{served.Name}' version {served.Version} computed a non-finite value (NaN or infinity) for inputs[{at / model.OutputsPerSequence}]: this input overflows float32 in this model's weights. JSON cannot carry such a value; check the input's scale and the model's weights.");
             return TypedResults.Ok(answer(served, rented.AsSpan(0, outputs), batch.SequenceCount));
         }
         finally
@@ -131,6 +134,13 @@ public static class InferenceApi
             predictions[s] = new ClassPrediction(classes[best], best, probabilities.ToArray());
         }
         return new ClassifyResponse(served.Name, served.Version, predictions);
+    }
+
+    private static int? FirstNonFinite(ReadOnlySpan<float> values)
+    {
+        for (int i = 0; i < values.Length; i++)
+            if (!float.IsFinite(values[i])) return i;
+        return null;
     }
 
     private static int? LengthNotInSegments(ReadOnlySpan<int> lengths, int segment)

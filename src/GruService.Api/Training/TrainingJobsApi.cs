@@ -50,9 +50,19 @@ public static class TrainingJobsApi
             return ApiProblem.BadRequest("invalid_training_job", e.Message);
         }
 
+        JsonElement recordedRequest;
+        try
+        {
+            recordedRequest = JsonSerializer.SerializeToElement(request, GruJsonContext.Default.TrainingJobRequest);
+        }
+        catch (JsonException e)
+        {
+            // The reader accepts escaped lone surrogates inside free-form inline data, which no JSON writer may emit.
+            return ApiProblem.BadRequest("invalid_training_job", $"The request cannot be recorded as JSON: {e.InnerException?.Message ?? e.Message} Send text as valid Unicode.");
+        }
         string id = $"job-{Guid.NewGuid():N}"[..16];
         var job = new TrainingJob(id, JobStatus.Queued, request.Model!, request.Task!, request.Dataset, DateTimeOffset.UtcNow,
-            null, null, null, [], null, null, 0, JsonSerializer.SerializeToElement(request, GruJsonContext.Default.TrainingJobRequest));
+            null, null, null, [], null, null, 0, recordedRequest);
         if (!jobs.TryEnqueue(job, options.Value.QueueCapacity))
         {
             context.Response.Headers.RetryAfter = "30";

@@ -1,4 +1,6 @@
 using System.Net.Http.Headers;
+using GruService.Engine;
+using GruService.Engine.ModelFiles;
 
 namespace GruService.Api.Tests.Fuzzing;
 
@@ -38,5 +40,32 @@ public class FuzzFindingsTests : IAsyncLifetime
 
         string detail = await response.AssertProblemAsync(400, "invalid_input");
         Assert.True(detail.StartsWith("Unknown property", StringComparison.Ordinal), $"{what}: {detail}");
+    }
+
+    // Seed 20261121, iteration 2401: an escaped lone surrogate among the keys of inline training data.
+    [Fact]
+    public async Task StartJob_Answers400_WhenInlineDataHoldsALoneSurrogate()
+    {
+        HttpResponseMessage response = await _client.PostJsonAsync("/v1/training-jobs",
+            """{"model":"m","task":"forecast","data":{"series":[[1,2,3]],"\udc00columns":["a"]}}""");
+        string detail = await response.AssertProblemAsync(400, "invalid_training_job");
+        Assert.Contains("Unicode", detail);
+    }
+
+    // Seed 1, iteration 416: a finite but extreme head weight makes a valid request's forecast overflow float32.
+    [Fact]
+    public async Task Forecast_Answers400NonFiniteOutput_WhenTheModelOverflows_AndTheActiveVersionIsUntouched()
+    {
+        GruModel bundled = ModelFile.Read(await File.ReadAllBytesAsync(Path.Combine(AppContext.BaseDirectory, "models", "ett-oil-temperature.safetensors")), new ModelLimits());
+        float[] headWeight = [.. bundled.HeadWeight];
+        Array.Fill(headWeight, -float.MaxValue);
+        var overflowing = new GruModel(bundled.Config, bundled.Directions, headWeight, bundled.HeadBias);
+        (await _client.PutModelAsync("overflow", ModelFile.Write(overflowing))).EnsureSuccessStatusCode();
+        // The bundled forecaster reads one value per step: 96 hourly oil temperatures around 10 °C.
+        string request = $"{{\"inputs\":[[{string.Join(',', Enumerable.Range(0, 96).Select(i => (10 + Math.Sin(i)).ToString("R", System.Globalization.CultureInfo.InvariantCulture)))}]]}}";
+
+        string detail = await (await _client.PostJsonAsync("/v1/models/overflow/forecast", request)).AssertProblemAsync(400, "non_finite_output");
+        Assert.Contains("inputs[0]", detail);
+        (await _client.PostJsonAsync("/v1/models/ett-oil-temperature/forecast", request)).EnsureSuccessStatusCode();
     }
 }
