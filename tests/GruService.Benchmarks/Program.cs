@@ -7,6 +7,8 @@ using GruService.Benchmarks;
 switch (args.FirstOrDefault())
 {
     // A full GRU forward pass benchmark ("kernel") is dispatched here.
+    case "train-step":
+        return TrainStepCommand.Run(args);
     default:
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, BenchmarkSetup.DefaultConfig());
         return 0;
