@@ -61,7 +61,15 @@ public static class TrainingGemm
         }
     }
 
-    internal static void AddTransposedProduct(ReadOnlySpan<float> a, int m, int k, ReadOnlySpan<float> b, int n, Span<float> c, GemmSettings settings)
+    internal static void AddTransposedProduct(ReadOnlySpan<float> a, int m, int k, ReadOnlySpan<float> b, int n, Span<float> c, GemmSettings settings) =>
+        AddTransposedProduct(a, m, k, b, n, c, settings, workspace: null);
+
+    /// <summary>
+    /// c += aᵀ · b with the copies it needs made in <paramref name="workspace"/> (kept by the caller, so that a
+    /// training pass allocates nothing once warm), or in pooled arrays when it is null.
+    /// </summary>
+    internal static void AddTransposedProduct(ReadOnlySpan<float> a, int m, int k, ReadOnlySpan<float> b, int n, Span<float> c, GemmSettings settings,
+        TrainingGemmWorkspace? workspace)
     {
         Require(m >= 0 && k >= 0 && n >= 0 && a.Length >= (long)m * k && b.Length >= (long)m * n && c.Length >= (long)k * n);
         if (m == 0 || k == 0 || n == 0) return;
@@ -69,58 +77,55 @@ public static class TrainingGemm
         // a strided copy) and the other packed (a block copy). Transposing b instead of a, i.e. computing
         // cᵀ [n, k] += bᵀ · a, saves m·(k − n) strided copies and costs 2·k·n (c there and back): it pays for a gate
         // gradient against a long batch of narrow inputs (m = 7168, k = 384, n = 28), whose panels are then full too.
-        if ((long)m * (k - n) > 2L * k * n)
-            AddTransposedProductTransposed(a, m, k, b, n, c, settings);
-        else
-            AddTransposedProductDirect(a, m, k, b, n, c, settings);
+        bool transposeB = (long)m * (k - n) > 2L * k * n;
+        int panelled = PackedWeights.PanelCount(transposeB ? k : n) * PackedWeights.PanelWidth;
+        int transposedLength = transposeB ? n * m : k * m, transposedCLength = transposeB ? n * k : 0, panelsLength = panelled * m;
+        if (workspace is not null)
+        {
+            Span<float> transposed = workspace.Transposed.Reserve(transposedLength), transposedC = workspace.TransposedC.Reserve(transposedCLength);
+            Span<float> panels = workspace.Panels.Reserve(panelsLength);
+            if (transposeB) AddTransposedProductTransposed(a, m, k, b, n, c, settings, transposed, transposedC, panels);
+            else AddTransposedProductDirect(a, m, k, b, n, c, settings, transposed, panels);
+            return;
+        }
+        float[] rentedTransposed = ArrayPool<float>.Shared.Rent(transposedLength);
+        float[] rentedTransposedC = ArrayPool<float>.Shared.Rent(transposedCLength);
+        float[] rentedPanels = ArrayPool<float>.Shared.Rent(panelsLength);
+        try
+        {
+            Span<float> transposed = rentedTransposed.AsSpan(0, transposedLength), transposedC = rentedTransposedC.AsSpan(0, transposedCLength);
+            Span<float> panels = rentedPanels.AsSpan(0, panelsLength);
+            if (transposeB) AddTransposedProductTransposed(a, m, k, b, n, c, settings, transposed, transposedC, panels);
+            else AddTransposedProductDirect(a, m, k, b, n, c, settings, transposed, panels);
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(rentedTransposed);
+            ArrayPool<float>.Shared.Return(rentedTransposedC);
+            ArrayPool<float>.Shared.Return(rentedPanels);
+        }
     }
 
     /// <summary>c [k, n] += aᵀ [k, m] · b [m, n]: aᵀ made row-major, b packed with m as its reduction length.</summary>
-    private static void AddTransposedProductDirect(ReadOnlySpan<float> a, int m, int k, ReadOnlySpan<float> b, int n, Span<float> c, GemmSettings settings)
+    private static void AddTransposedProductDirect(ReadOnlySpan<float> a, int m, int k, ReadOnlySpan<float> b, int n, Span<float> c, GemmSettings settings,
+        Span<float> aT, Span<float> packed)
     {
-        int panelled = PackedWeights.PanelCount(n) * PackedWeights.PanelWidth;
-        float[] transposed = ArrayPool<float>.Shared.Rent(k * m);
-        float[] panels = ArrayPool<float>.Shared.Rent(panelled * m);
-        try
-        {
-            Span<float> aT = transposed.AsSpan(0, k * m);
-            Transpose(a, m, k, aT);
-            Span<float> packed = panels.AsSpan(0, panelled * m);
-            ClearTailPanel(packed, n, m);
-            PackedWeights.PackPanels(b, outputStride: 1, inputStride: n, n, m, packed);
-            Gemm.Run(new GemmOperands(aT, k, m, packed, m, n, default, GemmStart.FromC, c, n), settings);
-        }
-        finally
-        {
-            ArrayPool<float>.Shared.Return(transposed);
-            ArrayPool<float>.Shared.Return(panels);
-        }
+        Transpose(a, m, k, aT);
+        ClearTailPanel(packed, n, m);
+        PackedWeights.PackPanels(b, outputStride: 1, inputStride: n, n, m, packed);
+        Gemm.Run(new GemmOperands(aT, k, m, packed, m, n, default, GemmStart.FromC, c, n), settings);
     }
 
     /// <summary>cᵀ [n, k] += bᵀ [n, m] · a [m, k]: bᵀ made row-major, a packed; c goes through cᵀ and back.</summary>
-    private static void AddTransposedProductTransposed(ReadOnlySpan<float> a, int m, int k, ReadOnlySpan<float> b, int n, Span<float> c, GemmSettings settings)
+    private static void AddTransposedProductTransposed(ReadOnlySpan<float> a, int m, int k, ReadOnlySpan<float> b, int n, Span<float> c, GemmSettings settings,
+        Span<float> bT, Span<float> cT, Span<float> packed)
     {
-        int panelled = PackedWeights.PanelCount(k) * PackedWeights.PanelWidth;
-        float[] transposedB = ArrayPool<float>.Shared.Rent(n * m);
-        float[] transposedC = ArrayPool<float>.Shared.Rent(n * k);
-        float[] panels = ArrayPool<float>.Shared.Rent(panelled * m);
-        try
-        {
-            Span<float> bT = transposedB.AsSpan(0, n * m), cT = transposedC.AsSpan(0, n * k);
-            Transpose(b, m, n, bT);
-            Transpose(c, k, n, cT);
-            Span<float> packed = panels.AsSpan(0, panelled * m);
-            ClearTailPanel(packed, k, m);
-            PackedWeights.PackPanels(a, outputStride: 1, inputStride: k, k, m, packed);
-            Gemm.Run(new GemmOperands(bT, n, m, packed, m, k, default, GemmStart.FromC, cT, k), settings);
-            Transpose(cT, n, k, c);
-        }
-        finally
-        {
-            ArrayPool<float>.Shared.Return(transposedB);
-            ArrayPool<float>.Shared.Return(transposedC);
-            ArrayPool<float>.Shared.Return(panels);
-        }
+        Transpose(b, m, n, bT);
+        Transpose(c, k, n, cT);
+        ClearTailPanel(packed, k, m);
+        PackedWeights.PackPanels(a, outputStride: 1, inputStride: k, k, m, packed);
+        Gemm.Run(new GemmOperands(bT, n, m, packed, m, k, default, GemmStart.FromC, cT, k), settings);
+        Transpose(cT, n, k, c);
     }
 
     internal static void Multiply(ReadOnlySpan<float> a, int m, int k, ReadOnlySpan<float> b, int n, Span<float> c, GemmSettings settings)
@@ -183,4 +188,10 @@ public static class TrainingGemm
     {
         if (!shapesFit) throw new ArgumentException("A span is shorter than the matrix shape given for it.");
     }
+}
+
+/// <summary>The scratch memory of <see cref="TrainingGemm"/>'s weight-gradient products, kept between calls by one caller.</summary>
+internal sealed class TrainingGemmWorkspace
+{
+    internal readonly AlignedFloats Transposed = new(), TransposedC = new(), Panels = new();
 }

@@ -41,9 +41,12 @@ public class GruTrainingPassForwardTests
                 TensorPrimitives.FusedMultiplyAdd(y, targetStd, targetMean, y);
             }
 
+        // The pass's products are Gemm's FMA chains; Predict's are TensorPrimitives.Dot, which sums in another order:
+        // float rounding apart (a few 1e-6 of the outputs' size after several recurrent steps), not a different result.
         Assert.Equal(expected.Length, actual.Length);
+        double scale = expected.Max(Math.Abs);
         for (int i = 0; i < expected.Length; i++)
-            Assert.True(Math.Abs(actual[i] - expected[i]) <= 1e-6 * Math.Abs(expected[i]),
+            Assert.True(Math.Abs(actual[i] - expected[i]) <= 2e-5 * Math.Max(Math.Abs(expected[i]), 0.1 * scale),
                 $"{name} output {i}: Predict gave {expected[i]:R}, the training pass {actual[i]:R}");
     }
 
