@@ -364,20 +364,15 @@ public sealed class GruTrainingPass<T> where T : unmanaged, IFloatingPointIeee75
             Span<T> stepDGates = dGates.Slice(first * gateWidth, active * gateWidth), dhPrev = dhPrevious.Slice(0, active * hidden);
             for (int j = 0; j < active; j++)
                 GruCellMath.UpdateAndCandidateGradients(dh.Slice(j * hidden, hidden), hPrev.Slice(j * hidden, hidden),
-                    stepGates.Slice(j * gateWidth, gateWidth), stepDGates.Slice(j * gateWidth, gateWidth), scratch);
+                    stepGates.Slice(j * gateWidth, gateWidth), stepDGates.Slice(j * gateWidth, gateWidth));
 
             if (_config.LinearBeforeReset)
             {
                 // The recurrent product W_h h + b_h feeds r and z directly and n through r ⊙ (W_hn h + b_hn).
                 Span<T> stepDHidden = dHidden.Slice(first * gateWidth, active * gateWidth);
                 for (int j = 0; j < active; j++)
-                {
-                    ReadOnlySpan<T> g = stepGates.Slice(j * gateWidth, gateWidth);
-                    Span<T> dg = stepDGates.Slice(j * gateWidth, gateWidth), dhg = stepDHidden.Slice(j * gateWidth, gateWidth);
-                    GruCellMath.ResetGradient(dg.Slice(2 * hidden, hidden), candidate.Slice(j * hidden, hidden), g, dg, scratch);
-                    dg.Slice(0, 2 * hidden).CopyTo(dhg);
-                    TensorPrimitives.Multiply(dg.Slice(2 * hidden, hidden), g.Slice(0, hidden), dhg.Slice(2 * hidden, hidden));
-                }
+                    GruCellMath.ResetAndRecurrentGradients(candidate.Slice(j * hidden, hidden), stepGates.Slice(j * gateWidth, gateWidth),
+                        stepDGates.Slice(j * gateWidth, gateWidth), stepDHidden.Slice(j * gateWidth, gateWidth));
                 if (t > 0) // h_0 = 0: nothing before it to send a gradient to
                 {
                     Multiply(_recurrentWeights, stepDHidden, active, gateWidth, wHh, hidden, dhPrev);
