@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace GruService.Engine.Kernels;
 
@@ -112,7 +113,7 @@ public static class TrainingGemm
     {
         Transpose(a, m, k, aT);
         ClearTailPanel(packed, n, m);
-        PackedWeights.PackPanels(b, outputStride: 1, inputStride: n, n, m, packed);
+        PackRowMajor(b, m, n, packed);
         Gemm.Run(new GemmOperands(aT, k, m, packed, m, n, default, GemmStart.FromC, c, n), settings);
     }
 
@@ -123,7 +124,7 @@ public static class TrainingGemm
         Transpose(b, m, n, bT);
         Transpose(c, k, n, cT);
         ClearTailPanel(packed, k, m);
-        PackedWeights.PackPanels(a, outputStride: 1, inputStride: k, k, m, packed);
+        PackRowMajor(a, m, k, packed);
         Gemm.Run(new GemmOperands(bT, n, m, packed, m, k, default, GemmStart.FromC, cT, k), settings);
         Transpose(cT, n, k, c);
     }
@@ -144,12 +145,44 @@ public static class TrainingGemm
             Span<float> packed = panels.AsSpan(0, panelled * k);
             ClearTailPanel(packed, n, k);
             // b [k, n]: output j, reduction p at b[p·n + j].
-            PackedWeights.PackPanels(b, outputStride: 1, inputStride: n, n, k, packed);
+            PackRowMajor(b, k, n, packed);
             Gemm.Run(new GemmOperands(a, m, k, packed, k, n, default, GemmStart.FromBias, c, n), settings);
         }
         finally
         {
             ArrayPool<float>.Shared.Return(panels);
+        }
+    }
+
+    /// <summary>
+    /// Packs B [rows, columns] row-major into panels whose reduction runs over its rows (what
+    /// <see cref="PackedWeights.PackPanels"/> does with output stride 1), row by row: each source row is read once,
+    /// front to back, and each 16-value line is two vector copies. The weight gradients pack whole batches of
+    /// per-step gradients this way (millions of values), where a copy call per line would cost more than the data.
+    /// The last panel's padding lanes are left as they were.
+    /// </summary>
+    internal static void PackRowMajor(ReadOnlySpan<float> b, int rows, int columns, Span<float> panels)
+    {
+        const int W = PackedWeights.PanelWidth;
+        int fullPanels = columns / W, tail = columns % W;
+        nint panelSize = (nint)rows * W;
+        if (b.Length < (long)rows * columns || panels.Length < (long)PackedWeights.PanelCount(columns) * panelSize)
+            throw new ArgumentException("A span is shorter than the matrix shape given for it.");
+        ref float source = ref MemoryMarshal.GetReference(b);
+        ref float target = ref MemoryMarshal.GetReference(panels);
+        for (nint r = 0; r < rows; r++)
+        {
+            ref float row = ref Unsafe.Add(ref source, r * columns);
+            ref float line = ref Unsafe.Add(ref target, r * W);
+            for (nint p = 0; p < fullPanels; p++)
+            {
+                ref float from = ref Unsafe.Add(ref row, p * W);
+                ref float to = ref Unsafe.Add(ref line, p * panelSize);
+                Vector256.LoadUnsafe(ref from).StoreUnsafe(ref to);
+                Vector256.LoadUnsafe(ref from, 8).StoreUnsafe(ref to, 8);
+            }
+            for (int lane = 0; lane < tail; lane++)
+                Unsafe.Add(ref line, fullPanels * panelSize + lane) = Unsafe.Add(ref row, fullPanels * W + lane);
         }
     }
 

@@ -22,7 +22,7 @@ internal sealed class TrainingPanels
     {
         if (weight.Length < (long)outputs * inputs || (!bias.IsEmpty && bias.Length < outputs))
             throw new ArgumentException("A span is shorter than the matrix shape given for it.");
-        Pack(weight, outputStride: inputs, inputStride: 1, outputs, inputs);
+        PackedWeights.PackPanels(weight, outputStride: inputs, inputStride: 1, outputs, inputs, Reserve(outputs, inputs));
         _hasBias = !bias.IsEmpty;
         if (!_hasBias) return;
         Span<float> padded = _bias.Reserve(PackedWeights.PanelCount(outputs) * PackedWeights.PanelWidth);
@@ -34,7 +34,7 @@ internal sealed class TrainingPanels
     public void Pack(ReadOnlySpan<float> b, int inputs, int outputs)
     {
         if (b.Length < (long)outputs * inputs) throw new ArgumentException("A span is shorter than the matrix shape given for it.");
-        Pack(b, outputStride: 1, inputStride: outputs, outputs, inputs);
+        TrainingGemm.PackRowMajor(b, inputs, outputs, Reserve(outputs, inputs));
         _hasBias = false;
     }
 
@@ -52,18 +52,18 @@ internal sealed class TrainingPanels
 
     private ReadOnlySpan<float> Panels => _panels.Span.Slice(0, PackedWeights.PanelCount(Outputs) * PackedWeights.PanelWidth * Inputs);
 
-    private void Pack(ReadOnlySpan<float> source, int outputStride, int inputStride, int outputs, int inputs)
+    /// <summary>Room for an outputs × inputs operand's panels, the last panel's padding lanes zeroed (the packers leave them alone).</summary>
+    private Span<float> Reserve(int outputs, int inputs)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(outputs, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(inputs, 1);
         int panelSize = inputs * PackedWeights.PanelWidth;
         Span<float> panels = _panels.Reserve((long)PackedWeights.PanelCount(outputs) * panelSize);
-        // PackPanels leaves the last panel's padding lanes alone; they must be zeros, not an earlier operand's values.
         if (outputs % PackedWeights.PanelWidth != 0)
             panels.Slice((PackedWeights.PanelCount(outputs) - 1) * panelSize, panelSize).Clear();
-        PackedWeights.PackPanels(source, outputStride, inputStride, outputs, inputs, panels);
         Outputs = outputs;
         Inputs = inputs;
+        return panels;
     }
 }
 

@@ -96,36 +96,53 @@ internal static class GruCellMath
     /// Linear before reset: with the n row of <paramref name="dGates"/> already holding dn, the gradient of the r
     /// pre-activation, dr = dn ⊙ (W_hn h + b_hn) ⊙ r(1 − r), into its r row; and the gradient of the recurrent product
     /// W_h h + b_h, which feeds r and z directly and n through r ⊙ (…), into <paramref name="dHidden"/>: (dr, dz, dn ⊙ r).
+    /// Adds the two rows to the bias gradients, ∂loss/∂b_i += (dr, dz, dn) and ∂loss/∂b_h += (dr, dz, dn ⊙ r), while
+    /// they are in registers rather than in another pass over every step's rows.
     /// </summary>
-    public static void ResetAndRecurrentGradients<T>(ReadOnlySpan<T> hiddenCandidate, ReadOnlySpan<T> gates, Span<T> dGates, Span<T> dHidden)
+    public static void ResetAndRecurrentGradients<T>(ReadOnlySpan<T> hiddenCandidate, ReadOnlySpan<T> gates, Span<T> dGates, Span<T> dHidden,
+        Span<T> inputBiasGradient, Span<T> hiddenBiasGradient)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int size = hiddenCandidate.Length;
-        if (gates.Length < 3 * size || dGates.Length < 3 * size || dHidden.Length < 3 * size)
+        if (gates.Length < 3 * size || dGates.Length < 3 * size || dHidden.Length < 3 * size || inputBiasGradient.Length < 3 * size || hiddenBiasGradient.Length < 3 * size)
             throw new ArgumentException("The gate rows are shorter than the hidden size.");
         ref T hnRef = ref MemoryMarshal.GetReference(hiddenCandidate), rRef = ref MemoryMarshal.GetReference(gates);
         ref T drRef = ref MemoryMarshal.GetReference(dGates), dzRef = ref Unsafe.Add(ref drRef, size), dnRef = ref Unsafe.Add(ref dzRef, size);
         ref T outR = ref MemoryMarshal.GetReference(dHidden), outZ = ref Unsafe.Add(ref outR, size), outN = ref Unsafe.Add(ref outZ, size);
+        ref T biR = ref MemoryMarshal.GetReference(inputBiasGradient), biZ = ref Unsafe.Add(ref biR, size), biN = ref Unsafe.Add(ref biZ, size);
+        ref T bhR = ref MemoryMarshal.GetReference(hiddenBiasGradient), bhZ = ref Unsafe.Add(ref bhR, size), bhN = ref Unsafe.Add(ref bhZ, size);
         int i = 0;
         if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
             for (; i <= size - Vector256<T>.Count; i += Vector256<T>.Count)
             {
                 nuint at = (nuint)i;
-                Vector256<T> r = Vector256.LoadUnsafe(ref rRef, at), dn = Vector256.LoadUnsafe(ref dnRef, at);
-                Vector256<T> dr = (dn * Vector256.LoadUnsafe(ref hnRef, at)) * (r * (Vector256<T>.One - r));
+                Vector256<T> r = Vector256.LoadUnsafe(ref rRef, at), dn = Vector256.LoadUnsafe(ref dnRef, at), dz = Vector256.LoadUnsafe(ref dzRef, at);
+                Vector256<T> dr = (dn * Vector256.LoadUnsafe(ref hnRef, at)) * (r * (Vector256<T>.One - r)), dnr = dn * r;
                 dr.StoreUnsafe(ref drRef, at);
                 dr.StoreUnsafe(ref outR, at);
-                Vector256.LoadUnsafe(ref dzRef, at).StoreUnsafe(ref outZ, at);
-                (dn * r).StoreUnsafe(ref outN, at);
+                dz.StoreUnsafe(ref outZ, at);
+                dnr.StoreUnsafe(ref outN, at);
+                (Vector256.LoadUnsafe(ref biR, at) + dr).StoreUnsafe(ref biR, at);
+                (Vector256.LoadUnsafe(ref biZ, at) + dz).StoreUnsafe(ref biZ, at);
+                (Vector256.LoadUnsafe(ref biN, at) + dn).StoreUnsafe(ref biN, at);
+                (Vector256.LoadUnsafe(ref bhR, at) + dr).StoreUnsafe(ref bhR, at);
+                (Vector256.LoadUnsafe(ref bhZ, at) + dz).StoreUnsafe(ref bhZ, at);
+                (Vector256.LoadUnsafe(ref bhN, at) + dnr).StoreUnsafe(ref bhN, at);
             }
         for (; i < size; i++)
         {
-            T r = Unsafe.Add(ref rRef, i), dn = Unsafe.Add(ref dnRef, i);
-            T dr = dn * Unsafe.Add(ref hnRef, i) * (r * (T.One - r));
+            T r = Unsafe.Add(ref rRef, i), dn = Unsafe.Add(ref dnRef, i), dz = Unsafe.Add(ref dzRef, i);
+            T dr = dn * Unsafe.Add(ref hnRef, i) * (r * (T.One - r)), dnr = dn * r;
             Unsafe.Add(ref drRef, i) = dr;
             Unsafe.Add(ref outR, i) = dr;
-            Unsafe.Add(ref outZ, i) = Unsafe.Add(ref dzRef, i);
-            Unsafe.Add(ref outN, i) = dn * r;
+            Unsafe.Add(ref outZ, i) = dz;
+            Unsafe.Add(ref outN, i) = dnr;
+            Unsafe.Add(ref biR, i) += dr;
+            Unsafe.Add(ref biZ, i) += dz;
+            Unsafe.Add(ref biN, i) += dn;
+            Unsafe.Add(ref bhR, i) += dr;
+            Unsafe.Add(ref bhZ, i) += dz;
+            Unsafe.Add(ref bhN, i) += dnr;
         }
     }
 

@@ -316,6 +316,7 @@ public sealed class GruTrainingPass<T> where T : unmanaged, IFloatingPointIeee75
         ReadOnlySpan<T> wHh = values.Slice(at.WeightHh, gateWidth * hidden);
         ReadOnlySpan<T> wHrz = wHh.Slice(0, 2 * hidden * hidden), wHn = wHh.Slice(2 * hidden * hidden);
         Span<T> dWhh = gradient.Slice(at.WeightHh, gateWidth * hidden), dBhh = gradient.Slice(at.BiasHh, gateWidth);
+        Span<T> dBih = gradient.Slice(at.BiasIh, gateWidth);
         int index = layer * _config.Directions + d;
         ReadOnlySpan<T> gates = _gates[index].AsSpan(0, steps * gateWidth);
         ReadOnlySpan<T> previous = _previous[index].AsSpan(0, steps * hidden), candidates = _candidates[index].AsSpan(0, steps * hidden);
@@ -372,7 +373,7 @@ public sealed class GruTrainingPass<T> where T : unmanaged, IFloatingPointIeee75
                 Span<T> stepDHidden = dHidden.Slice(first * gateWidth, active * gateWidth);
                 for (int j = 0; j < active; j++)
                     GruCellMath.ResetAndRecurrentGradients(candidate.Slice(j * hidden, hidden), stepGates.Slice(j * gateWidth, gateWidth),
-                        stepDGates.Slice(j * gateWidth, gateWidth), stepDHidden.Slice(j * gateWidth, gateWidth));
+                        stepDGates.Slice(j * gateWidth, gateWidth), stepDHidden.Slice(j * gateWidth, gateWidth), dBih, dBhh);
                 if (t > 0) // h_0 = 0: nothing before it to send a gradient to
                 {
                     Multiply(_recurrentWeights, stepDHidden, active, gateWidth, wHh, hidden, dhPrev);
@@ -421,7 +422,7 @@ public sealed class GruTrainingPass<T> where T : unmanaged, IFloatingPointIeee75
         ReadOnlySpan<T> laterPrevious = previous.Slice(firstRows * hidden);
         if (_config.LinearBeforeReset)
         {
-            TrainingMath.AddColumnSums<T>(dHidden, steps, gateWidth, dBhh);
+            // (The biases' gradients were summed row by row as the rows were made.)
             AddTransposedProduct(dHidden.Slice(firstRows * gateWidth), laterRows, gateWidth, laterPrevious, hidden, dWhh);
         }
         else
@@ -436,7 +437,7 @@ public sealed class GruTrainingPass<T> where T : unmanaged, IFloatingPointIeee75
         ReadOnlySpan<T> dAllGates = dGates;
         ReadOnlySpan<T> wIh = values.Slice(at.WeightIh, gateWidth * inWidth);
         AddTransposedProduct(dAllGates, steps, gateWidth, DirectionInputs(layer, d), inWidth, gradient.Slice(at.WeightIh, gateWidth * inWidth));
-        TrainingMath.AddColumnSums(dAllGates, steps, gateWidth, gradient.Slice(at.BiasIh, gateWidth));
+        if (!_config.LinearBeforeReset) TrainingMath.AddColumnSums(dAllGates, steps, gateWidth, dBih);
         if (layer == 0) return; // nobody needs the gradient of the data
 
         Pack(_inputWeights, wIh, gateWidth, inWidth);
