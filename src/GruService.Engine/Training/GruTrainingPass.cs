@@ -64,6 +64,10 @@ public sealed class GruTrainingPass<T> where T : unmanaged, IFloatingPointIeee75
     // gradients' scratch copies.
     private readonly TrainingPanels _inputWeights = new(), _recurrentWeights = new(), _candidateWeights = new();
     private readonly TrainingGemmWorkspace _gradientWorkspace = new();
+    // Linear before reset on the kernels: each step's gate gradients are made in small row-major buffers (for that step's
+    // recurrent product) and packed at once, while in cache, into the panels the weight-gradient products read.
+    private T[] _stepDGates = [], _stepDHidden = [];    // [batch, 3H]
+    private readonly AlignedFloats _packedDGates = new(), _packedDHidden = new(); // panels of [steps, 3H]
     private GemmSettings _productSettings = new(Threading: GemmThreading.Single);
     private readonly bool _loopProducts;
 
@@ -329,6 +333,17 @@ public sealed class GruTrainingPass<T> where T : unmanaged, IFloatingPointIeee75
         Span<T> dHiddenRz = dHidden.Slice(0, steps * 2 * hidden), dHiddenN = dHidden.Slice(steps * 2 * hidden);
         Span<T> dh = _dh.AsSpan(0, _batch.BatchSize * hidden), dhPrevious = _dhPrevious.AsSpan(0, _batch.BatchSize * hidden);
         Span<T> scratch = _rowScratch.AsSpan(0, hidden);
+        bool packSteps = UseKernels && _config.LinearBeforeReset;
+        bool rowMajorDGates = !packSteps || layer > 0; // the input gradient below reads them row-major
+        Span<float> packedDGates = default, packedDHidden = default;
+        if (packSteps)
+        {
+            long panelled = (long)PackedWeights.PanelCount(gateWidth) * PackedWeights.PanelWidth * steps;
+            packedDGates = _packedDGates.Reserve(panelled);
+            packedDHidden = _packedDHidden.Reserve(panelled);
+            TrainingGemm.ClearTailPanel(packedDGates, gateWidth, steps);
+            TrainingGemm.ClearTailPanel(packedDHidden, gateWidth, steps);
+        }
 
         // Backwards, W_hh sends gradients from the recurrent product's outputs to its inputs: c = a · W_hh.
         if (_config.LinearBeforeReset)
@@ -362,7 +377,8 @@ public sealed class GruTrainingPass<T> where T : unmanaged, IFloatingPointIeee75
 
             ReadOnlySpan<T> hPrev = previous.Slice(first * hidden, active * hidden);
             ReadOnlySpan<T> stepGates = gates.Slice(first * gateWidth, active * gateWidth), candidate = candidates.Slice(first * hidden, active * hidden);
-            Span<T> stepDGates = dGates.Slice(first * gateWidth, active * gateWidth), dhPrev = dhPrevious.Slice(0, active * hidden);
+            Span<T> stepDGates = rowMajorDGates ? dGates.Slice(first * gateWidth, active * gateWidth) : _stepDGates.AsSpan(0, active * gateWidth);
+            Span<T> dhPrev = dhPrevious.Slice(0, active * hidden);
             for (int j = 0; j < active; j++)
                 GruCellMath.UpdateAndCandidateGradients(dh.Slice(j * hidden, hidden), hPrev.Slice(j * hidden, hidden),
                     stepGates.Slice(j * gateWidth, gateWidth), stepDGates.Slice(j * gateWidth, gateWidth));
@@ -370,10 +386,15 @@ public sealed class GruTrainingPass<T> where T : unmanaged, IFloatingPointIeee75
             if (_config.LinearBeforeReset)
             {
                 // The recurrent product W_h h + b_h feeds r and z directly and n through r ⊙ (W_hn h + b_hn).
-                Span<T> stepDHidden = dHidden.Slice(first * gateWidth, active * gateWidth);
+                Span<T> stepDHidden = packSteps ? _stepDHidden.AsSpan(0, active * gateWidth) : dHidden.Slice(first * gateWidth, active * gateWidth);
                 for (int j = 0; j < active; j++)
                     GruCellMath.ResetAndRecurrentGradients(candidate.Slice(j * hidden, hidden), stepGates.Slice(j * gateWidth, gateWidth),
                         stepDGates.Slice(j * gateWidth, gateWidth), stepDHidden.Slice(j * gateWidth, gateWidth), dBih, dBhh);
+                if (packSteps)
+                {
+                    TrainingGemm.PackRows(AsFloats(stepDGates), active, gateWidth, packedDGates, steps, first);
+                    TrainingGemm.PackRows(AsFloats(stepDHidden), active, gateWidth, packedDHidden, steps, first);
+                }
                 if (t > 0) // h_0 = 0: nothing before it to send a gradient to
                 {
                     Multiply(_recurrentWeights, stepDHidden, active, gateWidth, wHh, hidden, dhPrev);
@@ -420,9 +441,14 @@ public sealed class GruTrainingPass<T> where T : unmanaged, IFloatingPointIeee75
         // the biases only, so the weight products start at the second step (row Active(0)).
         int firstRows = _batch.Active(0), laterRows = steps - firstRows;
         ReadOnlySpan<T> laterPrevious = previous.Slice(firstRows * hidden);
-        if (_config.LinearBeforeReset)
+        if (packSteps)
         {
-            // (The biases' gradients were summed row by row as the rows were made.)
+            // Every step's rows, the first's included: they read h_0 = 0 (previous's first rows), so they add nothing,
+            // and the panels' rows stay those of previous. (The biases' gradients were summed as the rows were made.)
+            TrainingGemm.AddPackedTransposedProduct(packedDHidden, steps, gateWidth, AsFloats(previous), hidden, AsFloats(dWhh), _productSettings, _gradientWorkspace);
+        }
+        else if (_config.LinearBeforeReset)
+        {
             AddTransposedProduct(dHidden.Slice(firstRows * gateWidth), laterRows, gateWidth, laterPrevious, hidden, dWhh);
         }
         else
@@ -436,7 +462,11 @@ public sealed class GruTrainingPass<T> where T : unmanaged, IFloatingPointIeee75
         // The input side, like the forward projection, is one product over every step.
         ReadOnlySpan<T> dAllGates = dGates;
         ReadOnlySpan<T> wIh = values.Slice(at.WeightIh, gateWidth * inWidth);
-        AddTransposedProduct(dAllGates, steps, gateWidth, DirectionInputs(layer, d), inWidth, gradient.Slice(at.WeightIh, gateWidth * inWidth));
+        Span<T> dWih = gradient.Slice(at.WeightIh, gateWidth * inWidth);
+        if (packSteps)
+            TrainingGemm.AddPackedTransposedProduct(packedDGates, steps, gateWidth, AsFloats(DirectionInputs(layer, d)), inWidth, AsFloats(dWih), _productSettings, _gradientWorkspace);
+        else
+            AddTransposedProduct(dAllGates, steps, gateWidth, DirectionInputs(layer, d), inWidth, dWih);
         if (!_config.LinearBeforeReset) TrainingMath.AddColumnSums(dAllGates, steps, gateWidth, dBih);
         if (layer == 0) return; // nobody needs the gradient of the data
 
@@ -600,6 +630,8 @@ public sealed class GruTrainingPass<T> where T : unmanaged, IFloatingPointIeee75
         Grow(ref _dh, (long)batch * hidden);
         Grow(ref _dhPrevious, (long)batch * hidden);
         Grow(ref _dHidden, (long)steps * gateWidth);
+        Grow(ref _stepDGates, (long)batch * gateWidth);
+        Grow(ref _stepDHidden, (long)batch * gateWidth);
         Grow(ref _dResetHidden, (long)batch * hidden);
         Grow(ref _dHeadInputs, (long)batch * _width);
         Grow(ref _rowScratch, hidden);
