@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using BenchmarkDotNet.Attributes;
 using GruService.Engine;
+using GruService.Engine.Kernels;
 using GruService.Engine.Training;
 using GruService.Engine.Training.Data;
 using GruService.Engine.Training.Optimization;
@@ -10,12 +11,13 @@ using GruService.Engine.Training.Optimization;
 namespace GruService.Benchmarks;
 
 /// <summary>The shape of a training step: one unidirectional linear-before-reset layer and a classification head.</summary>
-public sealed record TrainStepShape(int Input, int Hidden, int Steps, int Batch, int Classes, int Threads) : IFlopCount
+/// <param name="SplitProducts">One shard per thread, each also splitting its large products over two cores (Gemm's helper).</param>
+public sealed record TrainStepShape(int Input, int Hidden, int Steps, int Batch, int Classes, int Threads, bool SplitProducts = false) : IFlopCount
 {
     /// <summary>Forward GRU products as ONNX Runtime's bench counts them, 2·3·(I·H + H·H)·T·B, times 3 for a training step.</summary>
     public double Flops => 3 * 2.0 * 3 * ((double)Input * Hidden + (double)Hidden * Hidden) * Steps * Batch;
 
-    public override string ToString() => $"I{Input} H{Hidden} T{Steps} B{Batch} C{Classes} threads {Threads}";
+    public override string ToString() => $"I{Input} H{Hidden} T{Steps} B{Batch} C{Classes} threads {Threads}{(SplitProducts ? " split products" : "")}";
 }
 
 /// <summary>
@@ -52,7 +54,8 @@ public sealed class TrainStepRunner
         GruConfig config = _problem.CreateConfig(new GruArchitecture(HiddenSize: shape.Hidden), new Dictionary<string, JsonElement>());
         _parameters = new GruParameters<float>(config);
         _parameters.InitializeLikePyTorch(new Random(1));
-        _step = new MiniBatchStep(config, _parameters.Values.Length, shape.Threads);
+        _step = new MiniBatchStep(config, _parameters.Values.Length, shape.Threads,
+            shape.SplitProducts ? GemmThreading.Auto : GemmThreading.Single);
         _optimizer = new AdamOptimizer(_parameters.Values.Length, OptimizerKind.AdamW, weightDecay: 0.01f);
         _batches = [.. Enumerable.Range(0, BatchesOfData).Select(b => Enumerable.Range(b * shape.Batch, shape.Batch).ToArray())];
     }
@@ -99,19 +102,26 @@ public static class TrainStepCommand
         var options = new Dictionary<string, int>(StringComparer.Ordinal)
         {
             ["--input"] = 28, ["--hidden"] = 128, ["--steps"] = 28, ["--batch"] = 256, ["--classes"] = 10, ["--threads"] = 2,
-            ["--warmup"] = 5, ["--repeats"] = 7, ["--steps-per-repeat"] = 10,
+            ["--warmup"] = 5, ["--repeats"] = 7, ["--steps-per-repeat"] = 10, ["--split-products"] = 0,
         };
         for (int i = 1; i < args.Length; i++)
         {
-            if (!options.ContainsKey(args[i]) || i + 1 >= args.Length || !int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out int value) || value < 1)
+            if (!options.ContainsKey(args[i]) || i + 1 >= args.Length || !int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out int value) || value < (args[i] == "--split-products" ? 0 : 1))
             {
-                Console.Error.WriteLine($"train-step: unknown option or bad value at '{args[i]}'. Options (positive integers): {string.Join(' ', options.Keys)}");
+                Console.Error.WriteLine($"train-step: unknown option or bad value at '{args[i]}'. Options (positive integers; --split-products 0 or 1): {string.Join(' ', options.Keys)}");
                 return 2;
             }
             options[args[i]] = value;
             i++;
         }
-        var shape = new TrainStepShape(options["--input"], options["--hidden"], options["--steps"], options["--batch"], options["--classes"], options["--threads"]);
+        var shape = new TrainStepShape(options["--input"], options["--hidden"], options["--steps"], options["--batch"], options["--classes"], options["--threads"],
+            SplitProducts: options["--split-products"] != 0);
+        if (shape.SplitProducts && shape.Threads != 1)
+        {
+            // Gemm has one helper thread for the whole process: with several shards it would serve one at a time.
+            Console.Error.WriteLine("train-step: --split-products 1 runs one shard whose products use both cores; give --threads 1.");
+            return 2;
+        }
         var runner = new TrainStepRunner(shape);
         double ms = runner.MedianMilliseconds(options["--warmup"], options["--repeats"], options["--steps-per-repeat"]);
         double gflops = shape.Flops / (ms * 1e6);
@@ -123,7 +133,7 @@ public static class TrainStepCommand
             ["steps"] = shape.Steps,
             ["batch"] = shape.Batch,
             ["layers"] = 1,
-            ["threads"] = shape.Threads,
+            ["threads"] = shape.SplitProducts ? 2 : shape.Threads, // a split product's second core is a thread too
             ["ms_per_step"] = Math.Round(ms, 3),
             ["gflops"] = Math.Round(gflops, 2),
             ["peak_fraction"] = Math.Round(gflops / PeakGflops, 4),
@@ -142,6 +152,7 @@ public class TrainerStepBenchmarks
     [
         new(28, 128, 28, 256, 10, Threads: 1),
         new(28, 128, 28, 256, 10, Threads: 2),
+        new(28, 128, 28, 256, 10, Threads: 1, SplitProducts: true),
     ];
 
     [ParamsSource(nameof(Shapes))]

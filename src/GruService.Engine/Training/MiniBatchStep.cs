@@ -14,10 +14,18 @@ internal sealed class MiniBatchStep
     private readonly Shard[] _shards;
     private readonly float[] _gradient;
 
-    public MiniBatchStep(GruConfig config, int parameterCount, int threads)
+    /// <param name="config">The architecture.</param>
+    /// <param name="parameterCount">Values in the parameter vector.</param>
+    /// <param name="threads">Shards, each run on its own thread.</param>
+    /// <param name="productThreading">
+    /// How each shard runs its products: on its own core (the default, and what the trainer uses: the shards already
+    /// keep every core busy), or split over two by <see cref="Kernels.Gemm"/>. The benchmark compares the two.
+    /// </param>
+    public MiniBatchStep(GruConfig config, int parameterCount, int threads, Kernels.GemmThreading productThreading = Kernels.GemmThreading.Single)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
         _shards = [.. Enumerable.Range(0, threads).Select(_ => new Shard(config, parameterCount))];
+        foreach (Shard shard in _shards) shard.Pass.ProductThreading = productThreading;
         _gradient = new float[parameterCount];
     }
 
