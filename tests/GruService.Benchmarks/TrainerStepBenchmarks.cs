@@ -70,17 +70,25 @@ public sealed class TrainStepRunner
         return loss / positions.Length;
     }
 
-    /// <summary>Median milliseconds per step over <paramref name="repeats"/> timed runs of <paramref name="stepsPerRepeat"/> steps.</summary>
-    public double MedianMilliseconds(int warmupSteps, int repeats, int stepsPerRepeat)
+    /// <summary>
+    /// Median milliseconds per step over <paramref name="repeats"/> timed runs of <paramref name="stepsPerRepeat"/>
+    /// steps; <paramref name="cpuMilliseconds"/> gets the process's CPU time per step over all of them (all threads):
+    /// on a machine shared with other work, wall time stretches with the load and CPU time much less.
+    /// </summary>
+    public double MedianMilliseconds(int warmupSteps, int repeats, int stepsPerRepeat, out double cpuMilliseconds)
     {
         for (int i = 0; i < warmupSteps; i++) Step();
         var times = new double[repeats];
+        using var process = Process.GetCurrentProcess();
+        TimeSpan cpuStart = process.TotalProcessorTime;
         for (int r = 0; r < repeats; r++)
         {
             long start = Stopwatch.GetTimestamp();
             for (int i = 0; i < stepsPerRepeat; i++) Step();
             times[r] = Stopwatch.GetElapsedTime(start).TotalMilliseconds / stepsPerRepeat;
         }
+        process.Refresh();
+        cpuMilliseconds = (process.TotalProcessorTime - cpuStart).TotalMilliseconds / (repeats * stepsPerRepeat);
         Array.Sort(times);
         return repeats % 2 == 1 ? times[repeats / 2] : (times[repeats / 2 - 1] + times[repeats / 2]) / 2;
     }
@@ -123,7 +131,9 @@ public static class TrainStepCommand
             return 2;
         }
         var runner = new TrainStepRunner(shape);
-        double ms = runner.MedianMilliseconds(options["--warmup"], options["--repeats"], options["--steps-per-repeat"]);
+        double ms = runner.MedianMilliseconds(options["--warmup"], options["--repeats"], options["--steps-per-repeat"], out double cpuMs);
+        // Not part of the JSON line: how to read it depends on the machine's load, which goes with it.
+        Console.Error.WriteLine(FormattableString.Invariant($"train-step: {cpuMs:F1} ms of CPU per step (all threads); load average {LoadAverage()}"));
         double gflops = shape.Flops / (ms * 1e6);
         var line = new Dictionary<string, object>
         {
@@ -140,6 +150,13 @@ public static class TrainStepCommand
         };
         Console.WriteLine(JsonSerializer.Serialize(line));
         return 0;
+    }
+
+    private static string LoadAverage()
+    {
+        try { return File.ReadAllText("/proc/loadavg").Split(' ')[0]; }
+        catch (IOException) { return "?"; }
+        catch (UnauthorizedAccessException) { return "?"; }
     }
 }
 

@@ -10,6 +10,8 @@ namespace GruService.Engine.Kernels;
 /// The float products of training on <see cref="Gemm"/>'s kernels: same shapes and meaning as
 /// <c>Training.TrainingMath</c>, so each can replace its float case. Weights change every optimiser step, so the
 /// right operand is packed into panels on every call (into pooled buffers: O(k·n) copies against O(m·k·n) work).
+/// The training pass itself uses the internal forms: weights packed once per pass (<see cref="TrainingPanels"/>),
+/// weight gradients with a workspace it keeps, or against gate gradients it packed step by step.
 /// </summary>
 public static class TrainingGemm
 {
