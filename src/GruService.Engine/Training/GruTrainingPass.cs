@@ -326,15 +326,15 @@ public sealed class GruTrainingPass<T> where T : unmanaged, IFloatingPointIeee75
         ReadOnlySpan<T> previous = _previous[index].AsSpan(0, steps * hidden), candidates = _candidates[index].AsSpan(0, steps * hidden);
         ReadOnlySpan<T> dOutputs = topLayer ? default : _dLayerOutputs.AsSpan(0, steps * _width);
         ReadOnlySpan<T> dHeadInputs = _dHeadInputs.AsSpan(0, _batch.BatchSize * _width);
-        Span<T> dGates = _dGates.AsSpan(0, steps * gateWidth);
+        bool packSteps = PacksStepGradients;
+        bool rowMajorDGates = !packSteps || layer > 0; // the input gradient below reads them row-major
+        Span<T> dGates = rowMajorDGates ? _dGates.AsSpan(0, steps * gateWidth) : default;
         // Linear before reset: one [steps, 3H] block. Reset before matmul: r and z ([steps, 2H]) multiply h, n
         // ([steps, H]) multiplies r ⊙ h, so they are kept apart for their two weight-gradient products.
-        Span<T> dHidden = _dHidden.AsSpan(0, steps * gateWidth);
-        Span<T> dHiddenRz = dHidden.Slice(0, steps * 2 * hidden), dHiddenN = dHidden.Slice(steps * 2 * hidden);
+        Span<T> dHidden = packSteps ? default : _dHidden.AsSpan(0, steps * gateWidth);
+        Span<T> dHiddenRz = packSteps ? default : dHidden.Slice(0, steps * 2 * hidden), dHiddenN = packSteps ? default : dHidden.Slice(steps * 2 * hidden);
         Span<T> dh = _dh.AsSpan(0, _batch.BatchSize * hidden), dhPrevious = _dhPrevious.AsSpan(0, _batch.BatchSize * hidden);
         Span<T> scratch = _rowScratch.AsSpan(0, hidden);
-        bool packSteps = UseKernels && _config.LinearBeforeReset;
-        bool rowMajorDGates = !packSteps || layer > 0; // the input gradient below reads them row-major
         Span<float> packedDGates = default, packedDHidden = default;
         if (packSteps)
         {
@@ -489,6 +489,9 @@ public sealed class GruTrainingPass<T> where T : unmanaged, IFloatingPointIeee75
     // compiled code keeps only its own branch.
     private bool UseKernels => typeof(T) == typeof(float) && !_loopProducts;
 
+    /// <summary>Whether the backward pass packs each step's gate gradients for the weight gradients (else it keeps them row-major).</summary>
+    private bool PacksStepGradients => UseKernels && _config.LinearBeforeReset;
+
     private static ReadOnlySpan<float> AsFloats(ReadOnlySpan<T> values) => MemoryMarshal.Cast<T, float>(values);
 
     private static Span<float> AsFloats(Span<T> values) => MemoryMarshal.Cast<T, float>(values);
@@ -621,7 +624,7 @@ public sealed class GruTrainingPass<T> where T : unmanaged, IFloatingPointIeee75
         if (_config.Bidirectional) Grow(ref _reversed, (long)steps * Math.Max(_config.LayerInputSize(0), _width));
         Grow(ref _stepHidden, (long)batch * gateWidth);
         Grow(ref _stepCandidate, (long)batch * hidden);
-        Grow(ref _dGates, (long)steps * gateWidth);
+        if (!PacksStepGradients || _config.NumLayers > 1) Grow(ref _dGates, (long)steps * gateWidth);
         if (_config.NumLayers > 1)
         {
             Grow(ref _dLayerOutputs, (long)steps * _width);
@@ -629,7 +632,7 @@ public sealed class GruTrainingPass<T> where T : unmanaged, IFloatingPointIeee75
         }
         Grow(ref _dh, (long)batch * hidden);
         Grow(ref _dhPrevious, (long)batch * hidden);
-        Grow(ref _dHidden, (long)steps * gateWidth);
+        if (!PacksStepGradients) Grow(ref _dHidden, (long)steps * gateWidth);
         Grow(ref _stepDGates, (long)batch * gateWidth);
         Grow(ref _stepDHidden, (long)batch * gateWidth);
         Grow(ref _dResetHidden, (long)batch * hidden);
