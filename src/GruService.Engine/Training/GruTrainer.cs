@@ -95,11 +95,11 @@ public sealed class GruTrainer(TrainingProblem problem, GruArchitecture architec
         var optimizer = new AdamOptimizer(count, Settings.Optimizer, Settings.WeightDecay);
 
         int threads = Math.Max(1, Settings.Threads);
-        var shards = Enumerable.Range(0, threads).Select(_ => new Shard(config, count)).ToArray();
+        var step = new MiniBatchStep(config, count, threads);
+        MiniBatchStep.Shard[] shards = step.Shards;
         var batches = new MiniBatches(Problem.Count(DataPart.Train), Settings.BatchSize, Settings.Seed);
         var schedule = new LearningRateSchedule(Settings.LearningRate, Settings.Schedule,
             Settings.WarmupEpochs * batches.BatchCount, Settings.StepEpochs, Settings.Gamma, Settings.MinLearningRate);
-        var gradient = new float[count];
         int[] order = new int[batches.ItemCount];
         bool hasValidation = Problem.Count(DataPart.Validation) > 0;
 
@@ -135,26 +135,12 @@ public sealed class GruTrainer(TrainingProblem problem, GruArchitecture architec
                 cancellationToken.ThrowIfCancellationRequested();
                 ReadOnlySpan<int> batch = order.AsSpan(batches.Batch(b));
                 int[] positions = batch.ToArray();
-                Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, s =>
-                {
-                    Range range = MiniBatches.Shard(positions.Length, threads, s);
-                    shards[s].Run(Problem, DataPart.Train, parameters, positions[range], Architecture.Dropout,
-                        DropoutSeed(epoch, b, s), backward: true);
-                });
-                // Summed in shard order whatever order the threads finished in: the same bits every run.
-                Array.Clear(gradient);
-                double batchLoss = 0;
-                foreach (Shard shard in shards)
-                {
-                    TensorPrimitives.Add(gradient, shard.Gradient, gradient);
-                    batchLoss += shard.Loss;
-                    flops += shard.Flops;
-                }
-                TensorPrimitives.Multiply(gradient, 1f / positions.Length, gradient);
-                if (Settings.ClipNorm > 0) GradientClipping.ClipByGlobalNorm(gradient, Settings.ClipNorm);
-                long step = optimizer.Step;
-                rate = schedule.At(epoch, Settings.Epochs, step, batches.BatchCount);
-                optimizer.Update(parameters.Values, gradient, rate);
+                int batchIndex = b;
+                double batchLoss = step.ComputeGradient(Problem, parameters, positions, Architecture.Dropout,
+                    s => DropoutSeed(epoch, batchIndex, s), Settings.ClipNorm, out double batchFlops);
+                flops += batchFlops;
+                rate = schedule.At(epoch, Settings.Epochs, optimizer.Step, batches.BatchCount);
+                optimizer.Update(parameters.Values, step.Gradient, rate);
                 stepsDone++;
 
                 lossSum += batchLoss;
@@ -199,9 +185,9 @@ public sealed class GruTrainer(TrainingProblem problem, GruArchitecture architec
 
     /// <summary>Loss and metrics of the given weights on a part, computed in batches over the shards' threads.</summary>
     public EvaluationResult Evaluate(GruParameters<float> parameters, DataPart part) =>
-        Evaluate(parameters, part, [new Shard(parameters.Config, parameters.Values.Length)]);
+        Evaluate(parameters, part, [new MiniBatchStep.Shard(parameters.Config, parameters.Values.Length)]);
 
-    private EvaluationResult Evaluate(GruParameters<float> parameters, DataPart part, Shard[] shards)
+    private EvaluationResult Evaluate(GruParameters<float> parameters, DataPart part, MiniBatchStep.Shard[] shards)
     {
         int total = Problem.Count(part), chunk = Math.Max(Settings.BatchSize, 256);
         object evaluation = Problem.BeginEvaluation();
@@ -244,41 +230,5 @@ public sealed class GruTrainer(TrainingProblem problem, GruArchitecture architec
         TimeSpan? remaining = stepsDone > 0 ? TimeSpan.FromSeconds(elapsed.TotalSeconds / stepsDone * Math.Max(0, stepsLeft)) : null;
         return new TrainingProgress(epoch + 1, Settings.Epochs, batch, batches, trainLoss, validationLoss, metric,
             elapsed + TimeSpan.FromSeconds(previousSeconds), remaining, completed);
-    }
-
-    /// <summary>One thread's share of a batch: its buffers, pass, gradient and loss.</summary>
-    private sealed class Shard(GruConfig config, int parameterCount)
-    {
-        public readonly BatchBuffers Buffers = new();
-        public readonly GruTrainingPass<float> Pass = new(config);
-        public readonly float[] Gradient = new float[parameterCount];
-        public double Loss;
-        public double Flops;
-
-        public void Run(TrainingProblem problem, DataPart part, GruParameters<float> parameters, int[] positions, double dropout, int dropoutSeed, bool backward)
-        {
-            Array.Clear(Gradient);
-            Loss = 0;
-            Flops = 0;
-            if (positions.Length == 0) return;
-            problem.Fill(part, positions, Buffers);
-            int steps = problem.TotalSteps(part, positions);
-            Loss = (double)Pass.Forward(parameters, Buffers.Inputs.AsSpan(0, steps * problem.InputSize), Buffers.Lengths.AsSpan(0, positions.Length),
-                problem.Targets(Buffers, positions.Length), new TrainingOptions(dropout), dropout > 0 ? new Random(dropoutSeed) : null);
-            if (backward)
-            {
-                Pass.Backward(parameters, Gradient);
-                Flops = 3 * ForwardFlops(config, steps);
-            }
-        }
-
-        /// <summary>Multiply-adds of the GRU products of a forward pass, counted as bench_ort.js counts them.</summary>
-        private static double ForwardFlops(GruConfig config, int steps)
-        {
-            double total = 0;
-            for (int layer = 0; layer < config.NumLayers; layer++)
-                total += 2.0 * 3 * ((double)config.LayerInputSize(layer) * config.HiddenSize + (double)config.HiddenSize * config.HiddenSize) * steps * config.Directions;
-            return total;
-        }
     }
 }

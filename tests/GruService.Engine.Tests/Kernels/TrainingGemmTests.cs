@@ -66,6 +66,35 @@ public class TrainingGemmTests
                 }
     }
 
+    [Theory]
+    [InlineData("Vector256")]
+    [InlineData("Scalar")]
+    public void AddPackedTransposedProduct_OfRowsPackedSliceBySlice_IsBitIdenticalToAddTransposedProduct(string pathName)
+    {
+        // Both are one FMA chain per element over the rows in order, from c: the packing must not change a bit.
+        var settings = new GemmSettings(Path(pathName), Threading: GemmThreading.Single);
+        var workspace = new TrainingGemmWorkspace();
+        foreach (int m in new[] { 1, 17, 40, 67 })
+            foreach (int k in new[] { 1, 16, 21, 48, 50 })
+                foreach (int n in new[] { 1, 8, 16, 29, 33 })
+                {
+                    float[] a = Matrix(m * k, seed: m + k), b = Matrix(m * n, seed: n), c = Matrix(k * n, seed: k);
+                    float[] expected = [.. c];
+                    TrainingGemm.AddTransposedProduct(a, m, k, b, n, expected, settings);
+
+                    var panels = new float[PackedWeights.PanelCount(k) * Panel * m];
+                    Array.Fill(panels, float.NaN); // padding the packer leaves alone must be cleared, as a pass does
+                    TrainingGemm.ClearTailPanel(panels, k, m);
+                    for (int first = 0, slice = 1; first < m; first += slice, slice += 3) // uneven slices, like ragged steps
+                    {
+                        int rows = Math.Min(slice, m - first);
+                        TrainingGemm.PackRows(a.AsSpan(first * k, rows * k), rows, k, panels, m, first);
+                    }
+                    TrainingGemm.AddPackedTransposedProduct(panels, m, k, b, n, c, settings, workspace);
+                    Assert.True(expected.AsSpan().SequenceEqual(c), $"m={m} k={k} n={n}: the packed product differs");
+                }
+    }
+
     [Fact]
     public void TrainingShapes_MatchTrainingMath()
     {
