@@ -1,3 +1,4 @@
+using GruService.Engine.Kernels;
 using GruService.Api.Observability;
 using Microsoft.Extensions.Options;
 
@@ -17,6 +18,19 @@ public static class InferenceExtensions
         services.AddSingleton<IValidateOptions<BatchingOptions>, BatchingOptionsValidator>();
         services.AddSingleton<ServiceMetrics>();
         services.AddSingleton<InferenceBatcher>();
+        services.AddHostedService<KernelThreadsSetting>();
         return services;
+    }
+
+    /// <summary>Applies Inference:KernelThreads to the engine's kernels (a process-wide setting) before requests arrive.</summary>
+    private sealed class KernelThreadsSetting(IOptions<InferenceOptions> options) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            Gemm.MaxThreads = options.Value.KernelThreads;
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 }

@@ -26,4 +26,12 @@ public sealed class InferenceOptions
     /// <summary>Most scratch memory one request may need (it grows with steps × hidden size); larger requests answer 400.</summary>
     [Range(1L << 20, long.MaxValue)]
     public long MaxWorkingBytes { get; set; } = 1L << 30;
+
+    /// <summary>
+    /// Cores one forward pass may use: 2 lets a large product (a long or wide model, a big batch) split over a second
+    /// core, which cuts one request's latency; 1 keeps each pass on its own thread, which serves more requests a
+    /// second when many arrive at once, since the other core then answers them instead of helping.
+    /// </summary>
+    [Range(1, 2)]
+    public int KernelThreads { get; set; } = 2;
 }
