@@ -7,21 +7,28 @@ namespace GruService.Api.Models;
 /// <summary>
 /// Model files on the local file system, for a single instance:
 /// <c>ROOT/models/NAME/VERSION.safetensors</c> with a <c>VERSION.json</c> record beside it, and <c>ROOT/models/NAME/active</c>.
-/// Every write goes to a temporary file that is flushed and then renamed over its target.
+/// Every write goes to a temporary file that is flushed and then renamed over its target, so a crash leaves the old
+/// file or the new one; temporary files a crash left behind are removed at start-up.
 /// </summary>
-public sealed class FileModelStore : IModelStore
+public sealed partial class FileModelStore : IModelStore
 {
     private const string ModelExtension = ".safetensors";
+    private const string TemporaryExtension = ".tmp";
+    private const string UploadPrefix = "upload-";
+    private const string DeletedPrefix = "deleted-";
     private readonly string _models;
     private readonly string _staging;
+    private readonly ILogger<FileModelStore> _logger;
 
-    public FileModelStore(IOptions<StorageOptions> options)
+    public FileModelStore(IOptions<StorageOptions> options, ILogger<FileModelStore>? logger = null)
     {
+        _logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger<FileModelStore>.Instance;
         string root = Path.GetFullPath(options.Value.Root);
         _models = Path.Combine(root, "models");
         _staging = Path.Combine(root, "tmp");
         Directory.CreateDirectory(_models);
         Directory.CreateDirectory(_staging);
+        RemoveLeftovers();
     }
 
     public IReadOnlyList<string> ListModels() =>
@@ -58,7 +65,7 @@ public sealed class FileModelStore : IModelStore
     public Stream CreateStagingFile(out string stagingPath)
     {
         Directory.CreateDirectory(_staging);
-        stagingPath = Path.Combine(_staging, $"upload-{Guid.NewGuid():N}");
+        stagingPath = Path.Combine(_staging, $"{UploadPrefix}{Guid.NewGuid():N}");
         return new FileStream(stagingPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.Asynchronous);
     }
 
@@ -104,7 +111,7 @@ public sealed class FileModelStore : IModelStore
         string directory = ModelDirectory(name);
         if (!Directory.Exists(directory)) return Task.FromResult(false);
         // One rename makes the model disappear at once; the files are removed afterwards.
-        string doomed = Path.Combine(_staging, $"deleted-{name}-{Guid.NewGuid():N}");
+        string doomed = Path.Combine(_staging, $"{DeletedPrefix}{name}-{Guid.NewGuid():N}");
         Directory.Move(directory, doomed);
         Directory.Delete(doomed, recursive: true);
         return Task.FromResult(true);
@@ -155,16 +162,67 @@ public sealed class FileModelStore : IModelStore
         return new StoredVersion(version, File.GetLastWriteTimeUtc(modelPath), sha, stream.Length);
     }
 
-    private static async Task WriteAtomicAsync(string path, byte[] content, CancellationToken cancellationToken)
+    private async Task WriteAtomicAsync(string path, byte[] content, CancellationToken cancellationToken)
     {
-        string temporary = $"{path}.{Guid.NewGuid():N}.tmp";
-        await using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 4096, FileOptions.Asynchronous))
+        string temporary = $"{path}.{Guid.NewGuid():N}{TemporaryExtension}";
+        try
         {
-            await stream.WriteAsync(content, cancellationToken);
-            stream.Flush(flushToDisk: true);
+            await using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 4096, FileOptions.Asynchronous))
+            {
+                await stream.WriteAsync(content, cancellationToken);
+                stream.Flush(flushToDisk: true);
+            }
+            File.Move(temporary, path, overwrite: true);
         }
-        File.Move(temporary, path, overwrite: true);
+        catch
+        {
+            // A full or failing disk must not also leave a partial temporary file behind.
+            TryDelete(temporary);
+            throw;
+        }
     }
+
+    /// <summary>
+    /// Nothing writes to the store before it is constructed, so any upload staging file, half-written temporary
+    /// file or half-deleted model found now is what a crash left behind. None of them is ever loaded (only
+    /// <c>VERSION.safetensors</c> names are), but they hold disk space.
+    /// </summary>
+    private void RemoveLeftovers()
+    {
+        foreach (string upload in Directory.EnumerateFiles(_staging, UploadPrefix + "*"))
+            TryDelete(upload);
+        foreach (string deleted in Directory.EnumerateDirectories(_staging, DeletedPrefix + "*"))
+        {
+            try
+            {
+                Directory.Delete(deleted, recursive: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                LogCleanupFailed(deleted, e.Message);
+            }
+        }
+        foreach (string directory in Directory.EnumerateDirectories(_models))
+        {
+            foreach (string temporary in Directory.EnumerateFiles(directory, "*" + TemporaryExtension))
+                TryDelete(temporary);
+        }
+    }
+
+    private void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            LogCleanupFailed(path, e.Message);
+        }
+    }
+
+    [LoggerMessage(LogLevel.Warning, "Could not remove leftover temporary file {Path}: {Reason}")]
+    private partial void LogCleanupFailed(string path, string reason);
 }
 
 [System.Text.Json.Serialization.JsonSerializable(typeof(StoredVersion))]

@@ -310,7 +310,7 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
         {
             File.Delete(path);
         }
-        catch (IOException e)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             LogCleanupFailed(path, e.Message);
         }

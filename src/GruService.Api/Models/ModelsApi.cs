@@ -123,7 +123,7 @@ public static class ModelsApi
     /// <param name="version">The stored version to serve.</param>
     /// <param name="registry">The model registry.</param>
     /// <param name="cancellationToken">Aborted when the client goes away.</param>
-    public static async Task<Results<Ok<ModelCard>, NotFoundProblem, ConflictProblem>> ActivateVersion(
+    public static async Task<Results<Ok<ModelCard>, NotFoundProblem, ConflictProblem, StorageProblem>> ActivateVersion(
         string name, int version, ModelRegistry registry, CancellationToken cancellationToken)
     {
         try
@@ -138,6 +138,10 @@ public static class ModelsApi
         {
             return ApiProblem.Conflict("invalid_stored_model", $"Version {version} of '{name}' cannot be loaded, so the active version is unchanged: {e.Message}");
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return StorageFailed(e, $"version {version} of '{name}' was not activated and the active version is unchanged");
+        }
     }
 
     /// <summary>Delete a model</summary>
@@ -145,8 +149,22 @@ public static class ModelsApi
     /// <param name="name">The model's name.</param>
     /// <param name="registry">The model registry.</param>
     /// <param name="cancellationToken">Aborted when the client goes away.</param>
-    public static async Task<Results<NoContent, NotFoundProblem>> DeleteModel(string name, ModelRegistry registry, CancellationToken cancellationToken) =>
-        await registry.DeleteAsync(name, cancellationToken) ? TypedResults.NoContent() : UnknownModel(name);
+    public static async Task<Results<NoContent, NotFoundProblem, StorageProblem>> DeleteModel(string name, ModelRegistry registry, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await registry.DeleteAsync(name, cancellationToken) ? TypedResults.NoContent() : UnknownModel(name);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return StorageFailed(e, $"'{name}' was not deleted and is still served");
+        }
+    }
+
+    /// <summary>A storage root that is full (507) or cannot be written (503, e.g. remounted read-only), said so rather than a 500.</summary>
+    private static StorageProblem StorageFailed(Exception e, string outcome) => e is IOException io && StorageFailure.IsDiskFull(io)
+        ? ApiProblem.Storage(full: true, $"The storage root is full; {outcome}: {e.Message}")
+        : ApiProblem.Storage(full: false, $"The storage root cannot be written; {outcome}: {e.Message}");
 
     internal static NotFoundProblem UnknownModel(string name) =>
         ApiProblem.NotFound("unknown_model", $"There is no model '{name}'; GET /v1/models lists the models served.");

@@ -42,7 +42,7 @@ public sealed class SqliteJobStore : IJobStore
             """);
     }
 
-    public bool TryEnqueue(TrainingJob job, int capacity)
+    public bool TryEnqueue(TrainingJob job, int capacity) => Guard(() =>
     {
         lock (_writes)
         {
@@ -66,15 +66,15 @@ public sealed class SqliteJobStore : IJobStore
             transaction.Commit();
             return true;
         }
-    }
+    });
 
-    public TrainingJob? Get(string id)
+    public TrainingJob? Get(string id) => Guard(() =>
     {
         using SqliteConnection connection = Open();
         return Get(connection, id);
-    }
+    });
 
-    public IReadOnlyList<TrainingJob> List(string? status = null)
+    public IReadOnlyList<TrainingJob> List(string? status = null) => Guard(() =>
     {
         using SqliteConnection connection = Open();
         using SqliteCommand command = connection.CreateCommand();
@@ -86,12 +86,12 @@ public sealed class SqliteJobStore : IJobStore
         var jobs = new List<TrainingJob>();
         while (reader.Read()) jobs.Add(Deserialize(reader.GetString(0)));
         return jobs;
-    }
+    });
 
-    public TrainingJob? RequestCancel(string id) =>
-        Update(id, j => j.Status == JobStatus.Queued ? j with { Status = JobStatus.Cancelled, FinishedAt = DateTimeOffset.UtcNow } : j);
+    public TrainingJob? RequestCancel(string id) => Guard(() =>
+        Update(id, j => j.Status == JobStatus.Queued ? j with { Status = JobStatus.Cancelled, FinishedAt = DateTimeOffset.UtcNow } : j));
 
-    public Task<JobClaim?> TryClaimNextAsync(string worker, TimeSpan lease, CancellationToken cancellationToken)
+    public Task<JobClaim?> TryClaimNextAsync(string worker, TimeSpan lease, CancellationToken cancellationToken) => Guard(() =>
     {
         lock (_writes)
         {
@@ -120,16 +120,16 @@ public sealed class SqliteJobStore : IJobStore
             _leases[claimed.Id] = worker;
             return Task.FromResult<JobClaim?>(new JobClaim(claimed, takenOver));
         }
-    }
+    });
 
-    public Task<LeaseState> RenewLeaseAsync(string id, string worker, TimeSpan lease, CancellationToken cancellationToken)
+    public Task<LeaseState> RenewLeaseAsync(string id, string worker, TimeSpan lease, CancellationToken cancellationToken) => Guard(() =>
     {
         lock (_writes)
         {
             bool held = _leases.GetValueOrDefault(id) == worker && Get(id)?.Status == JobStatus.Running;
             return Task.FromResult(held ? LeaseState.Held : LeaseState.Lost);
         }
-    }
+    });
 
     public Task ReleaseLeaseAsync(string id, string worker, CancellationToken cancellationToken)
     {
@@ -140,7 +140,7 @@ public sealed class SqliteJobStore : IJobStore
         return Task.CompletedTask;
     }
 
-    public TrainingJob? UpdateClaimed(string id, string worker, Func<TrainingJob, TrainingJob> change)
+    public TrainingJob? UpdateClaimed(string id, string worker, Func<TrainingJob, TrainingJob> change) => Guard(() =>
     {
         lock (_writes)
         {
@@ -154,7 +154,7 @@ public sealed class SqliteJobStore : IJobStore
             if (updated.Status != JobStatus.Running) _leases.Remove(id);
             return updated;
         }
-    }
+    });
 
     public bool SaveCheckpoint(string id, string worker, TrainingCheckpoint checkpoint)
     {
@@ -199,7 +199,7 @@ public sealed class SqliteJobStore : IJobStore
         }
     }
 
-    public IReadOnlyDictionary<string, long> CountByStatus()
+    public IReadOnlyDictionary<string, long> CountByStatus() => Guard<IReadOnlyDictionary<string, long>>(() =>
     {
         using SqliteConnection connection = Open();
         using SqliteCommand command = connection.CreateCommand();
@@ -208,7 +208,35 @@ public sealed class SqliteJobStore : IJobStore
         var counts = JobStatus.All.ToDictionary(s => s, _ => 0L);
         while (reader.Read()) counts[reader.GetString(0)] = reader.GetInt64(1);
         return counts;
+    });
+
+    /// <summary>
+    /// The storage root failing under SQLite (full, read-only, an I/O error, the file gone or locked for longer than
+    /// the busy timeout) is a <see cref="StorageUnavailableException"/>, answered 507 or 503 like any other storage
+    /// failure and skipped or retried by the worker, rather than a 500 or an exception that stops the worker.
+    /// </summary>
+    private static T Guard<T>(Func<T> work)
+    {
+        try
+        {
+            return work();
+        }
+        catch (SqliteException e) when (AsStorageFailure(e) is { } failure)
+        {
+            throw failure;
+        }
     }
+
+    // SQLite's primary result codes (the low byte of an extended code).
+    private const int SqliteBusy = 5, SqliteReadOnly = 8, SqliteIoError = 10, SqliteFull = 13, SqliteCannotOpen = 14;
+
+    internal static StorageUnavailableException? AsStorageFailure(SqliteException e) => (e.SqliteErrorCode & 0xFF) switch
+    {
+        SqliteFull => new StorageUnavailableException($"The storage root is full; the job store cannot be written: {e.Message}", full: true, e),
+        SqliteReadOnly or SqliteIoError or SqliteCannotOpen or SqliteBusy =>
+            new StorageUnavailableException($"The job store cannot be used right now: {e.Message}", full: false, e),
+        _ => null,
+    };
 
     private static TrainingJob? Get(SqliteConnection connection, string id)
     {

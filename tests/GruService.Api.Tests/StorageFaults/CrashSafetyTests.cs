@@ -1,0 +1,255 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace GruService.Api.Tests.StorageFaults;
+
+/// <summary>
+/// Model files are written through a temporary file that is flushed and renamed into place, so a crash at any point
+/// leaves the previous state whole: what a crash leaves behind is removed at the next start, and a damaged file at a
+/// version's own path (which only a failing disk or a hand edit makes) is refused, logged, and harms nothing else.
+/// </summary>
+public sealed class CrashSafetyTests : IDisposable
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("gru-crash-").FullName;
+    private readonly ReferenceModel _model = ReferenceModel.Load(1);
+    private readonly byte[] _large = ReferenceModel.Load(7).File;
+    private Process? _process;
+
+    [Fact]
+    public async Task KillDuringAModelUpload_ThenRestart_LeavesNoPartialFile_AndServesThePreviousVersion()
+    {
+        int port = FreePort();
+        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        await StartProcessAsync(client, port);
+        Assert.Equal(HttpStatusCode.Created, (await client.PutModelAsync("kept", _model.File)).StatusCode);
+        string answer = await ForecastAsync(client);
+
+        // Half of a 600 KB model, then the body stalls: the service is writing it when it is killed.
+        using var stall = new CancellationTokenSource();
+        var content = new StallingContent(_large, _large.Length / 2, stall.Token);
+        Task<HttpResponseMessage> upload = client.PutAsync("/v1/models/kept", content, stall.Token);
+        await WaitUntilAsync(() => StagedUploads().Any(f => new FileInfo(f).Length > 0), "the upload to reach the staging file");
+        _process!.Kill(entireProcessTree: true); // SIGKILL: no shutdown code runs
+        await _process.WaitForExitAsync();
+        await stall.CancelAsync();
+        await Assert.ThrowsAnyAsync<Exception>(() => upload);
+
+        // What the crash left: a partial staging file, and nothing new beside the stored version.
+        Assert.NotEmpty(StagedUploads());
+        Assert.Equal(["1.json", "1.safetensors", "active"], ModelDirectoryEntries("kept"));
+
+        await StartProcessAsync(client, port);
+        Assert.Empty(StagedUploads());
+        Assert.Equal(answer, await ForecastAsync(client));
+        Assert.Single((await (await client.GetAsync("/v1/models/kept/versions")).JsonAsync())["versions"]!.AsArray());
+        // The interrupted upload took no version number.
+        Assert.Equal(HttpStatusCode.Created, (await client.PutModelAsync("kept", _large)).StatusCode);
+        Assert.Equal(2, (int)(await (await client.GetAsync("/v1/models/kept")).JsonAsync())["version"]!);
+    }
+
+    [Fact]
+    public async Task Start_RemovesTemporaryFilesACrashLeft_AndServesOnlyCompleteVersions()
+    {
+        string answer;
+        using (var first = new GruServiceFactory(_root))
+        {
+            HttpClient client = await first.ReadyClientAsync();
+            Assert.Equal(HttpStatusCode.Created, (await client.PutModelAsync("kept", _model.File)).StatusCode);
+            answer = await ForecastAsync(client);
+        }
+        // A crash at each step of storing version 2: mid-upload, mid-record, mid-activation, mid-deletion.
+        string directory = Path.Combine(_root, "models", "kept");
+        string[] leftovers =
+        [
+            Path.Combine(_root, "tmp", $"upload-{Guid.NewGuid():N}"),
+            Path.Combine(directory, $"2.json.{Guid.NewGuid():N}.tmp"),
+            Path.Combine(directory, $"active.{Guid.NewGuid():N}.tmp"),
+        ];
+        await File.WriteAllBytesAsync(leftovers[0], _large.AsMemory(0, _large.Length / 2).ToArray());
+        await File.WriteAllTextAsync(leftovers[1], "{\"version\": 2, \"sha");
+        await File.WriteAllTextAsync(leftovers[2], "2");
+        string deleted = Path.Combine(_root, "tmp", $"deleted-gone-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(deleted);
+        await File.WriteAllBytesAsync(Path.Combine(deleted, "1.safetensors"), _model.File);
+
+        using var second = new GruServiceFactory(_root);
+        HttpClient restarted = await second.ReadyClientAsync();
+
+        Assert.All(leftovers, path => Assert.False(File.Exists(path), $"{path} was left"));
+        Assert.False(Directory.Exists(deleted));
+        Assert.Equal(["1.json", "1.safetensors", "active"], ModelDirectoryEntries("kept"));
+        Assert.Equal(answer, await ForecastAsync(restarted));
+        Assert.Equal(1, (int)(await (await restarted.GetAsync("/v1/models/kept")).JsonAsync())["version"]!);
+        await (await restarted.GetAsync("/v1/models/gone")).AssertProblemAsync(404, "unknown_model");
+    }
+
+    [Fact]
+    public async Task TruncatedVersionFile_IsRefusedWithALoggedError_AndOtherModelsAndVersionsStillLoad()
+    {
+        string answer;
+        using (var first = new GruServiceFactory(_root))
+        {
+            HttpClient client = await first.ReadyClientAsync();
+            Assert.Equal(HttpStatusCode.Created, (await client.PutModelAsync("intact", _model.File)).StatusCode);
+            Assert.Equal(HttpStatusCode.Created, (await client.PutModelAsync("torn", _model.File)).StatusCode);
+            Assert.Equal(HttpStatusCode.Created, (await client.PutModelAsync("torn", _model.File)).StatusCode);
+            answer = await ForecastAsync(client, "intact");
+        }
+        // The active version's file cut short, as a write without the rename could leave it on a failing disk.
+        string torn = Path.Combine(_root, "models", "torn", "2.safetensors");
+        await File.WriteAllBytesAsync(torn, _model.File.AsMemory(0, _model.File.Length / 2).ToArray());
+
+        var logs = new CapturingLoggerProvider();
+        using var second = new GruServiceFactory(_root) { ConfigureTestServices = services => services.AddSingleton<ILoggerProvider>(logs) };
+        HttpClient restarted = await second.ReadyClientAsync();
+
+        LogEvent refused = Assert.Single(logs.Events, e => e.Category.EndsWith("ModelRegistry") && e.Level == LogLevel.Error);
+        Assert.Equal("torn", refused.State["Model"]);
+        Assert.Equal(2, refused.State["Version"]);
+        Assert.Equal(answer, await ForecastAsync(restarted, "intact"));
+        await (await restarted.GetAsync("/v1/models/torn")).AssertProblemAsync(404, "unknown_model");
+        await (await restarted.PostAsync("/v1/models/torn/versions/2/activate", null)).AssertProblemAsync(409, "invalid_stored_model");
+        // The complete version still loads, on request.
+        Assert.Equal(HttpStatusCode.OK, (await restarted.PostAsync("/v1/models/torn/versions/1/activate", null)).StatusCode);
+        Assert.Equal(answer, await ForecastAsync(restarted, "torn"));
+    }
+
+    private Task<string> ForecastAsync(HttpClient client, string name = "kept") => _model.AnswerAsync(client, name);
+
+    private string[] StagedUploads() => [.. Directory.EnumerateFiles(Path.Combine(_root, "tmp"), "upload-*")];
+
+    private string[] ModelDirectoryEntries(string name) =>
+        [.. Directory.EnumerateFileSystemEntries(Path.Combine(_root, "models", name)).Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal)];
+
+    private static async Task WaitUntilAsync(Func<bool> condition, string what)
+    {
+        for (int i = 0; i < 600; i++)
+        {
+            if (condition()) return;
+            await Task.Delay(50);
+        }
+        throw new TimeoutException($"Timed out waiting for {what}.");
+    }
+
+    private async Task StartProcessAsync(HttpClient client, int port)
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            ArgumentList =
+            {
+                Path.Combine(AppContext.BaseDirectory, "GruService.Api.dll"),
+                "--urls", $"http://127.0.0.1:{port}",
+                $"--Storage:Root={_root}",
+                "--Models:BundledDirectory=",
+                "--Serilog:MinimumLevel=Warning",
+            },
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        _process?.Dispose();
+        _process = Process.Start(start)!;
+        _process.OutputDataReceived += (_, _) => { };
+        _process.ErrorDataReceived += (_, _) => { };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+        for (int i = 0; i < 300; i++)
+        {
+            try
+            {
+                if ((await client.GetAsync("/readyz")).IsSuccessStatusCode) return;
+            }
+            catch (HttpRequestException)
+            {
+                // Not listening yet.
+            }
+            Assert.False(_process.HasExited, "The service exited while starting.");
+            await Task.Delay(100);
+        }
+        throw new TimeoutException("The service did not become ready.");
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public void Dispose()
+    {
+        if (_process is { HasExited: false }) _process.Kill(entireProcessTree: true);
+        _process?.Dispose();
+        try { Directory.Delete(_root, recursive: true); } catch (IOException) { }
+    }
+
+    /// <summary>Sends the first <paramref name="sent"/> bytes of a body of the whole file's length, then waits until cancelled.</summary>
+    private sealed class StallingContent : HttpContent
+    {
+        private readonly byte[] _file;
+        private readonly int _sent;
+        private readonly CancellationToken _stall;
+
+        public StallingContent(byte[] file, int sent, CancellationToken stall)
+        {
+            (_file, _sent, _stall) = (file, sent, stall);
+            Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        }
+
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context)
+        {
+            await stream.WriteAsync(_file.AsMemory(0, _sent), _stall);
+            await stream.FlushAsync(_stall);
+            await Task.Delay(Timeout.Infinite, _stall);
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = _file.Length;
+            return true;
+        }
+    }
+}
+
+public static class StorageFaultTestExtensions
+{
+    /// <summary>A model's answer to the reference inputs: its outputs only, not which model or version gave them.</summary>
+    public static async Task<string> AnswerAsync(this ReferenceModel model, HttpClient client, string name)
+    {
+        HttpResponseMessage response = await client.PostJsonAsync($"/v1/models/{name}/{model.Task}", HttpTestExtensions.Serialize(model.Inputs));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        System.Text.Json.Nodes.JsonObject body = await response.JsonAsync();
+        body.Remove("model");
+        body.Remove("version");
+        return body.ToJsonString();
+    }
+}
+
+public sealed record LogEvent(string Category, LogLevel Level, IReadOnlyDictionary<string, object?> State);
+
+/// <summary>Keeps every log event the host writes, with its structured values.</summary>
+public sealed class CapturingLoggerProvider : ILoggerProvider
+{
+    public ConcurrentQueue<LogEvent> Events { get; } = new();
+
+    public ILogger CreateLogger(string categoryName) => new Logger(categoryName, Events);
+
+    public void Dispose() { }
+
+    private sealed class Logger(string category, ConcurrentQueue<LogEvent> events) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            var values = state as IEnumerable<KeyValuePair<string, object?>> ?? [];
+            events.Enqueue(new LogEvent(category, logLevel, values.ToDictionary(kv => kv.Key, kv => kv.Value)));
+        }
+    }
+}
