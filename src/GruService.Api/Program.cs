@@ -1,11 +1,13 @@
 using GruService.Api.Datasets;
 using GruService.Api.Health;
+using GruService.Api.Hosting;
 using GruService.Api.Inference;
 using GruService.Api.Json;
 using GruService.Api.Models;
 using GruService.Api.Observability;
 using GruService.Api.OpenApi;
 using GruService.Api.Problems;
+using GruService.Api.Security;
 using GruService.Api.Training;
 
 // appsettings.json is read from beside the executable, whatever the working directory; Storage:Root stays relative to it.
@@ -13,6 +15,8 @@ var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = ar
 
 builder.AddGruLogging();
 builder.Services.AddGruProblemDetails();
+builder.Services.AddGruSecurity();
+builder.Services.AddGracefulShutdown();
 builder.Services.AddGruJson();
 builder.Services.AddModelRegistry();
 builder.Services.AddInference();
@@ -26,6 +30,7 @@ var app = builder.Build();
 
 app.UseRequestLogging();
 app.UseGruProblemDetails();
+app.UseGruSecurity();
 
 app.MapModelsApi();
 app.MapInferenceApi();

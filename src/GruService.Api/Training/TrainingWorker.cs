@@ -14,7 +14,9 @@ namespace GruService.Api.Training;
 /// <summary>
 /// Runs queued training jobs, ConcurrentJobs at a time. Each job checkpoints after every epoch under
 /// <c>ROOT/jobs/ID/</c>; a job found running at start-up (the process stopped, by SIGTERM or kill -9) resumes from its
-/// last checkpoint, or from the start when it had none, so no job is lost or left stuck at running.
+/// last checkpoint, or from the start when it had none, so no job is lost or left stuck at running. On a graceful stop
+/// (SIGTERM) the running job stops at its next batch as soon as the host is told to stop, keeping its status and
+/// checkpoint, rather than after the server has drained, so it is saved well within the shutdown timeout.
 /// </summary>
 public sealed partial class TrainingWorker(
     IJobStore jobs,
@@ -24,6 +26,7 @@ public sealed partial class TrainingWorker(
     TrainingMetrics metrics,
     IOptions<TrainingJobOptions> options,
     IOptions<StorageOptions> storage,
+    IHostApplicationLifetime lifetime,
     ILogger<TrainingWorker> logger) : BackgroundService
 {
     private readonly ConcurrentDictionary<string, CancellationTokenSource> _running = new();
@@ -37,13 +40,23 @@ public sealed partial class TrainingWorker(
         return true;
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override async Task ExecuteAsync(CancellationToken hostStopping)
     {
         // Let the host finish starting (and the registry load) before jobs take the CPU.
         await Task.Yield();
+        // ApplicationStopping fires when the stop begins; the worker's own token only once the web server has drained.
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(hostStopping, lifetime.ApplicationStopping);
+        CancellationToken stoppingToken = stopping.Token;
         Task recovery = RecoverAsync(stoppingToken);
         Task[] runners = [.. Enumerable.Range(0, options.Value.ConcurrentJobs).Select(_ => RunQueueAsync(stoppingToken))];
-        await recovery;
+        try
+        {
+            await recovery;
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Stopped while re-queueing interrupted jobs: they are still marked queued and are found again at the next start.
+        }
         await Task.WhenAll(runners);
     }
 
