@@ -44,6 +44,17 @@ public sealed class GruServiceFactory : WebApplicationFactory<Program>
 
     public string StorageRoot { get; }
 
+    /// <summary>False to start with no API key configured at all.</summary>
+    public bool WithTestApiKey
+    {
+        init
+        {
+            if (value) return;
+            foreach (string key in _settings.Keys.Where(k => k.StartsWith("Security:ApiKeys:test:", StringComparison.Ordinal)).ToList())
+                _settings.Remove(key);
+        }
+    }
+
     /// <summary>Extra service registrations, applied after the application's own.</summary>
     public Action<IServiceCollection>? ConfigureTestServices { get; init; }
 
