@@ -9,7 +9,7 @@ public sealed class BodySizeLimitTests : IDisposable
     private readonly string _root = Directory.CreateTempSubdirectory("gru-body-size-").FullName;
     private readonly ServiceProcess _service;
 
-    public BodySizeLimitTests() => _service = new ServiceProcess(_root, "--Inference:MaxRequestBytes=1000");
+    public BodySizeLimitTests() => _service = new ServiceProcess(_root, "--Inference:MaxRequestBytes=2048");
 
     [Fact]
     public async Task DatasetUpload_LargerThanKestrelsDefaultLimit_IsStored_AndInferenceKeepsItsOwnSmallLimit()
@@ -24,7 +24,7 @@ public sealed class BodySizeLimitTests : IDisposable
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
 
         Assert.Equal(HttpStatusCode.Created, (await client.PutModelAsync("demand", ReferenceModel.Load(8).File)).StatusCode);
-        string body = "{\"inputs\": [[" + string.Join(',', Enumerable.Repeat("0.5", 400)) + "]]}";
+        string body = "{\"inputs\": [[" + string.Join(',', Enumerable.Repeat("0.5", 1000)) + "]]}";
         await (await client.PostJsonAsync("/v1/models/demand/forecast", body)).AssertProblemAsync(413, "body_too_large");
     }
 
