@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Cors.Infrastructure;
 using Microsoft.AspNetCore.Http.Timeouts;
 using Microsoft.AspNetCore.RateLimiting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 
 namespace GruService.Api.Security;
@@ -33,6 +34,8 @@ public static class SecurityExtensions
 
         services.AddRateLimiting();
         services.AddTimeouts();
+        // No "Server: Kestrel" header: it tells an attacker what to look up and a client nothing it needs.
+        services.Configure<KestrelServerOptions>(kestrel => kestrel.AddServerHeader = false);
         services.AddOptions<CorsOriginOptions>().BindConfiguration(CorsOriginOptions.Section);
         services.AddCors();
         services.AddOptions<CorsOptions>().Configure<IOptions<CorsOriginOptions>>((cors, origins) =>

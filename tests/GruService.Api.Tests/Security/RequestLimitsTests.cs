@@ -36,6 +36,9 @@ public sealed class RequestLimitsTests
             Assert.Contains("Content-Type: application/problem+json", response);
             Assert.Contains("\"reason\":\"request_timeout\"", response);
             Assert.Contains("RequestTimeouts:DefaultSeconds", response);
+            // Kestrel, unlike the test server, would name itself; and the problem carries the security headers too.
+            Assert.DoesNotContain("Server:", response);
+            Assert.Contains("X-Content-Type-Options: nosniff", response);
         }
         finally
         {
