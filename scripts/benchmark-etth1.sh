@@ -4,6 +4,7 @@
 # months) held out, then send every standard test window (targets in rows 11520-14399) to the forecast endpoint and
 # report MSE and MAE on values standardised with the training rows' statistics. Not part of the test suite.
 #   scripts/benchmark-etth1.sh [--url URL]
+# With --url, put a key with scope manage in the environment: API_KEY=... scripts/benchmark-etth1.sh --url URL
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib-service.sh
@@ -22,7 +23,7 @@ if [[ -z $url ]]; then start_service; fi
 
 start=$(date +%s)
 head -n 11521 models/data/ETTh1.csv > "$work/etth1-train-validation.csv"
-dataset=$(curl -sf -X POST -H 'Content-Type: text/csv' --data-binary @"$work/etth1-train-validation.csv" "$url/v1/datasets?name=etth1" \
+dataset=$(api_curl -sf -X POST -H 'Content-Type: text/csv' --data-binary @"$work/etth1-train-validation.csv" "$url/v1/datasets?name=etth1" \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 # The configuration of `gruservice benchmark-etth1`: one univariate GRU shared by the 7 columns, reading segments of
 # 24 hours, with each window's last value subtracted and added back (docs/model-format.md, Extensions).
@@ -33,11 +34,11 @@ request=$(cat <<JSON
                      "loss": "mae", "window_normalization": "last", "season_length": 24}}
 JSON
 )
-job=$(curl -sf -X POST -H 'Content-Type: application/json' -d "$request" "$url/v1/training-jobs" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+job=$(api_curl -sf -X POST -H 'Content-Type: application/json' -d "$request" "$url/v1/training-jobs" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 echo "dataset $dataset, job $job"
 while true; do
   sleep 5
-  state=$(curl -sf "$url/v1/training-jobs/$job")
+  state=$(api_curl -sf "$url/v1/training-jobs/$job")
   status=$(json_field "$state" status)
   python3 -c 'import json,sys; j=json.loads(sys.argv[1]); p=j.get("progress") or {}; print("  %s epoch %s/%s train loss %s validation loss %s elapsed %s s" % (j["status"], p.get("epoch"), p.get("epochs"), p.get("train_loss"), p.get("validation_loss"), p.get("elapsed_seconds")))' "$state"
   [[ $status == queued || $status == running ]] || break

@@ -4,6 +4,7 @@
 # test images through the served model. Prints the job's progress, its training time and GFLOP/s, and the test
 # accuracy. Not part of the test suite (it takes minutes).
 #   scripts/benchmark-fashion-mnist.sh [--url URL] [--hidden 128] [--epochs 10]
+# With --url, put a key with scope manage in the environment: API_KEY=... scripts/benchmark-fashion-mnist.sh --url URL
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib-service.sh
@@ -35,7 +36,7 @@ cli fashion-mnist-ndjson --part train --out "$work/train.ndjson"
 if [[ -z $url ]]; then start_service; fi
 
 start=$(date +%s)
-dataset=$(curl -sf -X POST -H 'Content-Type: application/x-ndjson' --data-binary @"$work/train.ndjson" "$url/v1/datasets?name=fashion-mnist-train" \
+dataset=$(api_curl -sf -X POST -H 'Content-Type: application/x-ndjson' --data-binary @"$work/train.ndjson" "$url/v1/datasets?name=fashion-mnist-train" \
   | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["id"])')
 echo "uploaded dataset $dataset in $(( $(date +%s) - start )) s"
 
@@ -45,11 +46,11 @@ request=$(cat <<JSON
  "hyperparameters": {"epochs": $epochs, "batch_size": 64, "learning_rate": 0.002, "schedule": "cosine", "patience": 3, "seed": 1}}
 JSON
 )
-job=$(curl -sf -X POST -H 'Content-Type: application/json' -d "$request" "$url/v1/training-jobs" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+job=$(api_curl -sf -X POST -H 'Content-Type: application/json' -d "$request" "$url/v1/training-jobs" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 echo "started job $job"
 while true; do
   sleep 10
-  state=$(curl -sf "$url/v1/training-jobs/$job")
+  state=$(api_curl -sf "$url/v1/training-jobs/$job")
   status=$(json_field "$state" status)
   python3 -c 'import json,sys; j=json.loads(sys.argv[1]); p=j.get("progress") or {}; print("  %s epoch %s/%s batch %s/%s train loss %s validation accuracy %s elapsed %s s, left %s s" % (j["status"], p.get("epoch"), p.get("epochs"), p.get("batch"), p.get("batches"), p.get("train_loss"), p.get("validation_metric"), p.get("elapsed_seconds"), p.get("remaining_seconds")))' "$state"
   [[ $status == queued || $status == running ]] || break

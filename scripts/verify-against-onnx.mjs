@@ -38,7 +38,10 @@ if (models.length === 0 || gaps.length) {
 const base = opt.url.replace(/\/+$/, '');
 
 async function call(method, url, body, contentType) {
-  const res = await fetch(url, { method, body, headers: body ? { 'Content-Type': contentType } : {} });
+  // Uploads need an API key with scope manage (and inference one with scope infer when the service locks it).
+  const headers = body ? { 'Content-Type': contentType } : {};
+  if (process.env.API_KEY) headers['X-Api-Key'] = process.env.API_KEY;
+  const res = await fetch(url, { method, body, headers });
   const text = await res.text();
   let json; try { json = JSON.parse(text); } catch { json = undefined; }
   return { status: res.status, json, text };

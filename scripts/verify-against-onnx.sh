@@ -3,7 +3,8 @@
 # and classify within 1e-5 scaled error of ONNX Runtime on the same weights.
 #   scripts/verify-against-onnx.sh [--url URL] [--count N] [--seed S] [--refs DIR]
 # Without --url it builds the service into a temp dir and runs it on a free loopback port with a temp storage
-# root, stopped at exit. --refs defaults to ../shared/refs beside the repo (ONNX Runtime tooling, Node).
+# root and a fresh API key, stopped at exit; with --url, put a key with scope manage in API_KEY. --refs defaults to
+# ../shared/refs beside the repo (ONNX Runtime tooling, Node).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -54,7 +55,12 @@ if [[ -z $url ]]; then
     { tail -n 40 "$work/build.log" >&2; exit 1; }
   port=$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')
   url=http://127.0.0.1:$port
-  dotnet "$work/app/GruService.Api.dll" --urls "$url" --Storage:Root="$work/storage" >"$work/service.log" 2>&1 &
+  # The models are uploaded with PUT, which needs a key with scope manage; verify-against-onnx.mjs sends API_KEY.
+  API_KEY=$(node -e 'console.log(require("crypto").randomBytes(32).toString("hex"))')
+  export API_KEY
+  dotnet "$work/app/GruService.Api.dll" --urls "$url" --Storage:Root="$work/storage" --Shutdown:DrainDelaySeconds=0 \
+    --Security:ApiKeys:verify:Key="$API_KEY" --Security:ApiKeys:verify:Scopes:0=manage \
+    --Security:ApiKeys:verify:Scopes:1=infer >"$work/service.log" 2>&1 &
   pid=$!
   for ((i = 0; ; i++)); do
     curl -fsS -o /dev/null "$url/readyz" 2>/dev/null && break

@@ -1,5 +1,6 @@
 using GruService.Api.Datasets;
 using GruService.Api.Health;
+using GruService.Api.Hosting;
 using GruService.Api.Inference;
 using GruService.Api.Json;
 using GruService.Api.Models;
@@ -7,6 +8,7 @@ using GruService.Api.Observability;
 using GruService.Api.OpenApi;
 using GruService.Api.Problems;
 using GruService.Api.Storage;
+using GruService.Api.Security;
 using GruService.Api.Training;
 
 if (HealthCheckCommand.IsRequested(args)) { Environment.ExitCode = await HealthCheckCommand.RunAsync(args); return; } // the container HEALTHCHECK
@@ -16,6 +18,8 @@ var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = ar
 
 builder.AddGruLogging();
 builder.Services.AddGruProblemDetails();
+builder.Services.AddGruSecurity();
+builder.Services.AddGracefulShutdown();
 builder.Services.AddGruJson();
 builder.Services.AddGruStorage();
 builder.Services.AddModelRegistry();
@@ -30,6 +34,7 @@ var app = builder.Build();
 
 app.UseRequestLogging();
 app.UseGruProblemDetails();
+app.UseGruSecurity();
 
 app.MapModelsApi();
 app.MapInferenceApi();

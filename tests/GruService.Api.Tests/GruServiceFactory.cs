@@ -9,11 +9,15 @@ using Microsoft.Extensions.DependencyInjection;
 namespace GruService.Api.Tests;
 
 /// <summary>
-/// The real host over a fresh storage root, without bundled models unless asked, logging only warnings.
+/// The real host over a fresh storage root, without bundled models unless asked, logging only warnings, with one API
+/// key (<see cref="TestApiKey"/>, every scope) that every client it creates sends, and no drain delay on stopping.
 /// Dispose removes the storage root unless it was handed in.
 /// </summary>
 public sealed class GruServiceFactory : WebApplicationFactory<Program>
 {
+    /// <summary>The key of the API key named "test", with scopes read, infer and manage.</summary>
+    public const string TestApiKey = "test-key-0123456789abcdef";
+
     private readonly bool _ownsRoot;
     private readonly Dictionary<string, string?> _settings;
 
@@ -28,11 +32,28 @@ public sealed class GruServiceFactory : WebApplicationFactory<Program>
             // The level itself, not MinimumLevel:Default: the test host passes settings in a way that gives every
             // parent section an empty value, and Serilog reads MinimumLevel's own value first.
             ["Serilog:MinimumLevel"] = "Warning",
+            ["Security:ApiKeys:test:Key"] = TestApiKey,
+            ["Security:ApiKeys:test:Scopes:0"] = "read",
+            ["Security:ApiKeys:test:Scopes:1"] = "infer",
+            ["Security:ApiKeys:test:Scopes:2"] = "manage",
+            // Stopping a test host must not wait for load balancers that are not there.
+            ["Shutdown:DrainDelaySeconds"] = "0",
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>()) _settings[key] = value;
     }
 
     public string StorageRoot { get; }
+
+    /// <summary>False to start with no API key configured at all.</summary>
+    public bool WithTestApiKey
+    {
+        init
+        {
+            if (value) return;
+            foreach (string key in _settings.Keys.Where(k => k.StartsWith("Security:ApiKeys:test:", StringComparison.Ordinal)).ToList())
+                _settings.Remove(key);
+        }
+    }
 
     /// <summary>Extra service registrations, applied after the application's own.</summary>
     public Action<IServiceCollection>? ConfigureTestServices { get; init; }
@@ -41,6 +62,22 @@ public sealed class GruServiceFactory : WebApplicationFactory<Program>
     {
         foreach (var (key, value) in _settings) builder.UseSetting(key, value);
         if (ConfigureTestServices is { } configure) builder.ConfigureServices(configure);
+    }
+
+    /// <summary>Every client sends the test key unless the test takes it away (<see cref="CreateClientWithKey"/>).</summary>
+    protected override void ConfigureClient(HttpClient client)
+    {
+        base.ConfigureClient(client);
+        client.DefaultRequestHeaders.Add("X-Api-Key", TestApiKey);
+    }
+
+    /// <summary>A client that sends this key in X-Api-Key, or no key when it is null.</summary>
+    public HttpClient CreateClientWithKey(string? apiKey)
+    {
+        HttpClient client = CreateClient();
+        client.DefaultRequestHeaders.Remove("X-Api-Key");
+        if (apiKey is not null) client.DefaultRequestHeaders.Add("X-Api-Key", apiKey);
+        return client;
     }
 
     /// <summary>A client whose first use waits until /readyz answers 200.</summary>

@@ -1,5 +1,6 @@
 using GruService.Api.Models;
 using GruService.Api.Problems;
+using GruService.Api.Security;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
@@ -20,12 +21,13 @@ public static class DatasetsApi
             .WithTags("Datasets")
             .AddEndpointFilter<ErrorMetricsFilter>();
 
-        group.MapGet("/", ListDatasets).WithName("ListDatasets");
-        group.MapGet("/{id}", GetDataset).WithName("GetDataset");
+        group.MapGet("/", ListDatasets).WithName("ListDatasets").RequireAuthorization(ApiKeyPolicies.Read);
+        group.MapGet("/{id}", GetDataset).WithName("GetDataset").RequireAuthorization(ApiKeyPolicies.Read);
         // The body is documented by OperationDocsTransformer rather than Accepts<T>: routing would otherwise refuse
         // other content types with a bare 415 before the handler could say which ones it takes.
-        group.MapPost("/", UploadDataset).WithName("UploadDataset");
-        group.MapDelete("/{id}", DeleteDataset).WithName("DeleteDataset");
+        group.MapPost("/", UploadDataset).WithName("UploadDataset").RequireAuthorization(ApiKeyPolicies.Manage)
+            .WithRequestTimeout(RequestTimeoutPolicies.Upload);
+        group.MapDelete("/{id}", DeleteDataset).WithName("DeleteDataset").RequireAuthorization(ApiKeyPolicies.Manage);
         return group;
     }
 

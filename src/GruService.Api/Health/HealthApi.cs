@@ -22,7 +22,8 @@ public static class HealthApi
     {
         services.AddHealthChecks()
             .AddCheck<RegistryLoadedCheck>("registry", tags: [ReadyTag])
-            .AddCheck<StorageWritableCheck>("storage", tags: [ReadyTag]);
+            .AddCheck<StorageWritableCheck>("storage", tags: [ReadyTag])
+            .AddCheck<NotStoppingCheck>("shutdown", tags: [ReadyTag]);
         return services;
     }
 
@@ -40,7 +41,7 @@ public static class HealthApi
         TypedResults.Ok(new HealthResponse("Healthy", new Dictionary<string, HealthCheckResponse>()));
 
     /// <summary>Readiness probe</summary>
-    /// <remarks>200 when the model registry has loaded the stored models and the storage root is writable; 503 otherwise. Use for load balancers and Kubernetes readinessProbe.</remarks>
+    /// <remarks>200 when the model registry has loaded the stored models and the storage root is writable; 503 otherwise, and from the moment the service is told to stop (SIGTERM). Use for load balancers and Kubernetes readinessProbe.</remarks>
     /// <param name="health">The health check service.</param>
     /// <param name="cancellationToken">Aborted when the client goes away.</param>
     public static async Task<Results<Ok<HealthResponse>, JsonHttpResult<HealthResponse>>> Readiness(HealthCheckService health, CancellationToken cancellationToken)
@@ -68,4 +69,13 @@ internal sealed class StorageWritableCheck(IModelStore store) : IHealthCheck
         Task.FromResult(store.ProbeWritable(out string? problem)
             ? HealthCheckResult.Healthy("storage root is writable")
             : HealthCheckResult.Unhealthy(problem));
+}
+
+/// <summary>Unready from the moment the host is told to stop, so load balancers stop sending requests while those in flight finish.</summary>
+internal sealed class NotStoppingCheck(IHostApplicationLifetime lifetime) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        Task.FromResult(lifetime.ApplicationStopping.IsCancellationRequested
+            ? HealthCheckResult.Unhealthy("the service is shutting down; requests in flight finish")
+            : HealthCheckResult.Healthy("the service is running"));
 }

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Numerics.Tensors;
 using GruService.Api.Models;
 using GruService.Api.Problems;
+using GruService.Api.Security;
 using GruService.Engine;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
@@ -14,6 +15,7 @@ public static class InferenceApi
     {
         RouteGroupBuilder group = app.MapGroup("/v1/models/{name}")
             .WithTags("Inference")
+            .RequireAuthorization(ApiKeyPolicies.Infer)
             .AddEndpointFilter<ErrorMetricsFilter>()
             .AddEndpointFilter<RegistryReadyFilter>()
             .AddEndpointFilter<ModelNameFilter>()

@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using GruService.Api.Security;
 
 namespace GruService.Api.Observability;
 
@@ -28,7 +29,8 @@ public static class MetricsExtensions
                 "Request, connection, routing and runtime metrics and the service's own, in Prometheus text exposition " +
                 "format 0.0.4, named as OpenTelemetry's Prometheus exporter names them (e.g. " +
                 "http_server_request_duration_seconds, dotnet_gc_collections_total).")
-            .Produces(StatusCodes.Status200OK, contentType: "text/plain");
+            .Produces(StatusCodes.Status200OK, contentType: "text/plain")
+            .RequireAuthorization(ApiKeyPolicies.Metrics);
 
     /// <summary>
     /// The host resolves every hosted service before it starts any of them, the web server included; depending on

@@ -3,6 +3,7 @@ using GruService.Api.Datasets;
 using GruService.Api.Json;
 using GruService.Api.Models;
 using GruService.Api.Problems;
+using GruService.Api.Security;
 using GruService.Engine.ModelFiles;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
@@ -17,10 +18,10 @@ public static class TrainingJobsApi
             .WithTags("Training")
             .AddEndpointFilter<ErrorMetricsFilter>();
 
-        group.MapPost("/", StartJob).WithName("StartTrainingJob");
-        group.MapGet("/", ListJobs).WithName("ListTrainingJobs");
-        group.MapGet("/{id}", GetJob).WithName("GetTrainingJob");
-        group.MapPost("/{id}/cancel", CancelJob).WithName("CancelTrainingJob");
+        group.MapPost("/", StartJob).WithName("StartTrainingJob").RequireAuthorization(ApiKeyPolicies.Manage);
+        group.MapGet("/", ListJobs).WithName("ListTrainingJobs").RequireAuthorization(ApiKeyPolicies.Read);
+        group.MapGet("/{id}", GetJob).WithName("GetTrainingJob").RequireAuthorization(ApiKeyPolicies.Read);
+        group.MapPost("/{id}/cancel", CancelJob).WithName("CancelTrainingJob").RequireAuthorization(ApiKeyPolicies.Manage);
         return group;
     }
 

@@ -16,7 +16,9 @@ namespace GruService.Api.Training;
 /// <see cref="IJobStore"/>). While a job runs, a heartbeat renews its lease; every write to it checks the lease is
 /// still held. Each job checkpoints after every epoch into the store; a job whose worker is gone (a replica that
 /// died, or this process before a restart, even by kill -9) is claimed again and resumes from its last checkpoint,
-/// or from the start when it had none, so no job is lost or left stuck at running.
+/// or from the start when it had none, so no job is lost or left stuck at running. On a graceful stop (SIGTERM) the
+/// running job stops at its next batch as soon as the host is told to stop, keeping its checkpoint and releasing its
+/// lease, rather than after the server has drained, so it is saved well within the shutdown timeout.
 /// </summary>
 public sealed partial class TrainingWorker(
     IJobStore jobs,
@@ -26,6 +28,7 @@ public sealed partial class TrainingWorker(
     TrainingMetrics metrics,
     IOptions<TrainingJobOptions> options,
     IOptions<StorageOptions> storage,
+    IHostApplicationLifetime lifetime,
     ILogger<TrainingWorker> logger) : BackgroundService
 {
     private readonly ConcurrentDictionary<string, RunningJob> _running = new();
@@ -45,10 +48,13 @@ public sealed partial class TrainingWorker(
         return true;
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override async Task ExecuteAsync(CancellationToken hostStopping)
     {
         // Let the host finish starting (and the registry load) before jobs take the CPU.
         await Task.Yield();
+        // ApplicationStopping fires when the stop begins; the worker's own token only once the web server has drained.
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(hostStopping, lifetime.ApplicationStopping);
+        CancellationToken stoppingToken = stopping.Token;
         await Task.WhenAll(Enumerable.Range(0, options.Value.ConcurrentJobs).Select(_ => ClaimAndRunAsync(stoppingToken)));
     }
 

@@ -35,6 +35,14 @@ public static class TrainingRequests
         throw new TimeoutException($"Job {id} did not get there in {seconds} s.");
     }
 
+    /// <summary>Posts the job, asserts 202, returns its id.</summary>
+    public static async Task<string> StartAsync(HttpClient client, JsonObject request)
+    {
+        HttpResponseMessage response = await client.PostJsonAsync("/v1/training-jobs", request.ToJsonString());
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        return (string)(await response.JsonAsync())["id"]!;
+    }
+
     public static bool Finished(JsonObject job) => (string?)job["status"] is "succeeded" or "failed" or "cancelled";
 }
 
