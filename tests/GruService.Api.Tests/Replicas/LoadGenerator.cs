@@ -55,7 +55,7 @@ public sealed class LoadGenerator : IAsyncDisposable
             if (failure is not null)
             {
                 Interlocked.Increment(ref _failed);
-                if (_failures.Count < 20) _failures.Enqueue($"{_clock.Elapsed.TotalSeconds:F1} s, {Phase}: {failure}");
+                if (_failures.Count < 20) _failures.Enqueue($"{_clock.Elapsed.TotalSeconds:F1} s into the load, {Phase}: {failure}");
             }
             try
             {
