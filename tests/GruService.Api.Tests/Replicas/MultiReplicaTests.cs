@@ -58,8 +58,9 @@ public sealed class MultiReplicaTests(PostgresFixture postgres, ITestOutputHelpe
             "--Serilog:MinimumLevel=Warning",
             "--Training:ProgressIntervalSeconds=0",
             "--Training:Threads=1",
-            // Graceful shutdown: /readyz 503 at once, a short drain, then in-flight requests finish and a running job
-            // checkpoints and releases its lease; short here so the rolling restart is quick.
+            // Graceful shutdown (/readyz 503 at once, a short drain, in-flight requests finish, a running job releases
+            // its lease) and API keys, short and fixed here. A build without those features ignores these settings: it
+            // stops accepting at SIGTERM at once, which nginx's retries cover, and needs no key.
             "--Shutdown:DrainDelaySeconds=1",
             "--Shutdown:TimeoutSeconds=20",
             $"--Security:ApiKeys:test:Key={ApiKey}",
