@@ -82,10 +82,15 @@ lt_stop_all() {
   started_pids=()
 }
 
+# The API key the scripts' services are started with (uploads need scope manage): fresh for each run, kept in an
+# environment variable rather than on a command line where ps would show it.
+lt_api_key=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+export Security__ApiKeys__loadtest__Key=$lt_api_key Security__ApiKeys__loadtest__Scopes__0=manage
+
 # lt_upload URL NAME FILE: PUT /v1/models/NAME with the file as the raw body.
 lt_upload() {
   local status
-  status=$(curl -sS -o "$work/upload.json" -w '%{http_code}' -X PUT --data-binary "@$3" \
+  status=$(curl -sS -o "$work/upload.json" -w '%{http_code}' -X PUT --data-binary "@$3" -H "X-Api-Key: $lt_api_key" \
     -H 'Content-Type: application/octet-stream' "$1/v1/models/$2") || lt_die "uploading $2 to $1 failed"
   [[ $status == 2* ]] || { cat "$work/upload.json" >&2; lt_die "uploading $2 answered HTTP $status"; }
 }

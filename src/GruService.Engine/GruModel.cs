@@ -305,6 +305,12 @@ public sealed class GruModel
         try
         {
             PackInputs(inputs, plan, layerIn, standardize);
+            // Waking the second core for the input projection (or the head) alone costs more than it saves when the
+            // recurrent steps, most of the pass, stay on one core: the helper then spins beside them for nothing,
+            // and on cores that share a physical core it slows them (measured: one small request, 21 GFLOP/s with
+            // the projection on one core, 8.6 with it split).
+            long widestStep = (long)plan.Active(0) * hidden * (cfg.LinearBeforeReset ? 3 * hidden : 2 * hidden);
+            var oneOffProducts = new GemmSettings(Threading: widestStep >= Gemm.SplitMinMultiplyAdds ? GemmThreading.Auto : GemmThreading.Single);
             int inWidth = firstWidth;
             for (int layer = 0; layer < cfg.NumLayers; layer++)
             {
@@ -319,7 +325,7 @@ public sealed class GruModel
                     }
                     // The input projection of every step of every sequence is one matrix product.
                     Span<float> gates = inputGates.AsSpan(0, total * 3 * hidden);
-                    Gemm.MultiplyTransposedAddBias(x, total, inWidth, w.Input, gates, 3 * hidden);
+                    Gemm.MultiplyTransposedAddBias(x, total, inWidth, w.Input, gates, 3 * hidden, oneOffProducts);
 
                     Span<float> h = state.AsSpan(0, batch * hidden);
                     h.Clear();
@@ -332,7 +338,7 @@ public sealed class GruModel
                 (layerIn, layerOut) = (layerOut, layerIn);
                 inWidth = width;
             }
-            Head(finals.AsSpan(0, batch * width), plan, headOutputs);
+            Head(finals.AsSpan(0, batch * width), plan, headOutputs, oneOffProducts);
         }
         finally
         {
@@ -409,7 +415,7 @@ public sealed class GruModel
     }
 
     /// <summary>The head over the final states (sorted order), each sequence's raw outputs written at its input position.</summary>
-    private void Head(ReadOnlySpan<float> finals, PackedBatch plan, Span<float> headOutputs)
+    private void Head(ReadOnlySpan<float> finals, PackedBatch plan, Span<float> headOutputs, GemmSettings settings)
     {
         GruConfig cfg = Config;
         int outs = cfg.HeadOutputs, batch = plan.BatchSize;
@@ -417,7 +423,7 @@ public sealed class GruModel
         try
         {
             Span<float> sorted = rented.AsSpan(0, batch * outs);
-            Gemm.MultiplyTransposedAddBias(finals, batch, _packedHead, sorted);
+            Gemm.MultiplyTransposedAddBias(finals, batch, cfg.HeadInputs, _packedHead, sorted, outs, settings);
             for (int j = 0; j < batch; j++)
                 sorted.Slice(j * outs, outs).CopyTo(headOutputs.Slice(plan.Original(j) * outs, outs));
         }

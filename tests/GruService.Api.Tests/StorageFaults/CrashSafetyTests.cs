@@ -25,6 +25,7 @@ public sealed class CrashSafetyTests : IDisposable
     {
         int port = FreePort();
         using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        client.DefaultRequestHeaders.Add("X-Api-Key", GruServiceFactory.TestApiKey);
         await StartProcessAsync(client, port);
         Assert.Equal(HttpStatusCode.Created, (await client.PutModelAsync("kept", _model.File)).StatusCode);
         string answer = await ForecastAsync(client);
@@ -147,6 +148,9 @@ public sealed class CrashSafetyTests : IDisposable
                 $"--Storage:Root={_root}",
                 "--Models:BundledDirectory=",
                 "--Serilog:MinimumLevel=Warning",
+                $"--Security:ApiKeys:test:Key={GruServiceFactory.TestApiKey}",
+                "--Security:ApiKeys:test:Scopes:0=manage",
+                "--Shutdown:DrainDelaySeconds=0",
             },
             RedirectStandardOutput = true,
             RedirectStandardError = true,
