@@ -8,5 +8,8 @@ cd "$(dirname "$0")/.."
 ./scripts/install-test-deps.sh
 status=0
 dotnet test GruService.sln -c Release "$@" || status=$?
+# The multi-replica test's figures (requests sent and failed, jobs taken over), which a passing test does not print.
+figures=tests/GruService.Api.Tests/TestResults/multi-replica.json
+if [[ -f $figures ]]; then echo "multi-replica test figures:"; cat "$figures"; echo; fi
 ./scripts/validate-deploy.sh || status=$?
 exit "$status"
