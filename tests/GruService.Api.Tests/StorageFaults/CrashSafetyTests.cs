@@ -1,8 +1,6 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -18,15 +16,14 @@ public sealed class CrashSafetyTests : IDisposable
     private readonly string _root = Directory.CreateTempSubdirectory("gru-crash-").FullName;
     private readonly ReferenceModel _model = ReferenceModel.Load(1);
     private readonly byte[] _large = ReferenceModel.Load(7).File;
-    private Process? _process;
+    private ServiceProcess? _service;
 
     [Fact]
     public async Task KillDuringAModelUpload_ThenRestart_LeavesNoPartialFile_AndServesThePreviousVersion()
     {
-        int port = FreePort();
-        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
-        client.DefaultRequestHeaders.Add("X-Api-Key", GruServiceFactory.TestApiKey);
-        await StartProcessAsync(client, port);
+        _service = new ServiceProcess(_root, "--Shutdown:DrainDelaySeconds=0");
+        HttpClient client = _service.Client;
+        await _service.StartAsync();
         Assert.Equal(HttpStatusCode.Created, (await client.PutModelAsync("kept", _model.File)).StatusCode);
         string answer = await ForecastAsync(client);
 
@@ -35,8 +32,7 @@ public sealed class CrashSafetyTests : IDisposable
         var content = new StallingContent(_large, _large.Length / 2, stall.Token);
         Task<HttpResponseMessage> upload = client.PutAsync("/v1/models/kept", content, stall.Token);
         await WaitUntilAsync(() => StagedUploads().Any(f => new FileInfo(f).Length > 0), "the upload to reach the staging file");
-        _process!.Kill(entireProcessTree: true); // SIGKILL: no shutdown code runs
-        await _process.WaitForExitAsync();
+        await _service.KillAsync(); // SIGKILL: no shutdown code runs
         await stall.CancelAsync();
         await Assert.ThrowsAnyAsync<Exception>(() => upload);
 
@@ -44,7 +40,7 @@ public sealed class CrashSafetyTests : IDisposable
         Assert.NotEmpty(StagedUploads());
         Assert.Equal(["1.json", "1.safetensors", "active"], ModelDirectoryEntries("kept"));
 
-        await StartProcessAsync(client, port);
+        await _service.StartAsync();
         Assert.Empty(StagedUploads());
         Assert.Equal(answer, await ForecastAsync(client));
         Assert.Single((await (await client.GetAsync("/v1/models/kept/versions")).JsonAsync())["versions"]!.AsArray());
@@ -137,57 +133,9 @@ public sealed class CrashSafetyTests : IDisposable
         throw new TimeoutException($"Timed out waiting for {what}.");
     }
 
-    private async Task StartProcessAsync(HttpClient client, int port)
-    {
-        var start = new ProcessStartInfo("dotnet")
-        {
-            ArgumentList =
-            {
-                Path.Combine(AppContext.BaseDirectory, "GruService.Api.dll"),
-                "--urls", $"http://127.0.0.1:{port}",
-                $"--Storage:Root={_root}",
-                "--Models:BundledDirectory=",
-                "--Serilog:MinimumLevel=Warning",
-                $"--Security:ApiKeys:test:Key={GruServiceFactory.TestApiKey}",
-                "--Security:ApiKeys:test:Scopes:0=manage",
-                "--Shutdown:DrainDelaySeconds=0",
-            },
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        _process?.Dispose();
-        _process = Process.Start(start)!;
-        _process.OutputDataReceived += (_, _) => { };
-        _process.ErrorDataReceived += (_, _) => { };
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
-        for (int i = 0; i < 300; i++)
-        {
-            try
-            {
-                if ((await client.GetAsync("/readyz")).IsSuccessStatusCode) return;
-            }
-            catch (HttpRequestException)
-            {
-                // Not listening yet.
-            }
-            Assert.False(_process.HasExited, "The service exited while starting.");
-            await Task.Delay(100);
-        }
-        throw new TimeoutException("The service did not become ready.");
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
     public void Dispose()
     {
-        if (_process is { HasExited: false }) _process.Kill(entireProcessTree: true);
-        _process?.Dispose();
+        _service?.Dispose();
         try { Directory.Delete(_root, recursive: true); } catch (IOException) { }
     }
 
@@ -230,30 +178,5 @@ public static class StorageFaultTestExtensions
         body.Remove("model");
         body.Remove("version");
         return body.ToJsonString();
-    }
-}
-
-public sealed record LogEvent(string Category, LogLevel Level, IReadOnlyDictionary<string, object?> State);
-
-/// <summary>Keeps every log event the host writes, with its structured values.</summary>
-public sealed class CapturingLoggerProvider : ILoggerProvider
-{
-    public ConcurrentQueue<LogEvent> Events { get; } = new();
-
-    public ILogger CreateLogger(string categoryName) => new Logger(categoryName, Events);
-
-    public void Dispose() { }
-
-    private sealed class Logger(string category, ConcurrentQueue<LogEvent> events) : ILogger
-    {
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        {
-            var values = state as IEnumerable<KeyValuePair<string, object?>> ?? [];
-            events.Enqueue(new LogEvent(category, logLevel, values.ToDictionary(kv => kv.Key, kv => kv.Value)));
-        }
     }
 }
