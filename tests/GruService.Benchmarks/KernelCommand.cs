@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Text.Json;
 using GruService.Engine;
 using GruService.Engine.Kernels;
@@ -23,17 +22,18 @@ public static class KernelCommand
         Dictionary<string, int> options;
         try
         {
-            options = ParseOptions(args, ["input", "hidden", "steps", "batch", "layers", "threads", "runs"]);
+            options = VerbOptions.Parse(args, new Dictionary<string, int>
+            {
+                ["input"] = 8, ["hidden"] = 64, ["steps"] = 50, ["batch"] = 1, ["layers"] = 1, ["threads"] = 2, ["runs"] = 200,
+            });
         }
         catch (FormatException e)
         {
             Console.Error.WriteLine($"{e.Message}\nusage: {Usage}");
             return 2;
         }
-        int input = options.GetValueOrDefault("input", 8), hidden = options.GetValueOrDefault("hidden", 64);
-        int steps = options.GetValueOrDefault("steps", 50), batch = options.GetValueOrDefault("batch", 1);
-        int layers = options.GetValueOrDefault("layers", 1), threads = options.GetValueOrDefault("threads", 2);
-        int runs = options.GetValueOrDefault("runs", 200);
+        int input = options["input"], hidden = options["hidden"], steps = options["steps"], batch = options["batch"];
+        int layers = options["layers"], threads = options["threads"], runs = options["runs"];
         if (threads is < 1 or > 2)
         {
             Console.Error.WriteLine("--threads must be 1 or 2: the kernels use at most two cores.");
@@ -82,22 +82,6 @@ public static class KernelCommand
         var parameters = new GruParameters<float>(config);
         parameters.InitializeLikePyTorch(new Random(7));
         return parameters.ToModel();
-    }
-
-    /// <summary>--name value pairs of positive integers; anything else is an error that names it.</summary>
-    internal static Dictionary<string, int> ParseOptions(string[] args, IReadOnlyCollection<string> known)
-    {
-        var options = new Dictionary<string, int>();
-        for (int i = 0; i < args.Length; i += 2)
-        {
-            string name = args[i].StartsWith("--", StringComparison.Ordinal) ? args[i][2..] : throw new FormatException($"Expected an option, got '{args[i]}'.");
-            if (!known.Contains(name)) throw new FormatException($"Unknown option --{name}.");
-            if (i + 1 >= args.Length) throw new FormatException($"--{name} needs a value.");
-            if (!int.TryParse(args[i + 1], NumberStyles.None, CultureInfo.InvariantCulture, out int value) || value < 1)
-                throw new FormatException($"--{name} must be a positive integer; got '{args[i + 1]}'.");
-            options[name] = value;
-        }
-        return options;
     }
 }
 

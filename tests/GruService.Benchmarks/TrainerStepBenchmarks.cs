@@ -107,23 +107,22 @@ public static class TrainStepCommand
 
     public static int Run(string[] args)
     {
-        var options = new Dictionary<string, int>(StringComparer.Ordinal)
+        Dictionary<string, int> options;
+        try
         {
-            ["--input"] = 28, ["--hidden"] = 128, ["--steps"] = 28, ["--batch"] = 256, ["--classes"] = 10, ["--threads"] = 2,
-            ["--warmup"] = 5, ["--repeats"] = 7, ["--steps-per-repeat"] = 10, ["--split-products"] = 0,
-        };
-        for (int i = 1; i < args.Length; i++)
-        {
-            if (!options.ContainsKey(args[i]) || i + 1 >= args.Length || !int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out int value) || value < (args[i] == "--split-products" ? 0 : 1))
+            options = VerbOptions.Parse(args[1..], new Dictionary<string, int>
             {
-                Console.Error.WriteLine($"train-step: unknown option or bad value at '{args[i]}'. Options (positive integers; --split-products 0 or 1): {string.Join(' ', options.Keys)}");
-                return 2;
-            }
-            options[args[i]] = value;
-            i++;
+                ["input"] = 28, ["hidden"] = 128, ["steps"] = 28, ["batch"] = 256, ["classes"] = 10, ["threads"] = 2,
+                ["warmup"] = 5, ["repeats"] = 7, ["steps-per-repeat"] = 10, ["split-products"] = 0,
+            }, minimum: name => name == "split-products" ? 0 : 1);
         }
-        var shape = new TrainStepShape(options["--input"], options["--hidden"], options["--steps"], options["--batch"], options["--classes"], options["--threads"],
-            SplitProducts: options["--split-products"] != 0);
+        catch (FormatException e)
+        {
+            Console.Error.WriteLine($"train-step: {e.Message} Options (positive integers; --split-products 0 or 1): --input --hidden --steps --batch --classes --threads --warmup --repeats --steps-per-repeat --split-products");
+            return 2;
+        }
+        var shape = new TrainStepShape(options["input"], options["hidden"], options["steps"], options["batch"], options["classes"], options["threads"],
+            SplitProducts: options["split-products"] != 0);
         if (shape.SplitProducts && shape.Threads != 1)
         {
             // Gemm has one helper thread for the whole process: with several shards it would serve one at a time.
@@ -131,7 +130,7 @@ public static class TrainStepCommand
             return 2;
         }
         var runner = new TrainStepRunner(shape);
-        double ms = runner.MedianMilliseconds(options["--warmup"], options["--repeats"], options["--steps-per-repeat"], out double cpuMs);
+        double ms = runner.MedianMilliseconds(options["warmup"], options["repeats"], options["steps-per-repeat"], out double cpuMs);
         // Not part of the JSON line: how to read it depends on the machine's load, which goes with it.
         Console.Error.WriteLine(FormattableString.Invariant($"train-step: {cpuMs:F1} ms of CPU per step (all threads); load average {LoadAverage()}"));
         double gflops = shape.Flops / (ms * 1e6);
