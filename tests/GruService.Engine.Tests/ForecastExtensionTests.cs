@@ -274,10 +274,6 @@ public class ForecastExtensionTests
         var inputs = new float[(steps + steps / 2) * model.Config.InputSize];
         for (int i = 0; i < inputs.Length; i++) inputs[i] = MathF.Sin(i);
         var outputs = new float[lengths.Length * model.OutputsPerSequence];
-        model.Predict(inputs, lengths, outputs); // warm the pool and the JIT
-        model.Predict(inputs, lengths, outputs);
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        model.Predict(inputs, lengths, outputs);
-        return GC.GetAllocatedBytesForCurrentThread() - before;
+        return AllocationMeter.LeastBytesPerCall(() => model.Predict(inputs, lengths, outputs));
     }
 }

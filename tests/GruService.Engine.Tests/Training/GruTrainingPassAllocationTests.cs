@@ -27,15 +27,10 @@ public class GruTrainingPassAllocationTests
         var random = new Random(3);
         var gradient = new float[parameters.Values.Length];
         var pass = new GruTrainingPass<float>(config);
-
-        for (int warmUp = 0; warmUp < 2; warmUp++) // grows the buffers and lets the JIT settle
+        return AllocationMeter.LeastBytesPerCall(() =>
         {
             pass.Forward(parameters, inputs, lengths, targets, options, random);
             pass.Backward(parameters, gradient);
-        }
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        pass.Forward(parameters, inputs, lengths, targets, options, random);
-        pass.Backward(parameters, gradient);
-        return GC.GetAllocatedBytesForCurrentThread() - before;
+        });
     }
 }
