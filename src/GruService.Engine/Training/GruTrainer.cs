@@ -41,9 +41,27 @@ public sealed record TrainingProgress(int Epoch, int Epochs, int Batch, int Batc
     double? ValidationMetric, TimeSpan Elapsed, TimeSpan? Remaining, bool EpochCompleted);
 
 /// <summary>
-/// Everything needed to continue a run after the process stopped: weights, optimiser moments, the best weights so far
-/// and the epoch history. Taken after each epoch.
+/// Everything needed to continue a run after the process stopped: weights, optimiser moments, the best weights so far,
+/// the epoch history, and how far the epoch in progress had got. Taken after each epoch (<see cref="BatchesDone"/> 0),
+/// and after the batch in progress when a run is told to checkpoint and stop (see <see cref="GruTrainer.Train"/>).
+/// A resumed run gives the same weights bit for bit as one never stopped: the batch order, the dropout masks and the
+/// learning rate follow from the seed, the epoch, the batch and the optimiser step, all of which this records.
 /// </summary>
+/// <param name="CompletedEpochs">Epochs finished; the epoch in progress is the one of this zero-based index.</param>
+/// <param name="Parameters">The weights.</param>
+/// <param name="FirstMoment">The optimiser's first moments.</param>
+/// <param name="SecondMoment">The optimiser's second moments.</param>
+/// <param name="OptimizerStep">Updates taken so far.</param>
+/// <param name="BestParameters">The weights of the best epoch so far.</param>
+/// <param name="BestValidationLoss">That epoch's validation loss (training loss without validation data).</param>
+/// <param name="BestEpoch">That epoch, zero-based; −1 before any.</param>
+/// <param name="EpochsWithoutImprovement">Epochs since, for early stopping.</param>
+/// <param name="History">The finished epochs.</param>
+/// <param name="ElapsedSeconds">Training time so far, over every run that led here.</param>
+/// <param name="BatchesDone">Batches of the epoch in progress already trained; 0 at an epoch boundary.</param>
+/// <param name="EpochLossSum">The summed training loss of those batches, so the epoch's mean loss comes out the same.</param>
+/// <param name="EpochExamples">The examples in those batches.</param>
+/// <param name="EpochSeconds">Time spent on the epoch in progress so far.</param>
 public sealed record TrainingCheckpoint(
     int CompletedEpochs,
     float[] Parameters,
@@ -55,7 +73,15 @@ public sealed record TrainingCheckpoint(
     int BestEpoch,
     int EpochsWithoutImprovement,
     IReadOnlyList<EpochRecord> History,
-    double ElapsedSeconds);
+    double ElapsedSeconds,
+    int BatchesDone = 0,
+    double EpochLossSum = 0,
+    long EpochExamples = 0,
+    double EpochSeconds = 0)
+{
+    /// <summary>True when the checkpoint was taken inside an epoch rather than at its end.</summary>
+    public bool IsMidEpoch => BatchesDone > 0;
+}
 
 /// <summary>A trained model with how it got there and how good it is.</summary>
 public sealed record TrainingResult(
@@ -72,7 +98,7 @@ public sealed record TrainingResult(
 /// Mini-batch training with backpropagation through time: shuffled batches from a seed, each split into one shard per
 /// thread whose gradients are summed in shard order (so a run is reproducible for a given thread count), global-norm
 /// clipping, Adam or AdamW with a learning-rate schedule, dropout, and early stopping on validation loss with the best
-/// weights restored.
+/// weights restored. A run checkpoints after every epoch, and inside one when told to stop there.
 /// </summary>
 public sealed class GruTrainer(TrainingProblem problem, GruArchitecture architecture, TrainingSettings settings)
 {
@@ -80,12 +106,27 @@ public sealed class GruTrainer(TrainingProblem problem, GruArchitecture architec
     public GruArchitecture Architecture { get; } = architecture;
     public TrainingSettings Settings { get; } = settings;
 
+    /// <summary>Batches in every epoch.</summary>
+    public int BatchesPerEpoch => Problem.Count(DataPart.Train) == 0 ? 0 : Batches().BatchCount;
+
+    /// <summary>Trains from the start, or from <paramref name="resumeFrom"/>, to the end of the run.</summary>
+    /// <param name="metadata">Extra entries for the model's config.</param>
+    /// <param name="resumeFrom">A checkpoint of the same problem and settings to continue from: at an epoch boundary or inside an epoch.</param>
+    /// <param name="progress">Called after every batch and every epoch.</param>
+    /// <param name="checkpoint">Called after every epoch, and when <paramref name="checkpointAndStop"/> stops the run.</param>
+    /// <param name="cancellationToken">Stops the run before its next batch, with no checkpoint of the epoch in progress.</param>
+    /// <param name="checkpointAndStop">
+    /// Stops the run after the batch in progress, first handing <paramref name="checkpoint"/> a checkpoint of where it
+    /// is inside the epoch, so that a run resumed from it loses nothing. Either token stopping the run throws
+    /// <see cref="OperationCanceledException"/>; when both are cancelled, <paramref name="cancellationToken"/> wins.
+    /// </param>
     public TrainingResult Train(
         IReadOnlyDictionary<string, JsonElement>? metadata = null,
         TrainingCheckpoint? resumeFrom = null,
         Action<TrainingProgress>? progress = null,
         Action<TrainingCheckpoint>? checkpoint = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default,
+        CancellationToken checkpointAndStop = default)
     {
         if (Problem.Count(DataPart.Train) == 0) throw new ArgumentException("There are no training examples.");
         GruConfig config = Problem.CreateConfig(Architecture, metadata ?? new Dictionary<string, JsonElement>());
@@ -97,7 +138,7 @@ public sealed class GruTrainer(TrainingProblem problem, GruArchitecture architec
         int threads = Math.Max(1, Settings.Threads);
         var step = new MiniBatchStep(config, count, threads);
         MiniBatchStep.Shard[] shards = step.Shards;
-        var batches = new MiniBatches(Problem.Count(DataPart.Train), Settings.BatchSize, Settings.Seed);
+        MiniBatches batches = Batches();
         var schedule = new LearningRateSchedule(Settings.LearningRate, Settings.Schedule,
             Settings.WarmupEpochs * batches.BatchCount, Settings.StepEpochs, Settings.Gamma, Settings.MinLearningRate);
         int[] order = new int[batches.ItemCount];
@@ -106,16 +147,20 @@ public sealed class GruTrainer(TrainingProblem problem, GruArchitecture architec
         var history = new List<EpochRecord>();
         float[] best = [.. parameters.Values];
         double bestLoss = double.PositiveInfinity;
-        int bestEpoch = -1, stale = 0, startEpoch = 0;
+        int bestEpoch = -1, stale = 0, startEpoch = 0, startBatch = 0;
         double previousSeconds = 0;
         if (resumeFrom is not null)
         {
+            if (resumeFrom.BatchesDone < 0 || resumeFrom.BatchesDone > batches.BatchCount || (resumeFrom.IsMidEpoch && resumeFrom.CompletedEpochs >= Settings.Epochs))
+                throw new ArgumentException($"The checkpoint is at batch {resumeFrom.BatchesDone} of epoch {resumeFrom.CompletedEpochs + 1}, "
+                    + $"which a run of {Settings.Epochs} epochs of {batches.BatchCount} batches does not have.", nameof(resumeFrom));
             resumeFrom.Parameters.CopyTo(parameters.Values, 0);
             optimizer.Restore(resumeFrom.FirstMoment, resumeFrom.SecondMoment, resumeFrom.OptimizerStep);
             best = [.. resumeFrom.BestParameters];
             (bestLoss, bestEpoch, stale, startEpoch) = (resumeFrom.BestValidationLoss, resumeFrom.BestEpoch, resumeFrom.EpochsWithoutImprovement, resumeFrom.CompletedEpochs);
             history.AddRange(resumeFrom.History);
             previousSeconds = resumeFrom.ElapsedSeconds;
+            startBatch = resumeFrom.BatchesDone;
         }
 
         var clock = Stopwatch.StartNew();
@@ -127,10 +172,18 @@ public sealed class GruTrainer(TrainingProblem problem, GruArchitecture architec
             cancellationToken.ThrowIfCancellationRequested();
             var epochClock = Stopwatch.StartNew();
             batches.Shuffle(epoch, order);
-            double lossSum = 0;
+            double lossSum = 0, epochSecondsBefore = 0;
             long examples = 0;
             float rate = 0;
-            for (int b = 0; b < batches.BatchCount; b++)
+            int firstBatch = 0;
+            if (epoch == startEpoch && startBatch > 0)
+            {
+                (firstBatch, lossSum, examples, epochSecondsBefore) = (startBatch, resumeFrom!.EpochLossSum, resumeFrom.EpochExamples, resumeFrom.EpochSeconds);
+                // The epoch's record carries the rate of its last update. Resumed after the epoch's last batch, the run
+                // trains no batch of it to set that rate, so it is taken again from the schedule at that update's step.
+                rate = schedule.At(epoch, Settings.Epochs, optimizer.Step - 1, batches.BatchCount);
+            }
+            for (int b = firstBatch; b < batches.BatchCount; b++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 ReadOnlySpan<int> batch = order.AsSpan(batches.Batch(b));
@@ -149,12 +202,23 @@ public sealed class GruTrainer(TrainingProblem problem, GruArchitecture architec
                 EpochRecord? last = history.Count > 0 ? history[^1] : null;
                 progress?.Invoke(Progress(epoch, b + 1, batches.BatchCount, lossSum / examples, last?.ValidationLoss, last?.ValidationMetric,
                     clock.Elapsed, previousSeconds, stepsDone, startEpoch, false));
+
+                if (checkpointAndStop.IsCancellationRequested)
+                {
+                    // A plain cancellation as well means the run is not to be continued: nothing is saved.
+                    cancellationToken.ThrowIfCancellationRequested();
+                    checkpoint?.Invoke(new TrainingCheckpoint(epoch, [.. parameters.Values], optimizer.FirstMoment.ToArray(), optimizer.SecondMoment.ToArray(),
+                        optimizer.Step, [.. best], bestLoss, bestEpoch, stale, [.. history], previousSeconds + clock.Elapsed.TotalSeconds,
+                        b + 1, lossSum, examples, epochSecondsBefore + epochClock.Elapsed.TotalSeconds));
+                    throw new OperationCanceledException($"Training stopped after batch {b + 1} of {batches.BatchCount} in epoch {epoch + 1} and checkpointed there.", checkpointAndStop);
+                }
             }
 
             double trainLoss = lossSum / examples;
             EvaluationResult? validation = hasValidation ? Evaluate(parameters, DataPart.Validation, shards) : null;
             double monitored = validation?.Loss ?? trainLoss;
-            history.Add(new EpochRecord(epoch, trainLoss, validation?.Loss, validation is null ? null : Metric(validation), epochClock.Elapsed.TotalSeconds, rate));
+            history.Add(new EpochRecord(epoch, trainLoss, validation?.Loss, validation is null ? null : Metric(validation),
+                epochSecondsBefore + epochClock.Elapsed.TotalSeconds, rate));
             if (monitored < bestLoss)
             {
                 (bestLoss, bestEpoch, stale) = (monitored, epoch, 0);
@@ -182,6 +246,8 @@ public sealed class GruTrainer(TrainingProblem problem, GruArchitecture architec
         return new TrainingResult(parameters.ToModel(), history, bestEpoch, stoppedEarly, finalValidation, test,
             previousSeconds + seconds, seconds > 0 ? flops / seconds / 1e9 : 0);
     }
+
+    private MiniBatches Batches() => new(Problem.Count(DataPart.Train), Settings.BatchSize, Settings.Seed);
 
     /// <summary>Loss and metrics of the given weights on a part, computed in batches over the shards' threads.</summary>
     public EvaluationResult Evaluate(GruParameters<float> parameters, DataPart part) =>

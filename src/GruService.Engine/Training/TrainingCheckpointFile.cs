@@ -5,11 +5,14 @@ namespace GruService.Engine.Training;
 /// <summary>
 /// A <see cref="TrainingCheckpoint"/> on disk: a small binary file written to a temporary name, flushed, then renamed
 /// over the previous one, so a crash leaves either the previous checkpoint or the new one, never half of one.
+/// Version 2 adds the position inside the epoch in progress after the version-1 fields; a version-1 file, which
+/// could only be taken at an epoch's end, still reads, as a checkpoint at that boundary.
 /// </summary>
 public static class TrainingCheckpointFile
 {
     private const int Magic = 0x4B435247; // "GRCK"
-    private const int FormatVersion = 1;
+    private const int FormatVersion = 2;
+    private const int EpochBoundaryVersion = 1;
 
     public static void Write(string path, TrainingCheckpoint checkpoint)
     {
@@ -70,6 +73,10 @@ public static class TrainingCheckpointFile
             writer.Write(e.Seconds);
             writer.Write(e.LearningRate);
         }
+        writer.Write(checkpoint.BatchesDone);
+        writer.Write(checkpoint.EpochLossSum);
+        writer.Write(checkpoint.EpochExamples);
+        writer.Write(checkpoint.EpochSeconds);
     }
 
     private static TrainingCheckpoint ReadFrom(Stream stream, string source)
@@ -77,8 +84,11 @@ public static class TrainingCheckpointFile
         try
         {
             using var reader = new BinaryReader(stream, Encoding.UTF8, leaveOpen: true);
-            if (reader.ReadInt32() != Magic || reader.ReadInt32() != FormatVersion)
-                throw new InvalidDataException($"{source} is not a training checkpoint of this version.");
+            if (reader.ReadInt32() != Magic)
+                throw new InvalidDataException($"{source} is not a training checkpoint.");
+            int version = reader.ReadInt32();
+            if (version is not (EpochBoundaryVersion or FormatVersion))
+                throw new InvalidDataException($"{source} is a training checkpoint of version {version}, which this version does not read.");
             int completed = reader.ReadInt32();
             float[] parameters = ReadArray(reader), first = ReadArray(reader), second = ReadArray(reader);
             long step = reader.ReadInt64();
@@ -94,9 +104,22 @@ public static class TrainingCheckpointFile
                 float rate = reader.ReadSingle();
                 history[i] = new EpochRecord(epoch, train, double.IsNaN(validation) ? null : validation, double.IsNaN(metric) ? null : metric, seconds, rate);
             }
+            int batchesDone = 0;
+            double epochLossSum = 0, epochSeconds = 0;
+            long epochExamples = 0;
+            if (version >= FormatVersion)
+            {
+                batchesDone = reader.ReadInt32();
+                epochLossSum = reader.ReadDouble();
+                epochExamples = reader.ReadInt64();
+                epochSeconds = reader.ReadDouble();
+            }
             if (first.Length != parameters.Length || second.Length != parameters.Length || best.Length != parameters.Length)
                 throw new InvalidDataException($"{source} has arrays of different lengths.");
-            return new TrainingCheckpoint(completed, parameters, first, second, step, best, bestLoss, bestEpoch, stale, history, elapsed);
+            if (batchesDone < 0 || epochExamples < 0 || (batchesDone > 0) != (epochExamples > 0))
+                throw new InvalidDataException($"{source} has an impossible position inside its epoch.");
+            return new TrainingCheckpoint(completed, parameters, first, second, step, best, bestLoss, bestEpoch, stale, history, elapsed,
+                batchesDone, epochLossSum, epochExamples, epochSeconds);
         }
         catch (EndOfStreamException)
         {

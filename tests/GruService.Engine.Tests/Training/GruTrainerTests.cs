@@ -1,5 +1,6 @@
 using GruService.Engine.Training;
 using GruService.Engine.Training.Data;
+using GruService.Engine.Training.Optimization;
 
 namespace GruService.Engine.Tests.Training;
 
@@ -99,6 +100,151 @@ public class GruTrainerTests
         Assert.Equal(straight.Model.HeadWeight, resumed.Model.HeadWeight);
         Assert.Equal(straight.Model.Directions[0].WeightIh, resumed.Model.Directions[0].WeightIh);
         Assert.Equal(straight.History.Select(h => h.TrainLoss), resumed.History.Select(h => h.TrainLoss));
+    }
+
+    /// <summary>Two layers (so both dropout masks are drawn), warm-up and a cosine schedule (so the rate changes every step), validation.</summary>
+    private static readonly GruArchitecture MidEpochArchitecture = new(HiddenSize: 8, NumLayers: 2, Dropout: 0.2);
+
+    private static TrainingSettings MidEpochSettings(int threads) => new()
+    {
+        Epochs = 4, BatchSize = 32, LearningRate = 5e-3f, Schedule = ScheduleKind.Cosine, WarmupEpochs = 1,
+        Seed = 6, Patience = 0, Threads = threads,
+    };
+
+    /// <summary>
+    /// Trains, stopping with checkpointAndStop after each (zero-based epoch, batches done) in turn and resuming from
+    /// the checkpoint that stop saved (through the file format when asked): the result, every progress report with
+    /// its timings left out, and the checkpoints saved on stopping.
+    /// </summary>
+    private static (TrainingResult Result, List<TrainingProgress> Reports, List<TrainingCheckpoint> Stops) TrainWithStops(
+        int threads, (int Epoch, int Batch)[] stops, bool throughBytes)
+    {
+        var reports = new List<TrainingProgress>();
+        var saved = new List<TrainingCheckpoint>();
+        TrainingCheckpoint? resume = null;
+        foreach ((int epoch, int batch) in stops)
+        {
+            using var stop = new CancellationTokenSource();
+            TrainingCheckpoint? taken = null;
+            Assert.ThrowsAny<OperationCanceledException>(() => new GruTrainer(SineProblem(), MidEpochArchitecture, MidEpochSettings(threads)).Train(
+                resumeFrom: resume,
+                progress: p =>
+                {
+                    reports.Add(p);
+                    if (p.Epoch == epoch + 1 && p.Batch == batch && !p.EpochCompleted) stop.Cancel();
+                },
+                checkpoint: c => { if (stop.IsCancellationRequested) taken = c; },
+                checkpointAndStop: stop.Token));
+            Assert.NotNull(taken);
+            saved.Add(taken);
+            resume = throughBytes ? TrainingCheckpointFile.FromBytes(TrainingCheckpointFile.ToBytes(taken), "the checkpoint") : taken;
+        }
+        TrainingResult result = new GruTrainer(SineProblem(), MidEpochArchitecture, MidEpochSettings(threads)).Train(resumeFrom: resume, progress: reports.Add);
+        return (result, reports, saved);
+    }
+
+    private static float[] AllWeights(GruModel model) =>
+        [.. model.Directions.SelectMany(d => d.WeightIh.Concat(d.WeightHh).Concat(d.BiasIh).Concat(d.BiasHh)), .. model.HeadWeight, .. model.HeadBias];
+
+    private static object HistoryWithoutSeconds(TrainingResult result) =>
+        result.History.Select(e => (e.Epoch, e.TrainLoss, e.ValidationLoss, e.ValidationMetric, e.LearningRate)).ToArray();
+
+    private static object ReportsWithoutTimes(IEnumerable<TrainingProgress> reports) =>
+        reports.Select(p => (p.Epoch, p.Batch, p.Batches, p.TrainLoss, p.ValidationLoss, p.ValidationMetric, p.EpochCompleted)).ToArray();
+
+    [Theory]
+    [InlineData(1, 0, 5, false)]
+    [InlineData(2, 0, 5, true)]
+    [InlineData(1, 2, 9, true)]
+    [InlineData(2, 2, 1, false)]
+    public void Train_ResumedMidEpoch_GivesBitIdenticalWeightsHistoryAndProgress(int threads, int stopEpoch, int stopBatch, bool throughBytes)
+    {
+        var straightReports = new List<TrainingProgress>();
+        TrainingResult straight = new GruTrainer(SineProblem(), MidEpochArchitecture, MidEpochSettings(threads)).Train(progress: straightReports.Add);
+        Assert.True(new GruTrainer(SineProblem(), MidEpochArchitecture, MidEpochSettings(threads)).BatchesPerEpoch > stopBatch);
+
+        var (resumed, reports, stops) = TrainWithStops(threads, [(stopEpoch, stopBatch)], throughBytes);
+
+        TrainingCheckpoint saved = Assert.Single(stops);
+        Assert.Equal(stopEpoch, saved.CompletedEpochs);
+        Assert.Equal(stopBatch, saved.BatchesDone);
+        Assert.True(saved.IsMidEpoch);
+        Assert.Equal(stopEpoch, saved.History.Count);
+        Assert.Equal(AllWeights(straight.Model), AllWeights(resumed.Model));
+        Assert.Equal(HistoryWithoutSeconds(straight), HistoryWithoutSeconds(resumed));
+        Assert.Equal(straight.BestEpoch, resumed.BestEpoch);
+        Assert.Equal(straight.Validation!.Loss, resumed.Validation!.Loss);
+        // The resumed run reports from the batch after the stop, with the epoch's running loss carried over.
+        Assert.Equal(ReportsWithoutTimes(straightReports), ReportsWithoutTimes(reports));
+    }
+
+    [Theory]
+    [InlineData(1, 0)]
+    [InlineData(2, 1)]
+    [InlineData(1, 3)]
+    public void Train_StoppedAfterAnEpochsLastBatch_ResumesToBitIdenticalWeightsAndHistory(int threads, int stopEpoch)
+    {
+        TrainingResult straight = new GruTrainer(SineProblem(), MidEpochArchitecture, MidEpochSettings(threads)).Train();
+        int lastBatch = new GruTrainer(SineProblem(), MidEpochArchitecture, MidEpochSettings(threads)).BatchesPerEpoch;
+
+        var (resumed, _, stops) = TrainWithStops(threads, [(stopEpoch, lastBatch)], throughBytes: true);
+
+        // Every batch of the epoch is done but it has not been evaluated or recorded: the resumed run does that.
+        Assert.Equal(lastBatch, stops[0].BatchesDone);
+        Assert.Equal(stopEpoch, stops[0].History.Count);
+        Assert.Equal(AllWeights(straight.Model), AllWeights(resumed.Model));
+        Assert.Equal(HistoryWithoutSeconds(straight), HistoryWithoutSeconds(resumed));
+    }
+
+    [Fact]
+    public void Train_StoppedSeveralTimes_InOneEpochAndAcrossEpochs_GivesBitIdenticalWeights()
+    {
+        TrainingResult straight = new GruTrainer(SineProblem(), MidEpochArchitecture, MidEpochSettings(2)).Train();
+
+        var (resumed, _, stops) = TrainWithStops(2, [(1, 2), (1, 7), (2, 4)], throughBytes: true);
+
+        Assert.Equal([(1, 2), (1, 7), (2, 4)], stops.Select(c => (c.CompletedEpochs, c.BatchesDone)));
+        // The second stop's running loss includes the first part's.
+        Assert.True(stops[1].EpochExamples > stops[0].EpochExamples);
+        Assert.Equal(AllWeights(straight.Model), AllWeights(resumed.Model));
+        Assert.Equal(HistoryWithoutSeconds(straight), HistoryWithoutSeconds(resumed));
+    }
+
+    [Fact]
+    public void Train_PlainCancellation_SavesNoCheckpointOfTheEpochInProgress()
+    {
+        var saved = new List<TrainingCheckpoint>();
+        using (var cancel = new CancellationTokenSource())
+        {
+            Assert.ThrowsAny<OperationCanceledException>(() => new GruTrainer(SineProblem(), MidEpochArchitecture, MidEpochSettings(1)).Train(
+                progress: p => { if (p.Epoch == 2 && p.Batch == 3) cancel.Cancel(); },
+                checkpoint: saved.Add,
+                cancellationToken: cancel.Token));
+        }
+        TrainingCheckpoint epochEnd = Assert.Single(saved);
+        Assert.Equal(1, epochEnd.CompletedEpochs);
+        Assert.False(epochEnd.IsMidEpoch);
+
+        // Cancelled and told to checkpoint in the same batch: the cancellation wins, so a cancelled job leaves nothing to resume.
+        saved.Clear();
+        using var cancelToo = new CancellationTokenSource();
+        using var stop = new CancellationTokenSource();
+        Assert.ThrowsAny<OperationCanceledException>(() => new GruTrainer(SineProblem(), MidEpochArchitecture, MidEpochSettings(1)).Train(
+            progress: p => { if (p.Epoch == 1 && p.Batch == 3) { stop.Cancel(); cancelToo.Cancel(); } },
+            checkpoint: saved.Add,
+            cancellationToken: cancelToo.Token,
+            checkpointAndStop: stop.Token));
+        Assert.Empty(saved);
+    }
+
+    [Fact]
+    public void Train_RefusesACheckpointPositionTheRunDoesNotHave()
+    {
+        var trainer = new GruTrainer(SineProblem(), MidEpochArchitecture, MidEpochSettings(1));
+        TrainingCheckpoint stopped = TrainWithStops(1, [(1, 2)], throughBytes: false).Stops[0];
+
+        Assert.Throws<ArgumentException>(() => trainer.Train(resumeFrom: stopped with { BatchesDone = trainer.BatchesPerEpoch + 1 }));
+        Assert.Throws<ArgumentException>(() => trainer.Train(resumeFrom: stopped with { CompletedEpochs = trainer.Settings.Epochs }));
     }
 
     [Fact]
