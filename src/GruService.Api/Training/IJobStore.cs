@@ -54,7 +54,7 @@ public interface IJobStore
     /// <summary>Replaces the job's checkpoint, if <paramref name="worker"/> still holds the job (false otherwise).</summary>
     bool SaveCheckpoint(string id, string worker, TrainingCheckpoint checkpoint);
 
-    /// <summary>The job's last checkpoint, or null when no epoch has finished.</summary>
+    /// <summary>The job's last checkpoint, or null when it has none (no epoch finished, and it was never stopped gracefully).</summary>
     /// <exception cref="InvalidDataException">The stored checkpoint is damaged.</exception>
     TrainingCheckpoint? LoadCheckpoint(string id);
 

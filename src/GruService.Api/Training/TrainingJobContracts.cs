@@ -88,7 +88,8 @@ public sealed record TrainingJobAccepted(string Id, string Status);
 /// <param name="Error">On failure: what went wrong.</param>
 /// <param name="Resumed">How often the job was resumed from a checkpoint after the service restarted, or after the replica running it died and another took it over.</param>
 /// <param name="Request">The request as accepted.</param>
-/// <param name="ResumedFromEpoch">When it was resumed: how many epochs its checkpoint had finished (0: it started over).</param>
+/// <param name="ResumedFromEpoch">When it was resumed: how many epochs its checkpoint had finished (0: none).</param>
+/// <param name="ResumedFromBatch">When it was resumed: how many batches of the next epoch its checkpoint had trained (0: it resumed at the start of that epoch; more when it was checkpointed on a graceful shutdown). Both 0: it started over.</param>
 public sealed record TrainingJob(
     string Id,
     string Status,
@@ -104,7 +105,8 @@ public sealed record TrainingJob(
     string? Error,
     int Resumed,
     JsonElement Request,
-    int? ResumedFromEpoch = null);
+    int? ResumedFromEpoch = null,
+    int? ResumedFromBatch = null);
 
 /// <summary>Where a running job is.</summary>
 public sealed record JobProgress(int Epoch, int Epochs, int Batch, int Batches, double TrainLoss, double? ValidationLoss,

@@ -17,8 +17,10 @@ namespace GruService.Api.Training;
 /// still held. Each job checkpoints after every epoch into the store; a job whose worker is gone (a replica that
 /// died, or this process before a restart, even by kill -9) is claimed again and resumes from its last checkpoint,
 /// or from the start when it had none, so no job is lost or left stuck at running. On a graceful stop (SIGTERM) the
-/// running job stops at its next batch as soon as the host is told to stop, keeping its checkpoint and releasing its
-/// lease, rather than after the server has drained, so it is saved well within the shutdown timeout.
+/// running job finishes the batch in progress as soon as the host is told to stop, rather than after the server has
+/// drained, saves a checkpoint of that point of its epoch while it still holds its lease, then releases the lease and
+/// stays running: claimed again, it resumes from the next batch, and only the batch cut short by a kill is lost. A
+/// batch and one write take well under the shutdown timeout.
 /// </summary>
 public sealed partial class TrainingWorker(
     IJobStore jobs,
@@ -243,33 +245,56 @@ public sealed partial class TrainingWorker(
         TrainingJobRequest request = job.Request.Deserialize(GruJsonContext.Default.TrainingJobRequest)
             ?? throw new TrainingRequestException("The job's request is empty.");
         TrainingPlan plan = TrainingPlan.Create(request, datasets, new ModelLimits(), options.Value.Threads);
-        TrainingProblem problem = await plan.LoadProblemAsync(datasets, cancellationToken);
+        TrainingProblem problem;
+        using (var loading = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, run.HostStopping))
+            problem = await plan.LoadProblemAsync(datasets, loading.Token);
 
+        var trainer = new GruTrainer(problem, plan.Architecture, plan.Settings);
         TrainingCheckpoint? resume = jobs.LoadCheckpoint(job.Id);
         if (claim.TakenOver)
         {
-            LogRecovered(job.Id, resume is null ? "from the start (no epoch had finished)" : $"from its checkpoint after epoch {resume.CompletedEpochs}");
-            WhileHeld(run, job.Id, () => jobs.UpdateClaimed(job.Id, Id, j => j with { ResumedFromEpoch = resume?.CompletedEpochs ?? 0 }) is not null);
+            LogRecovered(job.Id, resume switch
+            {
+                null => "from the start (it had no checkpoint)",
+                { IsMidEpoch: true } => $"from its checkpoint in epoch {resume.CompletedEpochs + 1} after batch {resume.BatchesDone} of {trainer.BatchesPerEpoch}",
+                _ => $"from its checkpoint after epoch {resume.CompletedEpochs}",
+            });
+            WhileHeld(run, job.Id, () => jobs.UpdateClaimed(job.Id, Id,
+                j => j with { ResumedFromEpoch = resume?.CompletedEpochs ?? 0, ResumedFromBatch = resume?.BatchesDone ?? 0 }) is not null);
         }
-        var trainer = new GruTrainer(problem, plan.Architecture, plan.Settings);
         long lastWrite = 0;
         long interval = (long)(options.Value.ProgressIntervalSeconds * Stopwatch.Frequency);
+        TrainingProgress? latest = null;
         TrainingResult result = trainer.Train(resumeFrom: resume,
             progress: p =>
             {
+                latest = p;
                 if (!p.EpochCompleted && Stopwatch.GetTimestamp() - lastWrite < interval) return;
                 lastWrite = Stopwatch.GetTimestamp();
                 WhileHeld(run, job.Id, () => jobs.UpdateClaimed(job.Id, Id, j => j with { Progress = Progress(p) }) is not null);
             },
             checkpoint: c =>
             {
-                WhileHeld(run, job.Id, () => jobs.SaveCheckpoint(job.Id, Id, c));
+                bool saved = false;
+                WhileHeld(run, job.Id, () => saved = jobs.SaveCheckpoint(job.Id, Id, c));
+                if (c.IsMidEpoch)
+                {
+                    if (!saved) return; // the store failed, or the job is no longer this worker's: it resumes from its previous checkpoint
+                    // Taken on shutdown: the job's progress shows where it will resume, whatever the reporting interval skipped.
+                    if (latest is { } reached)
+                        WhileHeld(run, job.Id, () => jobs.UpdateClaimed(job.Id, Id, j => j with { Progress = Progress(reached) }) is not null);
+                    LogCheckpointedOnShutdown(job.Id, c.CompletedEpochs + 1, c.BatchesDone, trainer.BatchesPerEpoch);
+                    return;
+                }
                 EpochRecord last = c.History[^1];
                 metrics.RecordEpoch(job.Id, plan.Model, last.Seconds, last.TrainLoss, last.ValidationLoss);
                 WhileHeld(run, job.Id, () => jobs.UpdateClaimed(job.Id, Id, j => j with { History = [.. c.History.Select(Epoch)] }) is not null);
             },
-            cancellationToken: cancellationToken);
-        // A worker that lost the job must not publish what it trained: the job's new holder will.
+            cancellationToken: cancellationToken,
+            checkpointAndStop: run.HostStopping);
+        // A worker that lost the job must not publish what it trained: the job's new holder will. One shutting down
+        // leaves it to the run that resumes the job from its last checkpoint, as a stop during the run would have.
+        run.HostStopping.ThrowIfCancellationRequested();
         cancellationToken.ThrowIfCancellationRequested();
 
         JsonElement metricsJson = JsonSerializer.SerializeToElement(new { validation = result.Validation, test = result.Test }, TrainingJson.Options);
@@ -319,13 +344,19 @@ public sealed partial class TrainingWorker(
         }
     }
 
-    /// <summary>Stops a running job: by request (<see cref="Cancel"/>), or because another worker holds it now (<see cref="LoseLease"/>).</summary>
-    private sealed class RunningJob(CancellationToken stoppingToken) : IDisposable
+    /// <summary>
+    /// Stops a running job: by request (<see cref="Cancel"/>) or because another worker holds it now
+    /// (<see cref="LoseLease"/>), both through <see cref="Token"/>, with nothing more saved; or because the host is
+    /// stopping (<see cref="HostStopping"/>), after a checkpoint of where it is.
+    /// </summary>
+    private sealed class RunningJob(CancellationToken hostStopping) : IDisposable
     {
-        private readonly CancellationTokenSource _cancellation = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        private readonly CancellationTokenSource _cancellation = new();
         private volatile bool _leaseLost;
 
         public CancellationToken Token => _cancellation.Token;
+
+        public CancellationToken HostStopping { get; } = hostStopping;
 
         public bool LeaseLost => _leaseLost;
 
@@ -348,6 +379,9 @@ public sealed partial class TrainingWorker(
 
     [LoggerMessage(LogLevel.Information, "Training job {Job} was interrupted by shutdown; it resumes from its last checkpoint when claimed again")]
     private partial void LogInterrupted(string job);
+
+    [LoggerMessage(LogLevel.Information, "Checkpointed training job {Job} in epoch {Epoch} after batch {Batch} of {Batches} on shutdown")]
+    private partial void LogCheckpointedOnShutdown(string job, int epoch, int batch, int batches);
 
     [LoggerMessage(LogLevel.Warning, "Training job {Job} is held by another worker now (this one's lease ran out); it stopped here without recording anything")]
     private partial void LogLeaseLost(string job);
