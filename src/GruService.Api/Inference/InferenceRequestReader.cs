@@ -87,7 +87,7 @@ public static class InferenceRequestReader
         {
             if (inputSize != 1)
                 return $"inputs[{sequence}][{step}] is a single number; model '{model}' expects {inputSize} features per time step, as an array.";
-            return ReadNumber(ref reader, batch, $"inputs[{sequence}][{step}]");
+            return ReadNumber(ref reader, batch, sequence, step, feature: -1);
         }
         if (reader.TokenType != JsonTokenType.StartArray)
             return $"inputs[{sequence}][{step}] is a {Describe(reader.TokenType)}; a time step is an array of {inputSize} numbers{(inputSize == 1 ? " or one number" : "")}.";
@@ -96,7 +96,7 @@ public static class InferenceRequestReader
         {
             if (reader.TokenType != JsonTokenType.Number)
                 return $"inputs[{sequence}][{step}][{features}] is a {Describe(reader.TokenType)}; features must be numbers.";
-            if (features < inputSize && ReadNumber(ref reader, batch, $"inputs[{sequence}][{step}][{features}]") is { } error)
+            if (features < inputSize && ReadNumber(ref reader, batch, sequence, step, features) is { } error)
                 return error;
             features++;
         }
@@ -105,10 +105,17 @@ public static class InferenceRequestReader
             : $"inputs[{sequence}][{step}] has {features} feature{(features == 1 ? "" : "s")}; model '{model}' expects {inputSize}.";
     }
 
-    private static string? ReadNumber(ref Utf8JsonReader reader, InputBatch batch, string where)
+    /// <summary>
+    /// One number into the batch. Its place (<paramref name="feature"/> −1 for a bare-number step) is formatted only
+    /// for an error: formatting it for every number was most of what a request allocated.
+    /// </summary>
+    private static string? ReadNumber(ref Utf8JsonReader reader, InputBatch batch, int sequence, int step, int feature)
     {
         if (!reader.TryGetDouble(out double value) || !float.IsFinite((float)value))
+        {
+            string where = feature < 0 ? $"inputs[{sequence}][{step}]" : $"inputs[{sequence}][{step}][{feature}]";
             return $"{where} is {Encoding.UTF8.GetString(reader.ValueSpan)}, not a finite float32 number.";
+        }
         batch.AddValue((float)value);
         return null;
     }
