@@ -9,8 +9,8 @@ namespace GruService.Api.Observability;
 public static class LoggingExtensions
 {
     /// <summary>
-    /// Serilog behind Microsoft.Extensions.Logging, configured from the "Serilog" section (JSON to the console by
-    /// default, see appsettings.json). Serilog.AspNetCore is not available here, so the provider is wired directly.
+    /// Serilog behind Microsoft.Extensions.Logging, configured from the "Serilog" section (JSON to standard output from a
+    /// background writer by default, see appsettings.json and BackgroundConsoleSink). Serilog.AspNetCore is not available here, so the provider is wired directly.
     /// </summary>
     public static WebApplicationBuilder AddGruLogging(this WebApplicationBuilder builder)
     {
@@ -18,7 +18,7 @@ public static class LoggingExtensions
         if (builder.Configuration.GetSection("Serilog").Exists())
             configuration.ReadFrom.Configuration(builder.Configuration);
         else
-            configuration.WriteTo.Console(new Serilog.Formatting.Json.JsonFormatter(renderMessage: true));
+            configuration.WriteTo.BackgroundConsole(new Serilog.Formatting.Json.JsonFormatter(renderMessage: true));
 
         builder.Logging.ClearProviders();
         builder.Logging.AddProvider(new SerilogLoggerProvider(configuration.CreateLogger(), dispose: true));
