@@ -71,7 +71,15 @@ public sealed class BackgroundConsoleSink : ILogEventSink, IDisposable
         AppDomain.CurrentDomain.UnhandledException -= OnProcessEnding;
         _queue.Writer.TryComplete();
         // A writer stuck on a blocked output is abandoned after the timeout: shutting down must not hang on a log.
-        if (_writer.Join(DrainTimeout)) _output.Dispose();
+        if (!_writer.Join(DrainTimeout)) return;
+        try
+        {
+            _output.Dispose();
+        }
+        catch (IOException)
+        {
+            // The output broke; the writer has reported it already.
+        }
     }
 
     private void OnProcessEnding(object? sender, EventArgs e) => Dispose();
