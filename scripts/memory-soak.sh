@@ -3,10 +3,11 @@
 # wrk load (forecasts of 1, 2 and 4 sequences, mixed over all the models) sampling the server's VmRSS and GC heap
 # every 10 s, and whether memory grew: the mean of the last fifth of the soak against the fifth after the warm-up
 # (the first tenth), i.e. minutes 8-10 against 1-3 of a 10-minute soak. Writes soak.json, soak.md and samples.csv.
-#   scripts/memory-soak.sh [--minutes 10] [--models 10] [--hidden 256] [--input 32] [--steps 50] [--connections 64]
+#   scripts/memory-soak.sh [--minutes 10] [--warmup-minutes 0] [--models 10] [--hidden 256] [--input 32] [--steps 50] [--connections 64]
 #                          [--threads 2] [--interval 10] [--growth-limit 10] [--batching off|on]
 #                          [--request-log devnull|file|off] [--service-arg ARG]... [--out DIR]
-# --minutes 1 gives a quick check. --growth-limit: the growth, in percent, above which the run reports memory grew
+# --warmup-minutes: minutes of the same load before the soak, not sampled (the GC takes minutes to settle its budgets
+# under a new load; with a warm-up the soak shows what happens after that). --minutes 1 gives a quick check. --growth-limit: the growth, in percent, above which the run reports memory grew
 # (and exits 1). --batching: passes --Inference:Batching:Enabled=false|true (the service's default otherwise).
 # --request-log: devnull (default: the service's request log at its shipped levels, written to /dev/null, so ten
 # minutes of it fill no disk; its stderr still goes to a file), file, or off (request events filtered out).
@@ -15,12 +16,13 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 invocation="$0 $*"
-minutes=10 models=10 hidden=256 input=32 steps=50 connections=64 threads=2 interval=10 growth_limit=10
+minutes=10 warmup_minutes=0 models=10 hidden=256 input=32 steps=50 connections=64 threads=2 interval=10 growth_limit=10
 batching='' request_log=devnull out=''
 service_args=()
 while (($#)); do
   case $1 in
     --minutes) minutes=${2:?--minutes needs a value}; shift 2 ;;
+    --warmup-minutes) warmup_minutes=${2:?--warmup-minutes needs a value}; shift 2 ;;
     --models) models=${2:?--models needs a value}; shift 2 ;;
     --hidden) hidden=${2:?--hidden needs a value}; shift 2 ;;
     --input) input=${2:?--input needs a value}; shift 2 ;;
@@ -40,6 +42,7 @@ done
 for n in minutes models hidden input steps connections threads interval growth_limit; do
   [[ ${!n} =~ ^[1-9][0-9]*$ ]] || { echo "--${n//_/-} must be a positive integer" >&2; exit 2; }
 done
+[[ $warmup_minutes =~ ^[0-9]+$ ]] || { echo "--warmup-minutes must be a whole number" >&2; exit 2; }
 [[ -z $batching || $batching =~ ^(off|on)$ ]] || { echo "--batching must be off or on" >&2; exit 2; }
 [[ $request_log =~ ^(file|devnull|off)$ ]] || { echo "--request-log must be devnull, file or off" >&2; exit 2; }
 out=${out:-$repo/artifacts/memory-soak/$(date +%Y%m%d-%H%M%S)}
@@ -108,6 +111,14 @@ sample() {
 wrk_command=(wrk "-t$threads" "-c$connections" "-d${minutes}m" --timeout 10s --latency
   -s "$repo/scripts/load-test/forecast.lua" "$url" -- "models=$(IFS=,; echo "${names[*]}")" "steps=$steps"
   "input=$input" mix=1)
+rss_warmed=$rss_loaded
+if ((warmup_minutes > 0)); then
+  lt_log "warming up: the same load for $warmup_minutes min, not sampled"
+  "${wrk_command[@]/#-d${minutes}m/-d${warmup_minutes}m}" >"$out/wrk-warmup.txt" 2>&1 ||
+    { cat "$out/wrk-warmup.txt" >&2; lt_die "wrk failed during the warm-up (output above)"; }
+  rss_warmed=$(lt_rss_kib "$pid")
+  lt_log "RSS after the warm-up: $((rss_warmed / 1024)) MiB"
+fi
 load_before=$(lt_load_average)
 lt_log "soaking for $minutes min, sampling every $interval s (load average $load_before)"
 echo "seconds,rss_kib,gc_heap_bytes,gc_committed_bytes,gen2_collections,threads" >"$out/samples.csv"
@@ -134,7 +145,7 @@ lt_stop "$pid"
 # The summary exits 1 when memory grew beyond --growth-limit; so does this script, without the ERR trap's message.
 status=0
 python3 "$repo/scripts/load-test/summarize_soak.py" "$out" "$(python3 -c 'import json,sys; print(json.dumps(dict(zip(sys.argv[1::2], sys.argv[2::2]))))' \
-  command "$invocation" minutes "$minutes" models "$models" hidden "$hidden" input "$input" steps "$steps" \
+  command "$invocation" minutes "$minutes" warmup_minutes "$warmup_minutes" rss_warmed_kib "$rss_warmed" models "$models" hidden "$hidden" input "$input" steps "$steps" \
   connections "$connections" threads "$threads" interval "$interval" growth_limit "$growth_limit" \
   batching "${batching:-default}" request_log "$request_log" rss_started_kib "$rss_started" \
   rss_loaded_kib "$rss_loaded" rss_peak_kib "$hwm" model_file_bytes "$model_bytes" load_before "$load_before" \

@@ -46,6 +46,7 @@ def main(out, run_json, environment_json):
         "rss_mib": {
             "after_start": round(int(run["rss_started_kib"]) / 1024, 1),
             "with_models_loaded": round(int(run["rss_loaded_kib"]) / 1024, 1),
+            "after_warmup": round(int(run["rss_warmed_kib"]) / 1024, 1),
             "model_files": round(int(run["model_file_bytes"]) / 2**20, 1),
             "soak_first": round(rss[0], 1), "soak_last": round(rss[-1], 1), "soak_max": round(max(rss), 1),
             "peak_vmhwm": round(int(run["rss_peak_kib"]) / 1024, 1),
@@ -66,7 +67,8 @@ def main(out, run_json, environment_json):
 
     r = summary["rss_mib"]
     lines = [
-        f"# Memory soak: {run['models']} models, hidden {run['hidden']}, input {run['input']}, {run['minutes']} min",
+        f"# Memory soak: {run['models']} models, hidden {run['hidden']}, input {run['input']}, {run['minutes']} min"
+        + (f" after {run['warmup_minutes']} min of warm-up" if int(run["warmup_minutes"]) > 0 else ""),
         "",
         f"`{run['command']}`",
         "",
@@ -78,6 +80,7 @@ def main(out, run_json, environment_json):
         "|---|---:|",
         f"| RSS after start-up, no model | {r['after_start']} |",
         f"| RSS with {run['models']} models loaded ({r['model_files']} MiB of files) | {r['with_models_loaded']} |",
+        *([f"| after {run['warmup_minutes']} min of warm-up under the same load | {r['after_warmup']} |"] if int(run["warmup_minutes"]) > 0 else []),
         f"| soak: first sample | {r['soak_first']} |",
         f"| soak: last sample | {r['soak_last']} |",
         f"| soak: largest sample | {r['soak_max']} |",

@@ -177,9 +177,9 @@ public sealed class GruModel
         if (outputs.Length < batch * OutputsPerSequence)
             throw new ArgumentException("outputs is too short for the batch.", nameof(outputs));
 
-        var pool = ArrayPool<float>.Shared;
+        var pool = Workspace.Floats;
         int gruSequences = batch * channels, outs = cfg.HeadOutputs;
-        int[] gruLengths = ArrayPool<int>.Shared.Rent(gruSequences);
+        int[] gruLengths = Workspace.Ints.Rent(gruSequences);
         float[] prepared = pool.Rent((int)total * size);
         float[]? byChannel = cfg.ChannelIndependent ? pool.Rent((int)total * size) : null;
         float[] targetOffsets = pool.Rent(batch * cfg.OutputSize);
@@ -217,7 +217,7 @@ public sealed class GruModel
         finally
         {
             if (plan is not null) ReturnBatch(plan);
-            ArrayPool<int>.Shared.Return(gruLengths);
+            Workspace.Ints.Return(gruLengths);
             pool.Return(prepared);
             if (byChannel is not null) pool.Return(byChannel);
             pool.Return(targetOffsets);
@@ -291,7 +291,7 @@ public sealed class GruModel
         GruConfig cfg = Config;
         int hidden = cfg.HiddenSize, dirs = cfg.Directions, width = hidden * dirs, firstWidth = cfg.LayerInputSize(0);
         int batch = plan.BatchSize, total = plan.TotalSteps;
-        var pool = ArrayPool<float>.Shared;
+        var pool = Workspace.Floats;
 
         float[] layerIn = pool.Rent(total * Math.Max(firstWidth, width));
         float[] layerOut = pool.Rent(total * width);
@@ -419,7 +419,7 @@ public sealed class GruModel
     {
         GruConfig cfg = Config;
         int outs = cfg.HeadOutputs, batch = plan.BatchSize;
-        float[] rented = ArrayPool<float>.Shared.Rent(batch * outs);
+        float[] rented = Workspace.Floats.Rent(batch * outs);
         try
         {
             Span<float> sorted = rented.AsSpan(0, batch * outs);
@@ -429,7 +429,7 @@ public sealed class GruModel
         }
         finally
         {
-            ArrayPool<float>.Shared.Return(rented);
+            Workspace.Floats.Return(rented);
         }
     }
 }

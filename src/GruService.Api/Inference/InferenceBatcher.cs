@@ -15,6 +15,9 @@ public sealed class InferenceBatcher(IOptions<BatchingOptions> batching, IOption
     // Keyed by the loaded version itself, weakly: a version the registry has let go of takes its queue with it.
     private readonly ConditionalWeakTable<ServedModel, ModelBatchQueue> _queues = new();
 
+    // Shared by every version's queue: the bound is on passes running in the process, whatever their model.
+    private readonly SemaphoreSlim _passes = new(limits.Value.ConcurrentPasses, limits.Value.ConcurrentPasses);
+
     /// <summary>
     /// Computes <paramref name="input"/>'s answers on <paramref name="served"/> into <paramref name="outputs"/>
     /// (at least sequences × outputs per sequence long), alone or batched with other requests for the same version;
@@ -30,7 +33,7 @@ public sealed class InferenceBatcher(IOptions<BatchingOptions> batching, IOption
         if (_queues.TryGetValue(served, out ModelBatchQueue? queue))
             return queue;
         return _queues.GetValue(served, created =>
-            new ModelBatchQueue(created, batching.Value.For(created.Name), limits.Value.MaxWorkingBytes, metrics, logger));
+            new ModelBatchQueue(created, batching.Value.For(created.Name), limits.Value.MaxWorkingBytes, _passes, metrics, logger));
     }
 }
 

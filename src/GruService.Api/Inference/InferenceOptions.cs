@@ -34,4 +34,15 @@ public sealed class InferenceOptions
     /// </summary>
     [Range(1, 2)]
     public int KernelThreads { get; set; } = 2;
+
+    /// <summary>
+    /// Forward passes that may run at once over all models; 0 means one per core. More passes than cores serve no
+    /// more requests a second, but each needs its own scratch memory: a request beyond the limit waits (without
+    /// holding a thread) for a pass to end, and with batching on it joins the next batch meanwhile.
+    /// </summary>
+    [Range(0, 1024)]
+    public int MaxConcurrentPasses { get; set; }
+
+    /// <summary><see cref="MaxConcurrentPasses"/> with 0 resolved to the core count.</summary>
+    public int ConcurrentPasses => MaxConcurrentPasses > 0 ? MaxConcurrentPasses : Environment.ProcessorCount;
 }

@@ -1,5 +1,7 @@
 using System.Buffers;
 
+using GruService.Engine;
+
 namespace GruService.Api.Inference;
 
 /// <summary>
@@ -12,8 +14,8 @@ public sealed class InputBatch : IDisposable
 
     public InputBatch(int valueCapacity = 1024, int sequenceCapacity = 16)
     {
-        _values = ArrayPool<float>.Shared.Rent(valueCapacity);
-        _lengths = ArrayPool<int>.Shared.Rent(sequenceCapacity);
+        _values = Workspace.Floats.Rent(valueCapacity);
+        _lengths = Workspace.Ints.Rent(sequenceCapacity);
     }
 
     public int ValueCount { get; private set; }
@@ -26,13 +28,13 @@ public sealed class InputBatch : IDisposable
 
     public void AddValue(float value)
     {
-        if (ValueCount == _values.Length) Grow(ref _values);
+        if (ValueCount == _values.Length) Grow(ref _values, Workspace.Floats);
         _values[ValueCount++] = value;
     }
 
     public void EndSequence(int steps)
     {
-        if (SequenceCount == _lengths.Length) Grow(ref _lengths);
+        if (SequenceCount == _lengths.Length) Grow(ref _lengths, Workspace.Ints);
         _lengths[SequenceCount++] = steps;
         TotalSteps += steps;
         MaxLength = Math.Max(MaxLength, steps);
@@ -40,17 +42,17 @@ public sealed class InputBatch : IDisposable
 
     public void Dispose()
     {
-        ArrayPool<float>.Shared.Return(_values);
-        ArrayPool<int>.Shared.Return(_lengths);
+        Workspace.Floats.Return(_values);
+        Workspace.Ints.Return(_lengths);
         _values = [];
         _lengths = [];
     }
 
-    private static void Grow<T>(ref T[] array)
+    private static void Grow<T>(ref T[] array, ArrayPool<T> pool)
     {
-        T[] larger = ArrayPool<T>.Shared.Rent(array.Length * 2);
+        T[] larger = pool.Rent(array.Length * 2);
         array.CopyTo(larger, 0);
-        ArrayPool<T>.Shared.Return(array);
+        pool.Return(array);
         array = larger;
     }
 }

@@ -25,6 +25,7 @@ internal sealed partial class ModelBatchQueue
     private readonly BatchSettings _settings;
     private readonly long _maxWorkingBytes;
     private readonly long _maxQueueDelayTicks;
+    private readonly SemaphoreSlim _passes;
     private readonly ServiceMetrics _metrics;
     private readonly ILogger _logger;
     private readonly Action<object?, CancellationToken> _cancel;
@@ -42,8 +43,10 @@ internal sealed partial class ModelBatchQueue
     // Used only by the leader, and there is one at a time; the lock hands it from one to the next.
     private readonly List<PendingInference> _batch = [];
 
-    public ModelBatchQueue(ServedModel served, BatchSettings settings, long maxWorkingBytes, ServiceMetrics metrics, ILogger logger)
+    // passes: slots for forward passes, shared with every other queue; a pass runs only in a slot.
+    public ModelBatchQueue(ServedModel served, BatchSettings settings, long maxWorkingBytes, SemaphoreSlim passes, ServiceMetrics metrics, ILogger logger)
     {
+        _passes = passes;
         _served = served;
         _settings = settings;
         _maxWorkingBytes = maxWorkingBytes;
@@ -62,7 +65,15 @@ internal sealed partial class ModelBatchQueue
     {
         if (!_settings.Enabled)
         {
-            RunAlone(request);
+            await EnterPassAsync(cancellationToken);
+            try
+            {
+                RunAlone(request);
+            }
+            finally
+            {
+                _passes.Release();
+            }
             ThrowIfFailed(request);
             return;
         }
@@ -127,10 +138,14 @@ internal sealed partial class ModelBatchQueue
     {
         _batch.Clear();
         _batch.Add(leader);
+        bool inPass = false;
         try
         {
             if (_maxQueueDelayTicks > 0)
                 await WaitForBatchAsync(leader);
+            // The leader must run whatever its own client does: the requests behind it wait for its hand-on.
+            await EnterPassAsync(CancellationToken.None);
+            inPass = true;
             lock (_lock)
                 TakeWaiting(leader);
             long start = Stopwatch.GetTimestamp();
@@ -147,9 +162,14 @@ internal sealed partial class ModelBatchQueue
         }
         finally
         {
+            if (inPass) _passes.Release();
             AnswerAndHandOn(leader);
         }
     }
+
+    /// <summary>Takes a pass slot: at once when one is free (no allocation), else when a running pass ends.</summary>
+    private ValueTask EnterPassAsync(CancellationToken cancellationToken) =>
+        _passes.Wait(0) ? ValueTask.CompletedTask : new ValueTask(_passes.WaitAsync(cancellationToken));
 
     /// <summary>
     /// Waits until enough sequences are waiting to fill the batch, or until the queue delay, counted from the
@@ -292,9 +312,9 @@ internal sealed partial class ModelBatchQueue
                 steps += request.Input.TotalSteps;
                 values += request.Input.ValueCount;
             }
-            float[] inputs = ArrayPool<float>.Shared.Rent(values);
-            int[] lengths = ArrayPool<int>.Shared.Rent(sequences);
-            float[] outputs = ArrayPool<float>.Shared.Rent(sequences * perSequence);
+            float[] inputs = Workspace.Floats.Rent(values);
+            int[] lengths = Workspace.Ints.Rent(sequences);
+            float[] outputs = Workspace.Floats.Rent(sequences * perSequence);
             try
             {
                 int valueAt = 0, sequenceAt = 0;
@@ -317,9 +337,9 @@ internal sealed partial class ModelBatchQueue
             }
             finally
             {
-                ArrayPool<float>.Shared.Return(inputs);
-                ArrayPool<int>.Shared.Return(lengths);
-                ArrayPool<float>.Shared.Return(outputs);
+                Workspace.Floats.Return(inputs);
+                Workspace.Ints.Return(lengths);
+                Workspace.Floats.Return(outputs);
             }
         }
         _metrics.RecordInference(_served.Name, _served.TaskName, Stopwatch.GetElapsedTime(start).TotalSeconds, sequences, steps);

@@ -1,5 +1,7 @@
 using System.Buffers;
 
+using GruService.Engine;
+
 namespace GruService.Api.Inference;
 
 /// <summary>A request body read whole into a pooled buffer, refusing to grow past a limit.</summary>
@@ -23,7 +25,7 @@ public sealed class RequestBody : IDisposable
         // The server's own limit (Kestrel's default is 30 MB) must not cut in before this one.
         if (request.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
             size.MaxRequestBodySize = limit + 1L;
-        var pool = ArrayPool<byte>.Shared;
+        var pool = Workspace.Bytes;
         byte[] buffer = pool.Rent((int)Math.Min(request.ContentLength ?? 16 * 1024, limit) + 1);
         int length = 0;
         try
@@ -58,7 +60,7 @@ public sealed class RequestBody : IDisposable
 
     public void Dispose()
     {
-        ArrayPool<byte>.Shared.Return(_buffer);
+        Workspace.Bytes.Return(_buffer);
         _buffer = [];
     }
 }
