@@ -6,9 +6,9 @@
 #   scripts/memory-soak.sh [--minutes 10] [--warmup-minutes 0] [--models 10] [--hidden 256] [--input 32] [--steps 50] [--connections 64]
 #                          [--threads 2] [--interval 10] [--growth-limit 10] [--batching off|on]
 #                          [--request-log devnull|file|off] [--service-arg ARG]... [--out DIR]
-# --warmup-minutes: minutes of the same load before the soak, not sampled (the GC takes minutes to settle its budgets
-# under a new load; with a warm-up the soak shows what happens after that). --minutes 1 gives a quick check. --growth-limit: the growth, in percent, above which the run reports memory grew
-# (and exits 1). --batching: passes --Inference:Batching:Enabled=false|true (the service's default otherwise).
+# --warmup-minutes: minutes of the same load before the soak, not sampled (the GC takes minutes to settle its
+# budgets under a new load; with a warm-up the soak shows what happens after that). --minutes 1 gives a quick check.
+# --growth-limit: the growth, in percent, above which the run reports memory grew (and exits 1). --batching: passes --Inference:Batching:Enabled=false|true (the service's default otherwise).
 # --request-log: devnull (default: the service's request log at its shipped levels, written to /dev/null, so ten
 # minutes of it fill no disk; its stderr still goes to a file), file, or off (request events filtered out).
 # --out: where the results go (default artifacts/memory-soak/DATE-TIME in the repo).
@@ -35,7 +35,7 @@ while (($#)); do
     --request-log) request_log=${2:?--request-log needs a value}; shift 2 ;;
     --service-arg) service_args+=("${2:?--service-arg needs a value}"); shift 2 ;;
     --out) out=${2:?--out needs a value}; shift 2 ;;
-    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
