@@ -44,6 +44,22 @@ internal static class BatchingTestData
         return null;
     }
 
+    /// <summary>Each response is 200 and answers every sequence of its request bit for bit as the engine does alone.</summary>
+    public static async Task AssertAnsweredAsAloneAsync(GruModel model, float[][][][] requests, HttpResponseMessage[] responses)
+    {
+        for (int r = 0; r < requests.Length; r++)
+        {
+            Assert.Equal(System.Net.HttpStatusCode.OK, responses[r].StatusCode);
+            float[][] answers = Answers(await responses[r].JsonAsync());
+            Assert.Equal(requests[r].Length, answers.Length);
+            for (int s = 0; s < answers.Length; s++)
+            {
+                string? difference = BitDifference(Alone(model, requests[r][s]), answers[s]);
+                Assert.True(difference is null, $"request {r} sequence {s} ({requests[r][s].Length} steps): {difference}");
+            }
+        }
+    }
+
     public static string RequestJson(float[][][] sequences) => JsonSerializer.Serialize(new { inputs = sequences });
 
     /// <summary>One sample's value from Prometheus text, e.g. Sample(text, "gruservice_inference_batch_size_count{model=\"m\"}"); null when absent.</summary>

@@ -33,17 +33,7 @@ public class DynamicBatchingTests
         float[][][][] requests = [.. Enumerable.Range(0, 48).Select(_ => RandomSequences(random, random.Next(1, 4), model.Config.InputSize, 40))];
         HttpResponseMessage[] responses = await Task.WhenAll(requests.Select(r => client.PostJsonAsync($"/v1/models/ragged/{reference.Task}", RequestJson(r))));
 
-        for (int r = 0; r < requests.Length; r++)
-        {
-            Assert.Equal(HttpStatusCode.OK, responses[r].StatusCode);
-            float[][] answers = Answers(await responses[r].JsonAsync());
-            Assert.Equal(requests[r].Length, answers.Length);
-            for (int s = 0; s < answers.Length; s++)
-            {
-                string? difference = BitDifference(Alone(model, requests[r][s]), answers[s]);
-                Assert.True(difference is null, $"request {r} sequence {s} ({requests[r][s].Length} steps): {difference}");
-            }
-        }
+        await AssertAnsweredAsAloneAsync(model, requests, responses);
 
         string metrics = await client.GetStringAsync("/metrics");
         double passes = Sample(metrics, "gruservice_inference_batch_size_count{model=\"ragged\"}") ?? 0;

@@ -31,13 +31,7 @@ public class PassLimitTests
         HttpResponseMessage[] responses = await Task.WhenAll(requests.Select((r, i) =>
             client.PostJsonAsync($"/v1/models/{names[i % names.Length]}/forecast", RequestJson(r))));
 
-        for (int r = 0; r < requests.Length; r++)
-        {
-            Assert.Equal(HttpStatusCode.OK, responses[r].StatusCode);
-            float[][] answers = Answers(await responses[r].JsonAsync());
-            for (int s = 0; s < answers.Length; s++)
-                Assert.Null(BitDifference(Alone(model, requests[r][s]), answers[s]));
-        }
+        await AssertAnsweredAsAloneAsync(model, requests, responses);
 
         // Every slot came back: with one slot, a leaked one would leave this request waiting until the timeout.
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
