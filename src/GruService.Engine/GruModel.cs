@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Numerics.Tensors;
 using GruService.Engine.Kernels;
 using GruService.Engine.Training;

@@ -86,14 +86,18 @@ public sealed class ServiceProcess : IDisposable
     }
 
     /// <summary>SIGTERM, as an orchestrator stops a container (Process.Kill sends SIGKILL).</summary>
-    public void Terminate()
+    public void Terminate() => SendSigterm(Process!);
+
+    /// <summary>SIGTERM to <paramref name="process"/>: the signal whose shutdown the tests check.</summary>
+    public static void SendSigterm(Process process)
     {
-        using Process kill = Process.Start("kill", ["-TERM", Process!.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!;
+        using Process kill = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!;
         kill.WaitForExit();
         Assert.Equal(0, kill.ExitCode);
     }
 
-    private static int FreePort()
+    /// <summary>A loopback port nothing listens on now.</summary>
+    public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Numerics.Tensors;
 using GruService.Api.Models;
 using GruService.Api.Problems;

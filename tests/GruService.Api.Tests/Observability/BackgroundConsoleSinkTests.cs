@@ -75,38 +75,34 @@ public class BackgroundConsoleSinkTests
         Encoding.UTF8.GetString(output.ToArray()).Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Select(line => JsonDocument.Parse(line).RootElement.Clone()).ToList();
 
-    /// <summary>Lets the test read the bytes after the sink disposed its writer.</summary>
-    private sealed class KeptOpenStream(MemoryStream inner) : Stream
+    /// <summary>What the sink writes to: writes (and flushes) only; each test stream decides what a write does.</summary>
+    private abstract class WriteOnlyStream : Stream
     {
         public override bool CanRead => false;
         public override bool CanSeek => false;
         public override bool CanWrite => true;
-        /// <summary>Bytes written so far, read safely while the writer thread writes.</summary>
-        public long Written { get { lock (inner) return inner.Length; } }
-        public override long Length => Written;
-        public override long Position { get => Written; set => throw new NotSupportedException(); }
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
         public override void Flush() { }
         public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
         public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
         public override void SetLength(long value) => throw new NotSupportedException();
+    }
+
+    /// <summary>Lets the test read the bytes after the sink disposed its writer.</summary>
+    private sealed class KeptOpenStream(MemoryStream inner) : WriteOnlyStream
+    {
+        /// <summary>Bytes written so far, read safely while the writer thread writes.</summary>
+        public long Written { get { lock (inner) return inner.Length; } }
         public override void Write(byte[] buffer, int offset, int count) { lock (inner) inner.Write(buffer, offset, count); }
     }
 
     /// <summary>Blocks the first write until opened, as a stalled pipe does.</summary>
-    private sealed class GatedStream(Stream inner) : Stream
+    private sealed class GatedStream(Stream inner) : WriteOnlyStream
     {
         private readonly ManualResetEventSlim _open = new(false);
         public ManualResetEventSlim Blocked { get; } = new(false);
         public void Open() => _open.Set();
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => inner.Length;
-        public override long Position { get => inner.Position; set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
 
         public override void Write(byte[] buffer, int offset, int count)
         {
@@ -116,17 +112,9 @@ public class BackgroundConsoleSinkTests
         }
     }
 
-    private sealed class BrokenStream : Stream
+    private sealed class BrokenStream : WriteOnlyStream
     {
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => 0;
-        public override long Position { get => 0; set => throw new NotSupportedException(); }
         public override void Flush() => throw new IOException("Broken pipe");
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
         public override void Write(byte[] buffer, int offset, int count) => throw new IOException("Broken pipe");
     }
 }

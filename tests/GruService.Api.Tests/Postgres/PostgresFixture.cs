@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Npgsql;
 
 namespace GruService.Api.Tests.Postgres;
@@ -43,7 +41,7 @@ public sealed class PostgresFixture : IAsyncLifetime
             ["-D", DataDirectory, "-U", Superuser, "--auth=trust", "--encoding=UTF8", "--no-locale", "--no-sync"], asServerUser: true);
         for (int attempt = 1; ; attempt++)
         {
-            Port = FreePort();
+            Port = ServiceProcess.FreePort();
             try
             {
                 await RunAsync(Path.Combine(_binaries, "pg_ctl"),
@@ -169,11 +167,4 @@ public sealed class PostgresFixture : IAsyncLifetime
 
     private static async Task<string> WithinAsync(Task<string> text) =>
         await Task.WhenAny(text, Task.Delay(1000)) == text ? await text : "";
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

@@ -44,7 +44,7 @@ public sealed class NginxProcess : IDisposable
         // Under root the workers run as nobody, and must reach their temporary directories below this one.
         if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
             | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
-        int port = ServiceReplica.FreePort();
+        int port = ServiceProcess.FreePort();
         string config = Path.Combine(directory, "nginx.conf");
         await File.WriteAllTextAsync(config, Configuration(directory, port, upstreamPorts));
 

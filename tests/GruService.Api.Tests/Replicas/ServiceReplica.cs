@@ -1,8 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 
 namespace GruService.Api.Tests.Replicas;
 
@@ -20,7 +18,7 @@ public sealed class ServiceReplica : IDisposable
     {
         Name = name;
         _settings = settings;
-        Port = FreePort();
+        Port = ServiceProcess.FreePort();
         StagingRoot = Directory.CreateTempSubdirectory($"gru-{name}-").FullName;
         Client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{Port}"), Timeout = TimeSpan.FromSeconds(30) };
         Client.DefaultRequestHeaders.Add("X-Api-Key", MultiReplicaTests.ApiKey);
@@ -72,11 +70,7 @@ public sealed class ServiceReplica : IDisposable
     {
         Process process = Process ?? throw new InvalidOperationException($"{Name} was never started.");
         // Process.Kill sends SIGKILL; the shutdown under test needs SIGTERM.
-        using (Process kill = Process.Start("kill", ["-TERM", process.Id.ToString(CultureInfo.InvariantCulture)]))
-        {
-            await kill.WaitForExitAsync();
-            Assert.Equal(0, kill.ExitCode);
-        }
+        ServiceProcess.SendSigterm(process);
         using var within = new CancellationTokenSource(timeout);
         try
         {
@@ -127,13 +121,6 @@ public sealed class ServiceReplica : IDisposable
         if (line is null) return;
         _output.Enqueue(line);
         while (_output.Count > 200) _output.TryDequeue(out _);
-    }
-
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     public void Dispose()
