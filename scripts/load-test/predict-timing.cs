@@ -4,11 +4,13 @@
 // The engine's share of a load-test request, without HTTP: times GruModel.Predict on one thread for a batch of B
 // sequences (B = 1 is what each request costs with batching off; larger B is what dynamic batching can turn 64
 // concurrent requests into). Prints microseconds per call and per sequence: wall time, and the process's CPU time
-// (on a busy machine the wall time includes waiting for a core; the CPU time does not).
-//   dotnet run --file scripts/load-test/predict-timing.cs -- [--input 8] [--hidden 64] [--steps 50] [--batches 1,8,64] [--seconds 3]
+// (on a busy machine the wall time includes waiting for a core; the CPU time does not). --kernel-threads 1 keeps every
+// product on the calling thread, as Inference:KernelThreads=1 does in the service.
+//   dotnet run -c Release --file scripts/load-test/predict-timing.cs -- [--input 8] [--hidden 64] [--steps 50] [--batches 1,8,64] [--seconds 3] [--kernel-threads 1|2]
 using System.Diagnostics;
 using System.Globalization;
 using GruService.Engine;
+using GruService.Engine.Kernels;
 
 int input = 8, hidden = 64, steps = 50;
 double seconds = 3;
@@ -22,6 +24,7 @@ for (int i = 0; i + 1 < args.Length; i += 2)
         case "--hidden": hidden = int.Parse(value, CultureInfo.InvariantCulture); break;
         case "--steps": steps = int.Parse(value, CultureInfo.InvariantCulture); break;
         case "--seconds": seconds = double.Parse(value, CultureInfo.InvariantCulture); break;
+        case "--kernel-threads": Gemm.MaxThreads = int.Parse(value, CultureInfo.InvariantCulture); break;
         case "--batches": batches = [.. value.Split(',').Select(b => int.Parse(b, CultureInfo.InvariantCulture))]; break;
         default: Console.Error.WriteLine($"unknown option {args[i]}"); return 2;
     }
@@ -35,7 +38,7 @@ var model = new GruModel(config,
     [new GruDirectionWeights(input, hidden, Uniform(3 * hidden * input), Uniform(3 * hidden * hidden), Uniform(3 * hidden), Uniform(3 * hidden))],
     Uniform(12 * hidden), Uniform(12));
 
-Console.WriteLine($"GruModel.Predict, input {input}, hidden {hidden}, {steps} steps per sequence, one thread, {Environment.ProcessorCount} cores");
+Console.WriteLine($"GruModel.Predict, input {input}, hidden {hidden}, {steps} steps per sequence, one calling thread, kernel threads {Gemm.MaxThreads}, {Environment.ProcessorCount} cores");
 Console.WriteLine("batch | calls | µs per call (wall) | µs per sequence (wall) | µs per sequence (process CPU)");
 foreach (int batch in batches)
 {

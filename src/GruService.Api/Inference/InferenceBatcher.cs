@@ -16,7 +16,7 @@ public sealed class InferenceBatcher(IOptions<BatchingOptions> batching, IOption
     private readonly ConditionalWeakTable<ServedModel, ModelBatchQueue> _queues = new();
 
     // Shared by every version's queue: the bound is on passes running in the process, whatever their model.
-    private readonly SemaphoreSlim _passes = new(limits.Value.ConcurrentPasses, limits.Value.ConcurrentPasses);
+    private readonly PassSlots _passes = new(limits.Value.ConcurrentPasses, limits.Value.KernelThreads);
 
     /// <summary>
     /// Computes <paramref name="input"/>'s answers on <paramref name="served"/> into <paramref name="outputs"/>

@@ -29,8 +29,8 @@ public sealed class InferenceOptions
 
     /// <summary>
     /// Cores one forward pass may use: 2 lets a large product (a long or wide model, a big batch) split over a second
-    /// core, which cuts one request's latency; 1 keeps each pass on its own thread, which serves more requests a
-    /// second when many arrive at once, since the other core then answers them instead of helping.
+    /// core while no other request is in flight, which cuts one request's latency (with others in flight the other
+    /// core answers them instead of helping); 1 keeps every pass on its own thread.
     /// </summary>
     [Range(1, 2)]
     public int KernelThreads { get; set; } = 2;

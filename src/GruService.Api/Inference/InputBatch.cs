@@ -40,6 +40,17 @@ public sealed class InputBatch : IDisposable
         MaxLength = Math.Max(MaxLength, steps);
     }
 
+    /// <summary>
+    /// Empties the batch but keeps its buffers, so a reader that gave up half-way can start again without renting anew.
+    /// </summary>
+    public void Clear()
+    {
+        ValueCount = 0;
+        SequenceCount = 0;
+        TotalSteps = 0;
+        MaxLength = 0;
+    }
+
     public void Dispose()
     {
         Workspace.Floats.Return(_values);

@@ -24,7 +24,7 @@ internal sealed partial class ModelBatchQueue
     private readonly BatchSettings _settings;
     private readonly long _maxWorkingBytes;
     private readonly long _maxQueueDelayTicks;
-    private readonly SemaphoreSlim _passes;
+    private readonly PassSlots _passes;
     private readonly ServiceMetrics _metrics;
     private readonly ILogger _logger;
     private readonly Action<object?, CancellationToken> _cancel;
@@ -43,7 +43,7 @@ internal sealed partial class ModelBatchQueue
     private readonly List<PendingInference> _batch = [];
 
     // passes: slots for forward passes, shared with every other queue; a pass runs only in a slot.
-    public ModelBatchQueue(ServedModel served, BatchSettings settings, long maxWorkingBytes, SemaphoreSlim passes, ServiceMetrics metrics, ILogger logger)
+    public ModelBatchQueue(ServedModel served, BatchSettings settings, long maxWorkingBytes, PassSlots passes, ServiceMetrics metrics, ILogger logger)
     {
         _passes = passes;
         _served = served;
@@ -62,16 +62,29 @@ internal sealed partial class ModelBatchQueue
     /// </summary>
     public async Task RunAsync(PendingInference request, CancellationToken cancellationToken)
     {
+        _passes.Arrive();
+        try
+        {
+            await RunCountedAsync(request, cancellationToken);
+        }
+        finally
+        {
+            _passes.Leave();
+        }
+    }
+
+    private async Task RunCountedAsync(PendingInference request, CancellationToken cancellationToken)
+    {
         if (!_settings.Enabled)
         {
-            await EnterPassAsync(cancellationToken);
+            await _passes.EnterAsync(cancellationToken);
             try
             {
                 RunAlone(request);
             }
             finally
             {
-                _passes.Release();
+                _passes.Exit();
             }
             ThrowIfFailed(request);
             return;
@@ -143,7 +156,7 @@ internal sealed partial class ModelBatchQueue
             if (_maxQueueDelayTicks > 0)
                 await WaitForBatchAsync(leader);
             // The leader must run whatever its own client does: the requests behind it wait for its hand-on.
-            await EnterPassAsync(CancellationToken.None);
+            await _passes.EnterAsync(CancellationToken.None);
             inPass = true;
             lock (_lock)
                 TakeWaiting(leader);
@@ -161,14 +174,10 @@ internal sealed partial class ModelBatchQueue
         }
         finally
         {
-            if (inPass) _passes.Release();
+            if (inPass) _passes.Exit();
             AnswerAndHandOn(leader);
         }
     }
-
-    /// <summary>Takes a pass slot: at once when one is free (no allocation), else when a running pass ends.</summary>
-    private ValueTask EnterPassAsync(CancellationToken cancellationToken) =>
-        _passes.Wait(0) ? ValueTask.CompletedTask : new ValueTask(_passes.WaitAsync(cancellationToken));
 
     /// <summary>
     /// Waits until enough sequences are waiting to fill the batch, or until the queue delay, counted from the
@@ -300,7 +309,8 @@ internal sealed partial class ModelBatchQueue
             sequences = only.Sequences;
             steps = only.Input.TotalSteps;
             start = Stopwatch.GetTimestamp();
-            model.Predict(only.Input.Values, only.Input.Lengths, only.Outputs.AsSpan(0, sequences * perSequence));
+            using (_passes.ThreadsFor(requests: 1))
+                model.Predict(only.Input.Values, only.Input.Lengths, only.Outputs.AsSpan(0, sequences * perSequence));
         }
         else
         {
@@ -325,7 +335,8 @@ internal sealed partial class ModelBatchQueue
                     sequenceAt += request.Sequences;
                 }
                 start = Stopwatch.GetTimestamp();
-                model.Predict(inputs.AsSpan(0, values), lengths.AsSpan(0, sequences), outputs.AsSpan(0, sequences * perSequence));
+                using (_passes.ThreadsFor(batch.Length))
+                    model.Predict(inputs.AsSpan(0, values), lengths.AsSpan(0, sequences), outputs.AsSpan(0, sequences * perSequence));
                 int outputAt = 0;
                 foreach (PendingInference request in batch)
                 {

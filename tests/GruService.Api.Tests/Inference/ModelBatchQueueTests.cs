@@ -107,7 +107,7 @@ public sealed class ModelBatchQueueTests : IDisposable
     }
 
     private ModelBatchQueue Queue(BatchSettings settings) =>
-        new(new ServedModel("m", new StoredVersion(1, DateTimeOffset.UnixEpoch, "", 0), _model), settings, 1L << 30, new SemaphoreSlim(2, 2), _metrics, NullLogger.Instance);
+        new(new ServedModel("m", new StoredVersion(1, DateTimeOffset.UnixEpoch, "", 0), _model), settings, 1L << 30, new PassSlots(2, kernelThreads: 2), _metrics, NullLogger.Instance);
 
     private PendingInference Pending(float[][][] sequences)
     {

@@ -1,4 +1,5 @@
 using System.Net;
+using GruService.Api.Inference;
 using GruService.Engine;
 using GruService.Engine.ModelFiles;
 using Microsoft.Extensions.Options;
@@ -48,5 +49,29 @@ public class PassLimitTests
         var failure = Assert.Throws<OptionsValidationException>(() => factory.CreateClient());
 
         Assert.Contains("MaxConcurrentPasses", failure.Message);
+    }
+
+    [Fact]
+    public void Pass_UsesASecondCore_OnlyWhenNoOtherRequestIsInFlight()
+    {
+        var slots = new PassSlots(2, kernelThreads: 2);
+        slots.Arrive();
+        Assert.False(slots.OnOneCore(requests: 1));
+
+        slots.Arrive();
+        Assert.True(slots.OnOneCore(requests: 1));
+        Assert.False(slots.OnOneCore(requests: 2)); // both requests are in this pass's batch
+
+        slots.Leave();
+        Assert.False(slots.OnOneCore(requests: 1));
+    }
+
+    [Fact]
+    public void Pass_StaysOnOneCore_WithOneKernelThread()
+    {
+        var slots = new PassSlots(2, kernelThreads: 1);
+        slots.Arrive();
+
+        Assert.True(slots.OnOneCore(requests: 1));
     }
 }

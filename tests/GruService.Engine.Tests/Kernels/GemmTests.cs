@@ -94,6 +94,30 @@ public class GemmTests
             }
     }
 
+    [Fact]
+    public void StayOnThisThread_KeepsAutomaticProductsOffTheSecondCore_UntilDisposed()
+    {
+        const long Large = 1L << 30;
+        Assert.False(Gemm.StaysOnThisThread);
+        using (Gemm.StayOnThisThread())
+        {
+            Assert.True(Gemm.StaysOnThisThread);
+            Assert.False(Gemm.SplitsAutomatically(Large));
+            using (Gemm.StayOnThisThread(stay: false))
+                Assert.False(Gemm.SplitsAutomatically(Large)); // an inner scope cannot lift an outer one
+            Assert.True(Gemm.StaysOnThisThread);
+
+            bool otherThread = true;
+            var thread = new Thread(() => otherThread = Gemm.StaysOnThisThread);
+            thread.Start();
+            thread.Join();
+            Assert.False(otherThread); // the setting is the calling thread's only
+        }
+        Assert.False(Gemm.StaysOnThisThread);
+        using (Gemm.StayOnThisThread(stay: false))
+            Assert.False(Gemm.StaysOnThisThread);
+    }
+
     [Theory]
     [InlineData("Vector256", "Rows")]
     [InlineData("Vector256", "Panels")]
