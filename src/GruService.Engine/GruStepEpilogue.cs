@@ -75,7 +75,7 @@ internal sealed class GruStepEpilogue : IGemmRowEpilogue
                     continue; // h is unchanged until the update
                 default:
                     GruCell.UpdateAfterReset(inputGates, _scratch.AsSpan(j * 2 * hidden + hidden, hidden),
-                        _scratch.AsSpan(rows * 3 * hidden + j * hidden, hidden), h, ResetHidden(j, rows));
+                        _scratch.AsSpan(rows * 3 * hidden + j * hidden, hidden), h);
                     break;
             }
             int time = _direction == 0 ? _time : _plan.Length(j) - 1 - _time;
