@@ -62,64 +62,60 @@ internal sealed partial class ModelBatchQueue
     /// </summary>
     public async Task RunAsync(PendingInference request, CancellationToken cancellationToken)
     {
+        // Counted from arrival to answer, so that a pass knows whether any other request is in flight (PassSlots.OnOneCore).
         _passes.Arrive();
         try
         {
-            await RunCountedAsync(request, cancellationToken);
+            if (!_settings.Enabled)
+            {
+                await _passes.EnterAsync(cancellationToken);
+                try
+                {
+                    RunAlone(request);
+                }
+                finally
+                {
+                    _passes.Exit();
+                }
+                ThrowIfFailed(request);
+                return;
+            }
+
+            _metrics.AddPending(_served.Name, 1);
+            bool lead;
+            lock (_lock)
+            {
+                lead = !_leading;
+                if (lead)
+                {
+                    _leading = true;
+                    request.State = PendingState.Taken;
+                }
+                else
+                {
+                    Enqueue(request);
+                }
+            }
+
+            if (!lead)
+            {
+                PendingRole role;
+                using (cancellationToken.UnsafeRegister(_cancel, request))
+                    role = await request.Completion.Task;
+                if (role == PendingRole.Answered)
+                {
+                    ThrowIfFailed(request);
+                    return;
+                }
+            }
+
+            await LeadAsync(request);
+            ThrowIfFailed(request);
         }
         finally
         {
             _passes.Leave();
         }
-    }
-
-    private async Task RunCountedAsync(PendingInference request, CancellationToken cancellationToken)
-    {
-        if (!_settings.Enabled)
-        {
-            await _passes.EnterAsync(cancellationToken);
-            try
-            {
-                RunAlone(request);
-            }
-            finally
-            {
-                _passes.Exit();
-            }
-            ThrowIfFailed(request);
-            return;
-        }
-
-        _metrics.AddPending(_served.Name, 1);
-        bool lead;
-        lock (_lock)
-        {
-            lead = !_leading;
-            if (lead)
-            {
-                _leading = true;
-                request.State = PendingState.Taken;
-            }
-            else
-            {
-                Enqueue(request);
-            }
-        }
-
-        if (!lead)
-        {
-            PendingRole role;
-            using (cancellationToken.UnsafeRegister(_cancel, request))
-                role = await request.Completion.Task;
-            if (role == PendingRole.Answered)
-            {
-                ThrowIfFailed(request);
-                return;
-            }
-        }
-
-        await LeadAsync(request);
-        ThrowIfFailed(request);
     }
 
     private void Enqueue(PendingInference request)

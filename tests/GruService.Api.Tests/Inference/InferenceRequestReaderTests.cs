@@ -35,15 +35,7 @@ public class InferenceRequestReaderTests
     {
         // 1 sequence of 50 steps of 8 numbers written %.3f from [-2, 2), as scripts/load-test/forecast.lua sends them.
         var random = new Random(7);
-        var json = new StringBuilder("{\"inputs\":[[");
-        for (int t = 0; t < 50; t++)
-        {
-            json.Append(t == 0 ? "[" : ",[");
-            for (int f = 0; f < Features; f++)
-                json.Append(f == 0 ? "" : ",").Append((random.NextDouble() * 4 - 2).ToString("F3", CultureInfo.InvariantCulture));
-            json.Append(']');
-        }
-        byte[] body = Encoding.UTF8.GetBytes(json.Append("]]}").ToString());
+        byte[] body = Body(steps: 50, _ => (random.NextDouble() * 4 - 2).ToString("F3", CultureInfo.InvariantCulture));
 
         using var batch = new InputBatch();
         Assert.True(InferenceRequestReader.CanonicalReader.TryRead(body, Features, new InferenceOptions(), batch));
@@ -318,14 +310,18 @@ public class InferenceRequestReaderTests
         });
     }
 
-    private static byte[] Body(int steps)
+    private static byte[] Body(int steps) =>
+        Body(steps, i => (i % 97 * 0.01).ToString(CultureInfo.InvariantCulture));
+
+    /// <summary>One sequence of <paramref name="steps"/> steps of <see cref="Features"/> numbers, the i-th written by <paramref name="number"/>.</summary>
+    private static byte[] Body(int steps, Func<int, string> number)
     {
         var json = new StringBuilder("{\"inputs\":[[");
         for (int t = 0; t < steps; t++)
         {
             json.Append(t == 0 ? "[" : ",[");
             for (int f = 0; f < Features; f++)
-                json.Append(f == 0 ? "" : ",").Append(((t * Features + f) % 97 * 0.01).ToString(CultureInfo.InvariantCulture));
+                json.Append(f == 0 ? "" : ",").Append(number(t * Features + f));
             json.Append(']');
         }
         return Encoding.UTF8.GetBytes(json.Append("]]}").ToString());
