@@ -9,7 +9,7 @@ namespace GruService.Engine.Kernels;
 /// Works in place on caller-owned spans: nothing is allocated.
 /// </summary>
 /// <remarks>
-/// Each form is one fused pass over 8 lanes at a time, with the activations in registers
+/// Each form computes 8 lanes at a time, fused, with the activations in registers
 /// (<see cref="GateMath"/>): one call per row instead of six TensorPrimitives calls, each a pass over memory with
 /// .NET's exp (which widens to double). Measured in the load test's pass (hidden 64, 50 steps) it took the gate math from
 /// a third of the engine's time to a tenth. A row's last size mod 8 lanes go through 8-lane copies, so every element is
@@ -18,6 +18,11 @@ namespace GruService.Engine.Kernels;
 public static class GruCell
 {
     private const int Lanes = 8;
+
+    // The PyTorch form runs in two passes over up to this many lanes: the reset and update gates, then tanh and the new
+    // state. One pass per 8 lanes chained a sigmoid and a tanh, a dependency chain too long for the core to overlap
+    // much of the next lanes' work with; two shorter ones let it. Hidden size 64, one call: 265 → 205–233 ns.
+    private const int ChunkLanes = 64;
 
     /// <summary>
     /// PyTorch form. <paramref name="inputGates"/> = W_i x + b_i and <paramref name="hiddenGates"/> = W_h h + b_h,
@@ -28,9 +33,17 @@ public static class GruCell
         int size = h.Length;
         ArgumentOutOfRangeException.ThrowIfLessThan(inputGates.Length, 3 * size, nameof(inputGates));
         ArgumentOutOfRangeException.ThrowIfLessThan(hiddenGates.Length, 3 * size, nameof(hiddenGates));
+        // z and W_in x + r ⊙ (W_hn h + b_hn) of a chunk of lanes, between the two passes.
+        Span<float> update = stackalloc float[ChunkLanes], candidate = stackalloc float[ChunkLanes];
         int full = size & ~(Lanes - 1);
-        for (int i = 0; i < full; i += Lanes)
-            StepLinearBeforeReset(ref Element(inputGates, i), ref Element(hiddenGates, i), ref Element(h, i), size);
+        for (int start = 0; start < full; start += ChunkLanes)
+        {
+            int end = Math.Min(start + ChunkLanes, full);
+            for (int i = start; i < end; i += Lanes)
+                ResetAndUpdateGates(ref Element(inputGates, i), ref Element(hiddenGates, i), ref update[i - start], ref candidate[i - start], size);
+            for (int i = start; i < end; i += Lanes)
+                NewHidden(ref candidate[i - start], ref update[i - start], ref Element(h, i));
+        }
         if (full == size) return;
 
         int rest = size - full;
@@ -41,7 +54,8 @@ public static class GruCell
             hiddenGates.Slice(gate * size + full, rest).CopyTo(gh.Slice(gate * Lanes));
         }
         h.Slice(full).CopyTo(state);
-        StepLinearBeforeReset(ref Element(gi, 0), ref Element(gh, 0), ref Element(state, 0), Lanes);
+        ResetAndUpdateGates(ref Element(gi, 0), ref Element(gh, 0), ref update[0], ref candidate[0], Lanes);
+        NewHidden(ref candidate[0], ref update[0], ref Element(state, 0));
         state.Slice(0, rest).CopyTo(h.Slice(full));
     }
 
@@ -104,13 +118,19 @@ public static class GruCell
     // hidden + input for r and z (and for n in the reset-before form), fma(r, W_hn h + b_hn, input n), h' = fma(z, h − n, n).
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StepLinearBeforeReset(ref float gi, ref float gh, ref float h, int size)
+    private static void ResetAndUpdateGates(ref float gi, ref float gh, ref float update, ref float candidate, int size)
     {
         nuint z = (nuint)size, n = 2 * (nuint)size;
         Vector256<float> reset = GateMath.Sigmoid(Vector256.LoadUnsafe(ref gh) + Vector256.LoadUnsafe(ref gi));
-        Vector256<float> update = GateMath.Sigmoid(Vector256.LoadUnsafe(ref gh, z) + Vector256.LoadUnsafe(ref gi, z));
-        Vector256<float> candidate = GateMath.Tanh(Vector256.FusedMultiplyAdd(reset, Vector256.LoadUnsafe(ref gh, n), Vector256.LoadUnsafe(ref gi, n)));
-        Vector256.FusedMultiplyAdd(update, Vector256.LoadUnsafe(ref h) - candidate, candidate).StoreUnsafe(ref h);
+        GateMath.Sigmoid(Vector256.LoadUnsafe(ref gh, z) + Vector256.LoadUnsafe(ref gi, z)).StoreUnsafe(ref update);
+        Vector256.FusedMultiplyAdd(reset, Vector256.LoadUnsafe(ref gh, n), Vector256.LoadUnsafe(ref gi, n)).StoreUnsafe(ref candidate);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void NewHidden(ref float candidate, ref float update, ref float h)
+    {
+        Vector256<float> n = GateMath.Tanh(Vector256.LoadUnsafe(ref candidate));
+        Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref update), Vector256.LoadUnsafe(ref h) - n, n).StoreUnsafe(ref h);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -8,7 +8,8 @@ public class GruCellTests
     // A few units in the last place of values up to 1 in size: the activations' polynomials, then the blend.
     private const double Tolerance = 1e-6;
 
-    public static TheoryData<int> Sizes() => [.. Enumerable.Range(1, 40)];
+    // Every tail length, and sizes around the PyTorch form's 64-lane chunks (one chunk, a chunk and a tail, several).
+    public static TheoryData<int> Sizes() => [.. Enumerable.Range(1, 40), 63, 64, 65, 72, 127, 128, 129, 136, 200, 256];
 
     [Theory]
     [MemberData(nameof(Sizes))]
