@@ -44,6 +44,16 @@ public class OpenApiTests(ReferenceServiceFixture fixture) : IClassFixture<Refer
             Assert.NotNull(forecast["responses"]![status]!["content"]!["application/problem+json"]);
     }
 
+    [Theory]
+    [InlineData("/v1/training-jobs")]
+    [InlineData("/v1/training-jobs/{id}/cancel")]
+    public async Task Document_DeclaresStorageProblems_ForTrainingJobWrites(string path)
+    {
+        JsonObject post = (await DocumentAsync())["paths"]![path]!["post"]!.AsObject();
+        foreach (string status in new[] { "503", "507" })
+            Assert.NotNull(post["responses"]![status]?["content"]?["application/problem+json"]);
+    }
+
     [Fact]
     public async Task Document_UsesSnakeCaseSchemas()
     {

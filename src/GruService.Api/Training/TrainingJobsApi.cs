@@ -18,10 +18,10 @@ public static class TrainingJobsApi
             .WithTags("Training")
             .AddEndpointFilter<ErrorMetricsFilter>();
 
-        group.MapPost("/", StartJob).WithName("StartTrainingJob").RequireAuthorization(ApiKeyPolicies.Manage);
+        group.MapPost("/", StartJob).WithName("StartTrainingJob").RequireAuthorization(ApiKeyPolicies.Manage).ProducesStorageProblems();
         group.MapGet("/", ListJobs).WithName("ListTrainingJobs").RequireAuthorization(ApiKeyPolicies.Read);
         group.MapGet("/{id}", GetJob).WithName("GetTrainingJob").RequireAuthorization(ApiKeyPolicies.Read);
-        group.MapPost("/{id}/cancel", CancelJob).WithName("CancelTrainingJob").RequireAuthorization(ApiKeyPolicies.Manage);
+        group.MapPost("/{id}/cancel", CancelJob).WithName("CancelTrainingJob").RequireAuthorization(ApiKeyPolicies.Manage).ProducesStorageProblems();
         return group;
     }
 
@@ -109,4 +109,12 @@ public static class TrainingJobsApi
 
     private static NotFoundProblem UnknownJob(string id) =>
         ApiProblem.NotFound("unknown_training_job", $"There is no training job '{id}'; GET /v1/training-jobs lists them.");
+
+    /// <summary>
+    /// Writing to the job store can fail (a full disk: 507; an unwritable root or an unreachable database: 503). The
+    /// exception handler answers those with problem bodies (ProblemsExtensions); this puts them in the OpenAPI document.
+    /// </summary>
+    private static RouteHandlerBuilder ProducesStorageProblems(this RouteHandlerBuilder endpoint) => endpoint
+        .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
+        .ProducesProblem(StatusCodes.Status507InsufficientStorage);
 }
