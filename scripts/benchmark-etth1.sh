@@ -46,4 +46,4 @@ done
 echo "job ended after $(( $(date +%s) - start )) s wall (upload + training)"
 python3 -c 'import json,sys; j=json.loads(sys.argv[1]); print(json.dumps({"status": j["status"], "result": j.get("result"), "error": j.get("error")}, indent=1)[:2000])' "$state"
 [[ $status == succeeded ]] || exit 1
-cli score-etth1 --url "$url" --model etth1
+cli score-etth1 --url "$url" --model etth1 --api-key "$api_key"

@@ -58,4 +58,4 @@ done
 echo "job ended after $(( $(date +%s) - start )) s wall (upload + training)"
 python3 -c 'import json,sys; j=json.loads(sys.argv[1]); print(json.dumps({"status": j["status"], "result": j.get("result"), "error": j.get("error")}, indent=1)[:3000])' "$state"
 [[ $status == succeeded ]] || exit 1
-cli score-fashion-mnist --url "$url" --model fashion-mnist-benchmark
+cli score-fashion-mnist --url "$url" --model fashion-mnist-benchmark --api-key "$api_key"

@@ -16,10 +16,9 @@ public static class EtthScoring
 {
     private const int TrainEnd = 8640, TestStart = 11520, TestEnd = 14400;
 
-    /// <summary>score-etth1 --url URL --model NAME [--data models/data/ETTh1.csv] [--lookback 96] [--horizon 96] [--batch 128]</summary>
+    /// <summary>score-etth1 --url URL --model NAME [--api-key KEY] [--data models/data/ETTh1.csv] [--lookback 96] [--horizon 96] [--batch 128]</summary>
     public static async Task<int> RunAsync(string[] args)
     {
-        string url = Option(args, "--url") ?? "http://127.0.0.1:8080";
         string model = Option(args, "--model") ?? throw new ArgumentException("--model NAME is required.");
         string csv = Option(args, "--data") ?? Path.Combine("models", "data", "ETTh1.csv");
         int lookback = Int(args, "--lookback", 96), horizon = Int(args, "--horizon", 96), batch = Int(args, "--batch", 128);
@@ -43,7 +42,7 @@ public static class EtthScoring
         }
 
         int[] starts = [.. Enumerable.Range(TestStart - lookback, TestEnd - horizon - (TestStart - lookback) - lookback + 1)];
-        using var client = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromMinutes(5) };
+        using HttpClient client = ServiceClient(args);
         double squared = 0, absolute = 0;
         long count = 0;
         var body = new StringBuilder();

@@ -32,14 +32,13 @@ public static class FashionMnistCommands
         return 0;
     }
 
-    /// <summary>score-fashion-mnist --url URL --model NAME [--fashion-mnist DIR] [--batch 500]: test accuracy of a served model.</summary>
+    /// <summary>score-fashion-mnist --url URL --model NAME [--api-key KEY] [--fashion-mnist DIR] [--batch 500]: test accuracy of a served model.</summary>
     public static async Task<int> ScoreAsync(string[] args)
     {
-        string url = Option(args, "--url") ?? "http://127.0.0.1:8080";
         string model = Option(args, "--model") ?? throw new ArgumentException("--model NAME is required.");
         int batch = Int(args, "--batch", 500);
         FashionMnist test = FashionMnist.Load(Option(args, "--fashion-mnist") ?? FashionMnist.DefaultDirectory, "t10k");
-        using var client = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromMinutes(5) };
+        using HttpClient client = ServiceClient(args);
         int correct = 0;
         var body = new StringBuilder();
         for (int start = 0; start < test.Images.Length; start += batch)

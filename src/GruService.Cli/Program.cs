@@ -19,12 +19,13 @@ static int Usage()
           dataset-fashion-mnist) and writes them to models/.
         gruservice fashion-mnist-ndjson --part train|t10k --out FILE [--fashion-mnist DIR]
           Writes Fashion-MNIST as an NDJSON dataset (28 steps of 28 pixels, label = class name).
-        gruservice score-fashion-mnist --url URL --model NAME [--batch 500]
+        gruservice score-fashion-mnist --url URL --model NAME [--api-key KEY] [--batch 500]
           Test accuracy of a served classifier on the 10,000 Fashion-MNIST test images, through its classify endpoint.
         gruservice benchmark-etth1 [--threads 2] [--out FILE]
           Trains and scores the ETTh1 forecaster (lookback 96, horizon 96, standard protocol) in the engine.
-        gruservice score-etth1 --url URL --model NAME
+        gruservice score-etth1 --url URL --model NAME [--api-key KEY]
           Test MSE and MAE of a served ETTh1 forecaster over every standard test window, through its forecast endpoint.
+        The score commands send --api-key, or else $GRU_API_KEY, in X-Api-Key when either is set.
         """);
     return 2;
 }
