@@ -166,8 +166,10 @@ public sealed class GruTrainer(TrainingProblem problem, GruArchitecture architec
         var clock = Stopwatch.StartNew();
         long stepsDone = 0;
         double flops = 0;
-        bool stoppedEarly = false;
-        for (int epoch = startEpoch; epoch < Settings.Epochs; epoch++)
+        // Resumed from the checkpoint written at the end of the epoch that stopped the run early (the process went
+        // away before the job finished): the run has already stopped, and the best weights are in the checkpoint.
+        bool stoppedEarly = resumeFrom is { IsMidEpoch: false } && StopsEarly(hasValidation, stale, startEpoch);
+        for (int epoch = startEpoch; !stoppedEarly && epoch < Settings.Epochs; epoch++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             var epochClock = Stopwatch.StartNew();
@@ -201,7 +203,7 @@ public sealed class GruTrainer(TrainingProblem problem, GruArchitecture architec
                 // Mid-epoch reports carry the last finished epoch's validation figures.
                 EpochRecord? last = history.Count > 0 ? history[^1] : null;
                 progress?.Invoke(Progress(epoch, b + 1, batches.BatchCount, lossSum / examples, last?.ValidationLoss, last?.ValidationMetric,
-                    clock.Elapsed, previousSeconds, stepsDone, startEpoch, false));
+                    clock.Elapsed, previousSeconds, stepsDone, false));
 
                 if (checkpointAndStop.IsCancellationRequested)
                 {
@@ -229,14 +231,10 @@ public sealed class GruTrainer(TrainingProblem problem, GruArchitecture architec
                 stale++;
             }
             progress?.Invoke(Progress(epoch, batches.BatchCount, batches.BatchCount, trainLoss, validation?.Loss,
-                validation is null ? null : Metric(validation), clock.Elapsed, previousSeconds, stepsDone, startEpoch, true));
+                validation is null ? null : Metric(validation), clock.Elapsed, previousSeconds, stepsDone, true));
             checkpoint?.Invoke(new TrainingCheckpoint(epoch + 1, [.. parameters.Values], optimizer.FirstMoment.ToArray(), optimizer.SecondMoment.ToArray(),
                 optimizer.Step, [.. best], bestLoss, bestEpoch, stale, [.. history], previousSeconds + clock.Elapsed.TotalSeconds));
-            if (hasValidation && Settings.Patience > 0 && stale >= Settings.Patience && epoch + 1 < Settings.Epochs)
-            {
-                stoppedEarly = true;
-                break;
-            }
+            stoppedEarly = StopsEarly(hasValidation, stale, epoch + 1);
         }
 
         best.CopyTo(parameters.Values, 0);
@@ -246,6 +244,10 @@ public sealed class GruTrainer(TrainingProblem problem, GruArchitecture architec
         return new TrainingResult(parameters.ToModel(), history, bestEpoch, stoppedEarly, finalValidation, test,
             previousSeconds + seconds, seconds > 0 ? flops / seconds / 1e9 : 0);
     }
+
+    /// <summary>Whether a run stops after <paramref name="completedEpochs"/> epochs, the last <paramref name="stale"/> of them without a better validation loss.</summary>
+    private bool StopsEarly(bool hasValidation, int stale, int completedEpochs) =>
+        hasValidation && Settings.Patience > 0 && stale >= Settings.Patience && completedEpochs < Settings.Epochs;
 
     private MiniBatches Batches() => new(Problem.Count(DataPart.Train), Settings.BatchSize, Settings.Seed);
 
@@ -290,7 +292,7 @@ public sealed class GruTrainer(TrainingProblem problem, GruArchitecture architec
     }
 
     private TrainingProgress Progress(int epoch, int batch, int batches, double trainLoss, double? validationLoss, double? metric,
-        TimeSpan elapsed, double previousSeconds, long stepsDone, int startEpoch, bool completed)
+        TimeSpan elapsed, double previousSeconds, long stepsDone, bool completed)
     {
         long stepsLeft = (long)(Settings.Epochs - epoch) * batches - batch;
         TimeSpan? remaining = stepsDone > 0 ? TimeSpan.FromSeconds(elapsed.TotalSeconds / stepsDone * Math.Max(0, stepsLeft)) : null;

@@ -197,6 +197,26 @@ public class GruTrainerTests
     }
 
     [Fact]
+    public void Train_ResumedFromTheCheckpointOfTheEpochThatStoppedIt_StopsWithoutAnotherEpoch()
+    {
+        // A high rate and a patience of one: validation loss soon fails to improve once, and the run stops early.
+        var settings = new TrainingSettings { Epochs = 30, BatchSize = 32, LearningRate = 5e-2f, Seed = 3, Patience = 1, Threads = 2 };
+        var checkpoints = new List<TrainingCheckpoint>();
+        TrainingResult straight = new GruTrainer(SineProblem(), MidEpochArchitecture, settings).Train(checkpoint: checkpoints.Add);
+        Assert.True(straight.StoppedEarly, $"the run trained all {straight.History.Count} epochs");
+
+        // The process went away after saving the last epoch's checkpoint, before the job could finish.
+        TrainingCheckpoint last = checkpoints[^1];
+        Assert.Equal(straight.History.Count, last.CompletedEpochs);
+        TrainingResult resumed = new GruTrainer(SineProblem(), MidEpochArchitecture, settings).Train(resumeFrom: last);
+
+        Assert.True(resumed.StoppedEarly);
+        Assert.Equal(HistoryWithoutSeconds(straight), HistoryWithoutSeconds(resumed));
+        Assert.Equal(straight.BestEpoch, resumed.BestEpoch);
+        Assert.Equal(AllWeights(straight.Model), AllWeights(resumed.Model));
+    }
+
+    [Fact]
     public void Train_StoppedSeveralTimes_InOneEpochAndAcrossEpochs_GivesBitIdenticalWeights()
     {
         TrainingResult straight = new GruTrainer(SineProblem(), MidEpochArchitecture, MidEpochSettings(2)).Train();
