@@ -1,5 +1,4 @@
 using System.Buffers;
-
 using GruService.Engine;
 
 namespace GruService.Api.Inference;

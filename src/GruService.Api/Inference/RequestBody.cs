@@ -1,4 +1,3 @@
-
 using GruService.Engine;
 
 namespace GruService.Api.Inference;
