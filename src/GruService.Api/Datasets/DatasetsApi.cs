@@ -34,14 +34,17 @@ public static class DatasetsApi
     /// <summary>List datasets</summary>
     /// <remarks>Every stored dataset's record, oldest first.</remarks>
     /// <param name="store">The dataset store.</param>
-    public static Ok<DatasetList> ListDatasets(IDatasetStore store) => TypedResults.Ok(new DatasetList(store.List()));
+    /// <param name="cancellationToken">The request's.</param>
+    public static async Task<Ok<DatasetList>> ListDatasets(IDatasetStore store, CancellationToken cancellationToken) =>
+        TypedResults.Ok(new DatasetList(await store.ListAsync(cancellationToken)));
 
     /// <summary>Get a dataset's record</summary>
     /// <remarks>Format, kind, row count, feature names, stored size, creation time, and the summary: series with their lengths and first and last time values, or label counts and sequence lengths.</remarks>
     /// <param name="id">The dataset's id, as returned by the upload.</param>
     /// <param name="store">The dataset store.</param>
-    public static Results<Ok<DatasetRecord>, NotFoundProblem> GetDataset(string id, IDatasetStore store) =>
-        store.Get(id) is { } record ? TypedResults.Ok(record) : UnknownDataset(id);
+    /// <param name="cancellationToken">The request's.</param>
+    public static async Task<Results<Ok<DatasetRecord>, NotFoundProblem>> GetDataset(string id, IDatasetStore store, CancellationToken cancellationToken) =>
+        await store.GetAsync(id, cancellationToken) is { } record ? TypedResults.Ok(record) : UnknownDataset(id);
 
     /// <summary>Upload a dataset</summary>
     /// <remarks>

@@ -46,22 +46,23 @@ public sealed partial class FileDatasetStore : IDatasetStore
         return new Upload(this, id, directory);
     }
 
-    public IReadOnlyList<DatasetRecord> List() =>
-        [.. Directory.EnumerateDirectories(_datasets)
-            .Select(Path.GetFileName)
-            .OfType<string>()
-            .Select(Get)
-            .OfType<DatasetRecord>()
-            .OrderBy(d => d.CreatedAt)
-            .ThenBy(d => d.Id, StringComparer.Ordinal)];
+    public async Task<IReadOnlyList<DatasetRecord>> ListAsync(CancellationToken cancellationToken)
+    {
+        var records = new List<DatasetRecord>();
+        foreach (string id in Directory.EnumerateDirectories(_datasets).Select(Path.GetFileName).OfType<string>())
+        {
+            if (await GetAsync(id, cancellationToken) is { } record) records.Add(record);
+        }
+        return [.. records.OrderBy(d => d.CreatedAt).ThenBy(d => d.Id, StringComparer.Ordinal)];
+    }
 
-    public DatasetRecord? Get(string id)
+    public async Task<DatasetRecord?> GetAsync(string id, CancellationToken cancellationToken)
     {
         if (!IsValidId(id)) return null;
         string path = Path.Combine(_datasets, id, RecordFile);
         try
         {
-            return JsonSerializer.Deserialize(File.ReadAllBytes(path), DatasetStoreJson.Default.DatasetRecord);
+            return JsonSerializer.Deserialize(await File.ReadAllBytesAsync(path, cancellationToken), DatasetStoreJson.Default.DatasetRecord);
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
@@ -88,19 +89,13 @@ public sealed partial class FileDatasetStore : IDatasetStore
         return Task.FromResult(true);
     }
 
-    public Task<TimeSeriesData> LoadTimeSeriesAsync(string id, CancellationToken cancellationToken) =>
-        StoredDatasetReader.LoadTimeSeriesAsync(RequireRecord(id, DatasetRecord.TimeSeriesKind), name => OpenRead(id, name), cancellationToken);
+    public async Task<TimeSeriesData> LoadTimeSeriesAsync(string id, CancellationToken cancellationToken) =>
+        await StoredDatasetReader.LoadTimeSeriesAsync(StoredDatasetReader.Require(await GetAsync(id, cancellationToken), id, DatasetRecord.TimeSeriesKind),
+            (name, _) => Task.FromResult<Stream?>(OpenRead(id, name)), cancellationToken);
 
-    public Task<SequenceData> LoadSequencesAsync(string id, CancellationToken cancellationToken) =>
-        StoredDatasetReader.LoadSequencesAsync(RequireRecord(id, DatasetRecord.SequencesKind), name => OpenRead(id, name), cancellationToken);
-
-    private DatasetRecord RequireRecord(string id, string kind)
-    {
-        DatasetRecord record = Get(id) ?? throw new KeyNotFoundException($"There is no dataset '{id}'.");
-        if (record.Kind != kind)
-            throw new InvalidOperationException($"Dataset '{id}' holds {record.Kind.Replace('_', ' ')}, not {kind.Replace('_', ' ')}.");
-        return record;
-    }
+    public async Task<SequenceData> LoadSequencesAsync(string id, CancellationToken cancellationToken) =>
+        await StoredDatasetReader.LoadSequencesAsync(StoredDatasetReader.Require(await GetAsync(id, cancellationToken), id, DatasetRecord.SequencesKind),
+            (name, _) => Task.FromResult<Stream?>(OpenRead(id, name)), cancellationToken);
 
     private FileStream? OpenRead(string id, string name)
     {

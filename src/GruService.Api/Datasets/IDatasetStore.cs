@@ -10,10 +10,10 @@ public interface IDatasetStore
     IDatasetUpload BeginUpload();
 
     /// <summary>Every stored dataset, oldest first.</summary>
-    IReadOnlyList<DatasetRecord> List();
+    Task<IReadOnlyList<DatasetRecord>> ListAsync(CancellationToken cancellationToken);
 
     /// <summary>The dataset's record, or null when there is no dataset with this id.</summary>
-    DatasetRecord? Get(string id);
+    Task<DatasetRecord?> GetAsync(string id, CancellationToken cancellationToken);
 
     /// <returns>False when there was no dataset with this id.</returns>
     Task<bool> DeleteAsync(string id, CancellationToken cancellationToken);

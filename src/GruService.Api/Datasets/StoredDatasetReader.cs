@@ -10,7 +10,7 @@ namespace GruService.Api.Datasets;
 /// </summary>
 internal static class StoredDatasetReader
 {
-    public static async Task<TimeSeriesData> LoadTimeSeriesAsync(DatasetRecord record, Func<string, Stream?> open, CancellationToken cancellationToken)
+    public static async Task<TimeSeriesData> LoadTimeSeriesAsync(DatasetRecord record, Func<string, CancellationToken, Task<Stream?>> open, CancellationToken cancellationToken)
     {
         string id = record.Id;
         int width = record.Features.Count;
@@ -18,8 +18,8 @@ internal static class StoredDatasetReader
         float[][] values = [.. series.Select(s => new float[ArrayLength(id, s.Length, width)])];
         int[] filled = new int[series.Count];
 
-        await using Stream valueFile = open(DatasetFiles.Values) ?? throw Damaged(id, $"{DatasetFiles.Values} is missing");
-        await using Stream? seriesFile = open(DatasetFiles.SeriesIndex);
+        await using Stream valueFile = await open(DatasetFiles.Values, cancellationToken) ?? throw Damaged(id, $"{DatasetFiles.Values} is missing");
+        await using Stream? seriesFile = await open(DatasetFiles.SeriesIndex, cancellationToken);
         if (seriesFile is null && series.Count != 1) throw Damaged(id, $"{DatasetFiles.SeriesIndex} is missing");
         ExpectLength(id, DatasetFiles.Values, valueFile, record.Rows * width * sizeof(float));
         if (seriesFile is not null) ExpectLength(id, DatasetFiles.SeriesIndex, seriesFile, record.Rows * sizeof(int));
@@ -48,16 +48,16 @@ internal static class StoredDatasetReader
         return new TimeSeriesData(record.Features, [.. series.Select((s, i) => new TimeSeries(s.Name, filled[i], values[i]))]);
     }
 
-    public static async Task<SequenceData> LoadSequencesAsync(DatasetRecord record, Func<string, Stream?> open, CancellationToken cancellationToken)
+    public static async Task<SequenceData> LoadSequencesAsync(DatasetRecord record, Func<string, CancellationToken, Task<Stream?>> open, CancellationToken cancellationToken)
     {
         string id = record.Id;
         int width = record.Features.Count;
         string[] labels;
-        await using (Stream labelFile = open(DatasetFiles.Labels) ?? throw Damaged(id, $"{DatasetFiles.Labels} is missing"))
+        await using (Stream labelFile = await open(DatasetFiles.Labels, cancellationToken) ?? throw Damaged(id, $"{DatasetFiles.Labels} is missing"))
             labels = await JsonSerializer.DeserializeAsync(labelFile, DatasetStoreJson.Default.StringArray, cancellationToken) ?? throw Damaged(id, $"{DatasetFiles.Labels} is empty");
 
-        await using Stream indexFile = open(DatasetFiles.SequenceIndex) ?? throw Damaged(id, $"{DatasetFiles.SequenceIndex} is missing");
-        await using Stream valueFile = open(DatasetFiles.Values) ?? throw Damaged(id, $"{DatasetFiles.Values} is missing");
+        await using Stream indexFile = await open(DatasetFiles.SequenceIndex, cancellationToken) ?? throw Damaged(id, $"{DatasetFiles.SequenceIndex} is missing");
+        await using Stream valueFile = await open(DatasetFiles.Values, cancellationToken) ?? throw Damaged(id, $"{DatasetFiles.Values} is missing");
         ExpectLength(id, DatasetFiles.SequenceIndex, indexFile, record.Rows * 2 * sizeof(int));
 
         var sequences = new List<LabeledSequence>((int)Math.Min(record.Rows, 1 << 20));
@@ -90,6 +90,17 @@ internal static class StoredDatasetReader
     private static void ExpectLength(string id, string name, Stream file, long bytes)
     {
         if (file.Length != bytes) throw Damaged(id, $"{name} has {file.Length} bytes where the record implies {bytes}");
+    }
+
+    /// <summary>The record of the dataset to load, checked to exist and to hold <paramref name="kind"/>.</summary>
+    /// <exception cref="KeyNotFoundException">There is no dataset with this id.</exception>
+    /// <exception cref="InvalidOperationException">The dataset holds the other kind of data.</exception>
+    public static DatasetRecord Require(DatasetRecord? record, string id, string kind)
+    {
+        if (record is null) throw new KeyNotFoundException($"There is no dataset '{id}'.");
+        if (record.Kind != kind)
+            throw new InvalidOperationException($"Dataset '{id}' holds {record.Kind.Replace('_', ' ')}, not {kind.Replace('_', ' ')}.");
+        return record;
     }
 
     public static InvalidDataException Damaged(string id, string problem) => new($"The stored files of dataset '{id}' are damaged: {problem}.");

@@ -65,10 +65,10 @@ internal sealed class RegistryLoadedCheck(ModelRegistry registry) : IHealthCheck
 
 internal sealed class StorageWritableCheck(IModelStore store) : IHealthCheck
 {
-    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
-        Task.FromResult(store.ProbeWritable(out string? problem)
-            ? HealthCheckResult.Healthy("storage root is writable")
-            : HealthCheckResult.Unhealthy(problem));
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        await store.ProbeWritableAsync(cancellationToken) is { } problem
+            ? HealthCheckResult.Unhealthy(problem)
+            : HealthCheckResult.Healthy("storage root is writable");
 }
 
 /// <summary>Unready from the moment the host is told to stop, so load balancers stop sending requests while those in flight finish.</summary>

@@ -8,7 +8,8 @@ namespace GruService.Api.Models;
 /// Model files on the local file system, for a single instance:
 /// <c>ROOT/models/NAME/VERSION.safetensors</c> with a <c>VERSION.json</c> record beside it, and <c>ROOT/models/NAME/active</c>.
 /// Every write goes to a temporary file that is flushed and then renamed over its target, so a crash leaves the old
-/// file or the new one; temporary files a crash left behind are removed at start-up.
+/// file or the new one; temporary files a crash left behind are removed at start-up. Listing a directory and
+/// reading a few bytes have no asynchronous form worth the name, so the reads complete before they return a task.
 /// </summary>
 public sealed partial class FileModelStore : IModelStore
 {
@@ -31,14 +32,17 @@ public sealed partial class FileModelStore : IModelStore
         RemoveLeftovers();
     }
 
-    public IReadOnlyList<string> ListModels() =>
-        [.. Directory.EnumerateDirectories(_models)
+    public Task<IReadOnlyList<string>> ListModelsAsync(CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<string>>([.. Directory.EnumerateDirectories(_models)
             .Select(Path.GetFileName)
             .OfType<string>()
-            .Where(name => ModelName.IsValid(name) && ListVersions(name).Count > 0)
-            .Order(StringComparer.Ordinal)];
+            .Where(name => ModelName.IsValid(name) && Versions(name).Count > 0)
+            .Order(StringComparer.Ordinal)]);
 
-    public IReadOnlyList<StoredVersion> ListVersions(string name)
+    public Task<IReadOnlyList<StoredVersion>> ListVersionsAsync(string name, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<StoredVersion>>(Versions(name));
+
+    private List<StoredVersion> Versions(string name)
     {
         string directory = ModelDirectory(name);
         if (!Directory.Exists(directory)) return [];
@@ -52,11 +56,11 @@ public sealed partial class FileModelStore : IModelStore
         return versions;
     }
 
-    public int? GetActiveVersion(string name)
+    public Task<int?> GetActiveVersionAsync(string name, CancellationToken cancellationToken)
     {
         string path = Path.Combine(ModelDirectory(name), "active");
-        if (!File.Exists(path)) return null;
-        return int.TryParse(File.ReadAllText(path).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out int version) ? version : null;
+        if (!File.Exists(path)) return Task.FromResult<int?>(null);
+        return Task.FromResult<int?>(int.TryParse(File.ReadAllText(path).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out int version) ? version : null);
     }
 
     public Task<byte[]> ReadAsync(string name, int version, CancellationToken cancellationToken) =>
@@ -73,7 +77,7 @@ public sealed partial class FileModelStore : IModelStore
     {
         string directory = ModelDirectory(name);
         Directory.CreateDirectory(directory);
-        int version = ListVersions(name).Select(v => v.Version).DefaultIfEmpty(0).Max() + 1;
+        int version = Versions(name).Select(v => v.Version).DefaultIfEmpty(0).Max() + 1;
         var record = new StoredVersion(version, DateTimeOffset.UtcNow, sha256, new FileInfo(stagingPath).Length);
         // The record first: a version file is only listed once it is in place, and a missing record is rebuilt.
         await WriteAtomicAsync(RecordPath(name, version), JsonSerializer.SerializeToUtf8Bytes(record, StoreJson.Default.StoredVersion), cancellationToken);
@@ -87,7 +91,7 @@ public sealed partial class FileModelStore : IModelStore
     /// <summary>One instance uses the store, and imports before it serves requests, so checking first is enough.</summary>
     public async Task<StoredVersion?> TryImportAsync(string name, byte[] file, string sha256, CancellationToken cancellationToken)
     {
-        if (ListVersions(name).Count > 0) return null;
+        if (Versions(name).Count > 0) return null;
         string stagingPath;
         await using (Stream staging = CreateStagingFile(out stagingPath))
         {
@@ -117,7 +121,8 @@ public sealed partial class FileModelStore : IModelStore
         return Task.FromResult(true);
     }
 
-    public bool ProbeWritable(out string? problem)
+    /// <summary>Creates and removes a file in the staging area.</summary>
+    public Task<string?> ProbeWritableAsync(CancellationToken cancellationToken)
     {
         string probe = Path.Combine(_staging, $"probe-{Guid.NewGuid():N}");
         try
@@ -126,13 +131,11 @@ public sealed partial class FileModelStore : IModelStore
             using (var stream = new FileStream(probe, FileMode.CreateNew, FileAccess.Write))
                 stream.WriteByte(1);
             File.Delete(probe);
-            problem = null;
-            return true;
+            return Task.FromResult<string?>(null);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            problem = $"storage root {Path.GetDirectoryName(_staging)} is not writable: {e.Message}";
-            return false;
+            return Task.FromResult<string?>($"storage root {Path.GetDirectoryName(_staging)} is not writable: {e.Message}");
         }
     }
 

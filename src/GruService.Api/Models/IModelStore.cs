@@ -10,12 +10,12 @@ public sealed record StoredVersion(int Version, DateTimeOffset CreatedAt, string
 /// </summary>
 public interface IModelStore
 {
-    IReadOnlyList<string> ListModels();
+    Task<IReadOnlyList<string>> ListModelsAsync(CancellationToken cancellationToken);
 
     /// <summary>Versions of <paramref name="name"/>, oldest first; empty when the model does not exist.</summary>
-    IReadOnlyList<StoredVersion> ListVersions(string name);
+    Task<IReadOnlyList<StoredVersion>> ListVersionsAsync(string name, CancellationToken cancellationToken);
 
-    int? GetActiveVersion(string name);
+    Task<int?> GetActiveVersionAsync(string name, CancellationToken cancellationToken);
 
     Task<byte[]> ReadAsync(string name, int version, CancellationToken cancellationToken);
 
@@ -36,6 +36,6 @@ public interface IModelStore
 
     Task<bool> DeleteAsync(string name, CancellationToken cancellationToken);
 
-    /// <summary>Whether a file can be created and removed in the store right now (readiness).</summary>
-    bool ProbeWritable(out string? problem);
+    /// <summary>Whether the store can be written right now (readiness): null when it can, else what is wrong.</summary>
+    Task<string?> ProbeWritableAsync(CancellationToken cancellationToken);
 }

@@ -35,7 +35,7 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
 
     public IReadOnlyList<ServedModel> List() => [.. _active.Values.OrderBy(m => m.Name, StringComparer.Ordinal)];
 
-    public IReadOnlyList<StoredVersion> Versions(string name) => store.ListVersions(name);
+    public Task<IReadOnlyList<StoredVersion>> VersionsAsync(string name, CancellationToken cancellationToken) => store.ListVersionsAsync(name, cancellationToken);
 
     /// <summary>Imports bundled model files the store lacks, then loads every stored model's active version.</summary>
     public async Task LoadAsync(string? bundledDirectory, CancellationToken cancellationToken)
@@ -46,9 +46,10 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
             if (bundledDirectory is not null && Directory.Exists(bundledDirectory))
                 await ImportBundledAsync(bundledDirectory, cancellationToken);
 
-            foreach (string name in store.ListModels())
+            foreach (string name in await store.ListModelsAsync(cancellationToken))
             {
-                int? version = store.GetActiveVersion(name) ?? store.ListVersions(name).LastOrDefault()?.Version;
+                int? version = await store.GetActiveVersionAsync(name, cancellationToken)
+                    ?? (await store.ListVersionsAsync(name, cancellationToken)).LastOrDefault()?.Version;
                 if (version is null) continue;
                 try
                 {
@@ -160,7 +161,7 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
         await _changes.WaitAsync(cancellationToken);
         try
         {
-            if (!store.ListVersions(name).Any(v => v.Version == version)) return null;
+            if (!(await store.ListVersionsAsync(name, cancellationToken)).Any(v => v.Version == version)) return null;
             ServedModel served = await LoadVersionAsync(name, version, cancellationToken);
             await store.SetActiveVersionAsync(name, version, CancellationToken.None);
             int? previous = _active.TryGetValue(name, out var old) ? old.Version : null;
@@ -201,15 +202,15 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
         await _changes.WaitAsync(cancellationToken);
         try
         {
-            var stored = new HashSet<string>(store.ListModels(), StringComparer.Ordinal);
+            var stored = new HashSet<string>(await store.ListModelsAsync(cancellationToken), StringComparer.Ordinal);
             foreach (string name in _active.Keys.Where(name => !stored.Contains(name)).ToList())
             {
                 if (_active.TryRemove(name, out _)) LogDeleted(name);
             }
             foreach (string name in stored)
             {
-                IReadOnlyList<StoredVersion> versions = store.ListVersions(name);
-                int? target = store.GetActiveVersion(name) ?? versions.LastOrDefault()?.Version;
+                IReadOnlyList<StoredVersion> versions = await store.ListVersionsAsync(name, cancellationToken);
+                int? target = await store.GetActiveVersionAsync(name, cancellationToken) ?? versions.LastOrDefault()?.Version;
                 StoredVersion? wanted = versions.FirstOrDefault(v => v.Version == target);
                 if (wanted is null) continue;
                 ServedModel? current = _active.GetValueOrDefault(name);
@@ -235,7 +236,7 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
 
     private async Task<ServedModel> LoadVersionAsync(string name, int version, CancellationToken cancellationToken)
     {
-        StoredVersion stored = store.ListVersions(name).FirstOrDefault(v => v.Version == version)
+        StoredVersion stored = (await store.ListVersionsAsync(name, cancellationToken)).FirstOrDefault(v => v.Version == version)
             ?? throw new InvalidOperationException($"Version {version} of '{name}' is not stored.");
         byte[] bytes = await store.ReadAsync(name, version, cancellationToken);
         return new ServedModel(name, stored, ModelFile.Read(bytes, Limits));
@@ -246,7 +247,7 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
         foreach (string file in Directory.EnumerateFiles(directory, "*.safetensors").Order(StringComparer.Ordinal))
         {
             string name = Path.GetFileNameWithoutExtension(file);
-            if (!ModelName.IsValid(name) || store.ListVersions(name).Count > 0) continue;
+            if (!ModelName.IsValid(name) || (await store.ListVersionsAsync(name, cancellationToken)).Count > 0) continue;
             try
             {
                 byte[] bytes = await File.ReadAllBytesAsync(file, cancellationToken);

@@ -110,9 +110,10 @@ public static class ModelsApi
     /// <remarks>Every stored version, oldest first, with which one is active.</remarks>
     /// <param name="name">The model's name.</param>
     /// <param name="registry">The model registry.</param>
-    public static Results<Ok<ModelVersionList>, NotFoundProblem> ListVersions(string name, ModelRegistry registry)
+    /// <param name="cancellationToken">Aborted when the client goes away.</param>
+    public static async Task<Results<Ok<ModelVersionList>, NotFoundProblem>> ListVersions(string name, ModelRegistry registry, CancellationToken cancellationToken)
     {
-        IReadOnlyList<StoredVersion> versions = registry.Versions(name);
+        IReadOnlyList<StoredVersion> versions = await registry.VersionsAsync(name, cancellationToken);
         if (versions.Count == 0) return UnknownModel(name);
         int? active = registry.TryGet(name, out ServedModel model) ? model.Version : null;
         return TypedResults.Ok(new ModelVersionList(name, active,
@@ -132,7 +133,7 @@ public static class ModelsApi
         {
             ServedModel? served = await registry.ActivateAsync(name, version, cancellationToken);
             if (served is not null) return TypedResults.Ok(served.Card());
-            return registry.Versions(name).Count == 0
+            return (await registry.VersionsAsync(name, cancellationToken)).Count == 0
                 ? UnknownModel(name)
                 : ApiProblem.NotFound("unknown_version", $"Model '{name}' has no version {version}; GET /v1/models/{name}/versions lists them.");
         }

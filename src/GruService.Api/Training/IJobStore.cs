@@ -8,18 +8,20 @@ namespace GruService.Api.Training;
 /// survives a crash in whatever state it last reached. <see cref="SqliteJobStore"/> serves one process, whose lease
 /// on a job lasts as long as the process; <see cref="Storage.Postgres.PostgresJobStore"/> is shared by replicas,
 /// whose leases expire unless renewed, so a job whose replica died is taken over by another.
+/// Every call but <see cref="CountByStatus"/> is asynchronous, so a database round trip holds no thread: the calls the
+/// trainer's callbacks make wait on the training thread, which runs nothing else.
 /// </summary>
 public interface IJobStore
 {
     /// <summary>Stores a new queued job, unless <paramref name="capacity"/> jobs wait already: false then, and nothing is stored.</summary>
-    bool TryEnqueue(TrainingJob job, int capacity);
+    Task<bool> TryEnqueueAsync(TrainingJob job, int capacity, CancellationToken cancellationToken);
 
-    TrainingJob? Get(string id);
+    Task<TrainingJob?> GetAsync(string id, CancellationToken cancellationToken);
 
     /// <summary>Jobs, newest first, optionally only those in one status.</summary>
-    IReadOnlyList<TrainingJob> List(string? status = null);
+    Task<IReadOnlyList<TrainingJob>> ListAsync(string? status, CancellationToken cancellationToken);
 
-    /// <summary>How many jobs are in each status.</summary>
+    /// <summary>How many jobs are in each status. Synchronous: an observable gauge's callback asks it at each scrape.</summary>
     IReadOnlyDictionary<string, long> CountByStatus();
 
     /// <summary>
@@ -27,7 +29,7 @@ public interface IJobStore
     /// (or at once when it runs in this process and the caller tells it). Returns the record after the change; null
     /// when there is no such job.
     /// </summary>
-    TrainingJob? RequestCancel(string id);
+    Task<TrainingJob?> RequestCancelAsync(string id, CancellationToken cancellationToken);
 
     /// <summary>
     /// Marks the oldest claimable job running under <paramref name="worker"/>'s lease and returns it: a queued job,
@@ -49,16 +51,16 @@ public interface IJobStore
     /// Applies a change to a job <paramref name="worker"/> holds; null (and no change) when it no longer holds it.
     /// A change to a final status ends the lease.
     /// </summary>
-    TrainingJob? UpdateClaimed(string id, string worker, Func<TrainingJob, TrainingJob> change);
+    Task<TrainingJob?> UpdateClaimedAsync(string id, string worker, Func<TrainingJob, TrainingJob> change, CancellationToken cancellationToken);
 
     /// <summary>Replaces the job's checkpoint, if <paramref name="worker"/> still holds the job (false otherwise).</summary>
-    bool SaveCheckpoint(string id, string worker, TrainingCheckpoint checkpoint);
+    Task<bool> SaveCheckpointAsync(string id, string worker, TrainingCheckpoint checkpoint, CancellationToken cancellationToken);
 
     /// <summary>The job's last checkpoint, or null when it has none (no epoch finished, and it was never stopped gracefully).</summary>
     /// <exception cref="InvalidDataException">The stored checkpoint is damaged.</exception>
-    TrainingCheckpoint? LoadCheckpoint(string id);
+    Task<TrainingCheckpoint?> LoadCheckpointAsync(string id, CancellationToken cancellationToken);
 
-    void DeleteCheckpoint(string id);
+    Task DeleteCheckpointAsync(string id, CancellationToken cancellationToken);
 }
 
 /// <summary>A job a worker has just claimed.</summary>

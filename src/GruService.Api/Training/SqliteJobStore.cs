@@ -13,6 +13,8 @@ namespace GruService.Api.Training;
 /// single process. A record is one row: its status and times as columns to query, the rest as JSON. Checkpoints
 /// are files, <c>ROOT/jobs/ID/checkpoint.bin</c>. A lease lasts as long as the process: a running job this
 /// instance did not claim was left running by a previous process (stopped, or killed), and is taken over.
+/// Microsoft.Data.Sqlite does its I/O synchronously (its async methods too), so every call here completes before it
+/// returns a task: a local file's short writes, serialised by <c>_writes</c>.
 /// </summary>
 public sealed class SqliteJobStore : IJobStore
 {
@@ -42,7 +44,7 @@ public sealed class SqliteJobStore : IJobStore
             """);
     }
 
-    public bool TryEnqueue(TrainingJob job, int capacity) => Guard(() =>
+    public Task<bool> TryEnqueueAsync(TrainingJob job, int capacity, CancellationToken cancellationToken) => Task.FromResult(Guard(() =>
     {
         lock (_writes)
         {
@@ -66,15 +68,11 @@ public sealed class SqliteJobStore : IJobStore
             transaction.Commit();
             return true;
         }
-    });
+    }));
 
-    public TrainingJob? Get(string id) => Guard(() =>
-    {
-        using SqliteConnection connection = Open();
-        return Get(connection, id);
-    });
+    public Task<TrainingJob?> GetAsync(string id, CancellationToken cancellationToken) => Task.FromResult(Guard(() => Get(id)));
 
-    public IReadOnlyList<TrainingJob> List(string? status = null) => Guard(() =>
+    public Task<IReadOnlyList<TrainingJob>> ListAsync(string? status, CancellationToken cancellationToken) => Task.FromResult(Guard<IReadOnlyList<TrainingJob>>(() =>
     {
         using SqliteConnection connection = Open();
         using SqliteCommand command = connection.CreateCommand();
@@ -86,10 +84,10 @@ public sealed class SqliteJobStore : IJobStore
         var jobs = new List<TrainingJob>();
         while (reader.Read()) jobs.Add(Deserialize(reader.GetString(0)));
         return jobs;
-    });
+    }));
 
-    public TrainingJob? RequestCancel(string id) => Guard(() =>
-        Update(id, j => j.Status == JobStatus.Queued ? j with { Status = JobStatus.Cancelled, FinishedAt = DateTimeOffset.UtcNow } : j));
+    public Task<TrainingJob?> RequestCancelAsync(string id, CancellationToken cancellationToken) => Task.FromResult(Guard(() =>
+        Update(id, j => j.Status == JobStatus.Queued ? j with { Status = JobStatus.Cancelled, FinishedAt = DateTimeOffset.UtcNow } : j)));
 
     public Task<JobClaim?> TryClaimNextAsync(string worker, TimeSpan lease, CancellationToken cancellationToken) => Guard(() =>
     {
@@ -140,7 +138,7 @@ public sealed class SqliteJobStore : IJobStore
         return Task.CompletedTask;
     }
 
-    public TrainingJob? UpdateClaimed(string id, string worker, Func<TrainingJob, TrainingJob> change) => Guard(() =>
+    public Task<TrainingJob?> UpdateClaimedAsync(string id, string worker, Func<TrainingJob, TrainingJob> change, CancellationToken cancellationToken) => Task.FromResult(Guard(() =>
     {
         lock (_writes)
         {
@@ -152,27 +150,29 @@ public sealed class SqliteJobStore : IJobStore
             }
             TrainingJob updated = Update(id, change)!;
             if (updated.Status != JobStatus.Running) _leases.Remove(id);
-            return updated;
+            return (TrainingJob?)updated;
         }
-    });
+    }));
 
-    public bool SaveCheckpoint(string id, string worker, TrainingCheckpoint checkpoint)
+    public Task<bool> SaveCheckpointAsync(string id, string worker, TrainingCheckpoint checkpoint, CancellationToken cancellationToken)
     {
         lock (_writes)
         {
-            if (_leases.GetValueOrDefault(id) != worker) return false;
+            if (_leases.GetValueOrDefault(id) != worker) return Task.FromResult(false);
         }
         Directory.CreateDirectory(Path.Combine(_checkpoints, id));
         TrainingCheckpointFile.Write(CheckpointPath(id), checkpoint);
-        return true;
+        return Task.FromResult(true);
     }
 
-    public TrainingCheckpoint? LoadCheckpoint(string id) => TrainingCheckpointFile.Read(CheckpointPath(id));
+    public Task<TrainingCheckpoint?> LoadCheckpointAsync(string id, CancellationToken cancellationToken) =>
+        Task.FromResult(TrainingCheckpointFile.Read(CheckpointPath(id)));
 
-    public void DeleteCheckpoint(string id)
+    public Task DeleteCheckpointAsync(string id, CancellationToken cancellationToken)
     {
         string directory = Path.Combine(_checkpoints, id);
         if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
+        return Task.CompletedTask;
     }
 
     private string CheckpointPath(string id) => Path.Combine(_checkpoints, id, "checkpoint.bin");
@@ -237,6 +237,12 @@ public sealed class SqliteJobStore : IJobStore
             new StorageUnavailableException($"The job store cannot be used right now: {e.Message}", full: false, e),
         _ => null,
     };
+
+    private TrainingJob? Get(string id)
+    {
+        using SqliteConnection connection = Open();
+        return Get(connection, id);
+    }
 
     private static TrainingJob? Get(SqliteConnection connection, string id)
     {

@@ -37,14 +37,14 @@ public static class TrainingJobsApi
     /// <param name="datasets">The dataset store.</param>
     /// <param name="models">Model limits.</param>
     /// <param name="options">Queue settings.</param>
-    /// <param name="context">The request, for Retry-After.</param>
-    public static Results<Accepted<TrainingJobAccepted>, BadRequestProblem, TooManyRequestsProblem> StartJob(
+    /// <param name="context">The request: for Retry-After, and its abort token for the dataset lookups.</param>
+    public static async Task<Results<Accepted<TrainingJobAccepted>, BadRequestProblem, TooManyRequestsProblem>> StartJob(
         TrainingJobRequest request, IJobStore jobs, TrainingJobSignal signal, IDatasetStore datasets, IOptions<ModelOptions> models,
         IOptions<TrainingJobOptions> options, HttpContext context)
     {
         try
         {
-            TrainingPlan.Create(request, datasets, models.Value.Limits, options.Value.Threads);
+            await TrainingPlan.CreateAsync(request, datasets, models.Value.Limits, options.Value.Threads, context.RequestAborted);
         }
         catch (TrainingRequestException e)
         {
@@ -64,7 +64,8 @@ public static class TrainingJobsApi
         string id = $"job-{Guid.NewGuid():N}"[..16];
         var job = new TrainingJob(id, JobStatus.Queued, request.Model!, request.Task!, request.Dataset, DateTimeOffset.UtcNow,
             null, null, null, [], null, null, 0, recordedRequest);
-        if (!jobs.TryEnqueue(job, options.Value.QueueCapacity))
+        // Not the request's token: once the job may be stored, a client that goes away must not leave the outcome unknown.
+        if (!await jobs.TryEnqueueAsync(job, options.Value.QueueCapacity, CancellationToken.None))
         {
             context.Response.Headers.RetryAfter = "30";
             return ApiProblem.TooManyRequests("training_queue_full",
@@ -78,28 +79,30 @@ public static class TrainingJobsApi
     /// <remarks>Every job, newest first; ?status=queued|running|succeeded|failed|cancelled keeps only those.</remarks>
     /// <param name="status">Only jobs in this status.</param>
     /// <param name="jobs">The job store.</param>
-    public static Results<Ok<TrainingJobList>, BadRequestProblem> ListJobs(string? status, IJobStore jobs)
+    /// <param name="cancellationToken">The request's.</param>
+    public static async Task<Results<Ok<TrainingJobList>, BadRequestProblem>> ListJobs(string? status, IJobStore jobs, CancellationToken cancellationToken)
     {
         if (status is not null && !JobStatus.All.Contains(status))
             return ApiProblem.BadRequest("invalid_status", $"status '{status}' is not one of {string.Join(", ", JobStatus.All)}.");
-        return TypedResults.Ok(new TrainingJobList(jobs.List(status)));
+        return TypedResults.Ok(new TrainingJobList(await jobs.ListAsync(status, cancellationToken)));
     }
 
     /// <summary>Get a training job</summary>
     /// <remarks>Status, progress (epoch, batches, train and validation loss, validation metric, elapsed and estimated time left), per-epoch history, and the result (model version and metrics) or the error.</remarks>
     /// <param name="id">The job's id.</param>
     /// <param name="jobs">The job store.</param>
-    public static Results<Ok<TrainingJob>, NotFoundProblem> GetJob(string id, IJobStore jobs) =>
-        jobs.Get(id) is { } job ? TypedResults.Ok(job) : UnknownJob(id);
+    /// <param name="cancellationToken">The request's.</param>
+    public static async Task<Results<Ok<TrainingJob>, NotFoundProblem>> GetJob(string id, IJobStore jobs, CancellationToken cancellationToken) =>
+        await jobs.GetAsync(id, cancellationToken) is { } job ? TypedResults.Ok(job) : UnknownJob(id);
 
     /// <summary>Cancel a training job</summary>
     /// <remarks>A queued job is cancelled at once; a running one stops at its next batch and publishes nothing (on another replica: as soon as it is notified, at the latest at its next heartbeat). A finished job answers 409.</remarks>
     /// <param name="id">The job's id.</param>
     /// <param name="jobs">The job store.</param>
     /// <param name="worker">The worker running jobs.</param>
-    public static Results<Accepted<TrainingJob>, NotFoundProblem, ConflictProblem> CancelJob(string id, IJobStore jobs, TrainingWorker worker)
+    public static async Task<Results<Accepted<TrainingJob>, NotFoundProblem, ConflictProblem>> CancelJob(string id, IJobStore jobs, TrainingWorker worker)
     {
-        TrainingJob? job = jobs.RequestCancel(id);
+        TrainingJob? job = await jobs.RequestCancelAsync(id, CancellationToken.None);
         if (job is null) return UnknownJob(id);
         if (JobStatus.IsFinal(job.Status) && job.Status != JobStatus.Cancelled)
             return ApiProblem.Conflict("job_finished", $"Training job '{id}' has already {job.Status}.");

@@ -35,7 +35,16 @@ public sealed record TrainingPlan(
     /// Checks a request against the limits and the stored datasets. Throws <see cref="TrainingRequestException"/>
     /// saying exactly what is wrong.
     /// </summary>
-    public static TrainingPlan Create(TrainingJobRequest request, IDatasetStore datasets, ModelLimits limits, int threads)
+    public static async Task<TrainingPlan> CreateAsync(TrainingJobRequest request, IDatasetStore datasets, ModelLimits limits, int threads,
+        CancellationToken cancellationToken)
+    {
+        DatasetRecord? dataset = request.Dataset is null ? null : await datasets.GetAsync(request.Dataset, cancellationToken);
+        DatasetRecord? validation = request.ValidationDataset is null ? null : await datasets.GetAsync(request.ValidationDataset, cancellationToken);
+        return Create(request, dataset, validation, limits, threads);
+    }
+
+    /// <summary>The checks of <see cref="CreateAsync"/>, given the stored records of the request's datasets (null where there is none).</summary>
+    private static TrainingPlan Create(TrainingJobRequest request, DatasetRecord? dataset, DatasetRecord? validation, ModelLimits limits, int threads)
     {
         if (string.IsNullOrEmpty(request.Model)) throw new TrainingRequestException("'model' is required: the name the trained model is published as.");
         if (!ModelName.IsValid(request.Model)) throw new TrainingRequestException($"'model' is '{request.Model}', not a valid model name: {ModelName.Rule}.");
@@ -47,10 +56,8 @@ public sealed record TrainingPlan(
         if ((request.Dataset is null) == !hasData)
             throw new TrainingRequestException("Give the training data as exactly one of 'dataset' (an id from POST /v1/datasets) or 'data' (inline).");
         string expectedKind = forecast ? DatasetRecord.TimeSeriesKind : DatasetRecord.SequencesKind;
-        DatasetRecord? dataset = null;
         if (request.Dataset is not null)
         {
-            dataset = datasets.Get(request.Dataset);
             if (dataset is null) throw new TrainingRequestException($"There is no dataset '{request.Dataset}'; GET /v1/datasets lists them.");
             if (dataset.Kind != expectedKind)
                 throw new TrainingRequestException($"Dataset '{request.Dataset}' holds {dataset.Kind.Replace('_', ' ')}; a {request.Task} job needs {expectedKind.Replace('_', ' ')} ({(forecast ? "a CSV upload" : "an NDJSON upload")}).");
@@ -58,7 +65,6 @@ public sealed record TrainingPlan(
         if (request.ValidationDataset is not null)
         {
             if (forecast) throw new TrainingRequestException("'validation_dataset' is for classify jobs; a forecast job holds out the last part of each series with 'validation_split'.");
-            DatasetRecord? validation = datasets.Get(request.ValidationDataset);
             if (validation is null) throw new TrainingRequestException($"There is no dataset '{request.ValidationDataset}' (validation_dataset).");
             if (validation.Kind != expectedKind) throw new TrainingRequestException($"validation_dataset '{request.ValidationDataset}' holds {validation.Kind.Replace('_', ' ')}, not labelled sequences.");
             if (request.ValidationSplit is not null) throw new TrainingRequestException("Give either 'validation_dataset' or 'validation_split', not both.");

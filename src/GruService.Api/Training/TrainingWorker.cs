@@ -100,12 +100,10 @@ public sealed partial class TrainingWorker(
         Task heartbeat = KeepLeaseAsync(id, run, claimedAt, heartbeatStop.Token);
         try
         {
-            // Training is CPU-bound and synchronous: keep it off the thread pool's request threads.
-            JobResult result = await Task.Factory.StartNew(() => Train(claim, run).GetAwaiter().GetResult(),
-                run.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            JobResult result = await TrainAsync(claim, run);
             if (await FinishAsync(id, run, stoppingToken, j => j with { Status = JobStatus.Succeeded, FinishedAt = DateTimeOffset.UtcNow, Result = result }))
             {
-                DeleteCheckpoint(id);
+                await DeleteCheckpointAsync(id);
                 LogSucceeded(id, result.Model, result.Version);
             }
         }
@@ -123,7 +121,7 @@ public sealed partial class TrainingWorker(
         {
             if (await FinishAsync(id, run, stoppingToken, j => j with { Status = JobStatus.Cancelled, FinishedAt = DateTimeOffset.UtcNow }))
             {
-                DeleteCheckpoint(id);
+                await DeleteCheckpointAsync(id);
                 LogCancelled(id);
             }
         }
@@ -196,7 +194,7 @@ public sealed partial class TrainingWorker(
         {
             try
             {
-                if (jobs.UpdateClaimed(id, Id, change) is not null) return true;
+                if (await jobs.UpdateClaimedAsync(id, Id, change, CancellationToken.None) is not null) return true;
                 LogLeaseLost(id);
                 return false;
             }
@@ -226,11 +224,11 @@ public sealed partial class TrainingWorker(
     }
 
     /// <summary>A write to the job while it trains; a store outage skips it (the next one catches up), a lost lease stops the run.</summary>
-    private void WhileHeld(RunningJob run, string id, Func<bool> write)
+    private async Task WhileHeldAsync(RunningJob run, string id, Func<Task<bool>> write)
     {
         try
         {
-            if (!write()) run.LoseLease();
+            if (!await write()) run.LoseLease();
         }
         catch (StorageUnavailableException e)
         {
@@ -238,19 +236,26 @@ public sealed partial class TrainingWorker(
         }
     }
 
-    private async Task<JobResult> Train(JobClaim claim, RunningJob run)
+    /// <summary>
+    /// Loads the job's data and checkpoint, trains, and publishes the model. Only the training itself, CPU-bound and
+    /// synchronous, runs on a thread of its own, off the thread pool that serves requests; the I/O around it is
+    /// asynchronous.
+    /// </summary>
+    private async Task<JobResult> TrainAsync(JobClaim claim, RunningJob run)
     {
         TrainingJob job = claim.Job;
-        CancellationToken cancellationToken = run.Token;
         TrainingJobRequest request = job.Request.Deserialize(GruJsonContext.Default.TrainingJobRequest)
             ?? throw new TrainingRequestException("The job's request is empty.");
-        TrainingPlan plan = TrainingPlan.Create(request, datasets, new ModelLimits(), options.Value.Threads);
+        TrainingPlan plan;
         TrainingProblem problem;
-        using (var loading = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, run.HostStopping))
+        using (var loading = CancellationTokenSource.CreateLinkedTokenSource(run.Token, run.HostStopping))
+        {
+            plan = await TrainingPlan.CreateAsync(request, datasets, new ModelLimits(), options.Value.Threads, loading.Token);
             problem = await plan.LoadProblemAsync(datasets, loading.Token);
+        }
 
         var trainer = new GruTrainer(problem, plan.Architecture, plan.Settings);
-        TrainingCheckpoint? resume = jobs.LoadCheckpoint(job.Id);
+        TrainingCheckpoint? resume = await jobs.LoadCheckpointAsync(job.Id, CancellationToken.None);
         if (claim.TakenOver)
         {
             LogRecovered(job.Id, resume switch
@@ -259,49 +264,62 @@ public sealed partial class TrainingWorker(
                 { IsMidEpoch: true } => $"from its checkpoint in epoch {resume.CompletedEpochs + 1} after batch {resume.BatchesDone} of {trainer.BatchesPerEpoch}",
                 _ => $"from its checkpoint after epoch {resume.CompletedEpochs}",
             });
-            WhileHeld(run, job.Id, () => jobs.UpdateClaimed(job.Id, Id,
-                j => j with { ResumedFromEpoch = resume?.CompletedEpochs ?? 0, ResumedFromBatch = resume?.BatchesDone ?? 0 }) is not null);
+            await WhileHeldAsync(run, job.Id, async () => await jobs.UpdateClaimedAsync(job.Id, Id,
+                j => j with { ResumedFromEpoch = resume?.CompletedEpochs ?? 0, ResumedFromBatch = resume?.BatchesDone ?? 0 }, CancellationToken.None) is not null);
         }
-        long lastWrite = 0;
-        long interval = (long)(options.Value.ProgressIntervalSeconds * Stopwatch.Frequency);
-        TrainingProgress? latest = null;
-        TrainingResult result = trainer.Train(resumeFrom: resume,
-            progress: p =>
-            {
-                latest = p;
-                if (!p.EpochCompleted && Stopwatch.GetTimestamp() - lastWrite < interval) return;
-                lastWrite = Stopwatch.GetTimestamp();
-                WhileHeld(run, job.Id, () => jobs.UpdateClaimed(job.Id, Id, j => j with { Progress = Progress(p) }) is not null);
-            },
-            checkpoint: c =>
-            {
-                bool saved = false;
-                WhileHeld(run, job.Id, () => saved = jobs.SaveCheckpoint(job.Id, Id, c));
-                if (c.IsMidEpoch)
-                {
-                    if (!saved) return; // the store failed, or the job is no longer this worker's: it resumes from its previous checkpoint
-                    // Taken on shutdown: the job's progress shows where it will resume, whatever the reporting interval skipped.
-                    if (latest is { } reached)
-                        WhileHeld(run, job.Id, () => jobs.UpdateClaimed(job.Id, Id, j => j with { Progress = Progress(reached) }) is not null);
-                    LogCheckpointedOnShutdown(job.Id, c.CompletedEpochs + 1, c.BatchesDone, trainer.BatchesPerEpoch);
-                    return;
-                }
-                EpochRecord last = c.History[^1];
-                metrics.RecordEpoch(job.Id, plan.Model, last.Seconds, last.TrainLoss, last.ValidationLoss);
-                WhileHeld(run, job.Id, () => jobs.UpdateClaimed(job.Id, Id, j => j with { History = [.. c.History.Select(Epoch)] }) is not null);
-            },
-            cancellationToken: cancellationToken,
-            checkpointAndStop: run.HostStopping);
+
+        TrainingResult result = await Task.Factory.StartNew(() => Train(trainer, resume, job.Id, plan, run),
+            run.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         // A worker that lost the job must not publish what it trained: the job's new holder will. One shutting down
         // leaves it to the run that resumes the job from its last checkpoint, as a stop during the run would have.
         run.HostStopping.ThrowIfCancellationRequested();
-        cancellationToken.ThrowIfCancellationRequested();
+        run.Token.ThrowIfCancellationRequested();
 
         JsonElement metricsJson = JsonSerializer.SerializeToElement(new { validation = result.Validation, test = result.Test }, TrainingJson.Options);
         GruModel model = WithTrainingRecord(result, plan, job, metricsJson);
         ServedModel served = await registry.PublishAsync(plan.Model, ModelFile.Write(model), plan.Activate, CancellationToken.None);
         return new JobResult(plan.Model, served.Version, registry.TryGet(plan.Model, out ServedModel active) && active.Version == served.Version,
             metricsJson, result.BestEpoch + 1, result.StoppedEarly, Math.Round(result.Seconds, 3), Math.Round(result.TrainingGflops, 2));
+    }
+
+    /// <summary>
+    /// The training, on the job's own thread. The trainer reports progress and checkpoints through synchronous
+    /// callbacks, so their writes to the store are waited for here: this thread runs nothing else meanwhile.
+    /// </summary>
+    private TrainingResult Train(GruTrainer trainer, TrainingCheckpoint? resume, string id, TrainingPlan plan, RunningJob run)
+    {
+        void Write(Func<Task<bool>> write) => WhileHeldAsync(run, id, write).GetAwaiter().GetResult();
+
+        long lastWrite = 0;
+        long interval = (long)(options.Value.ProgressIntervalSeconds * Stopwatch.Frequency);
+        TrainingProgress? latest = null;
+        return trainer.Train(resumeFrom: resume,
+            progress: p =>
+            {
+                latest = p;
+                if (!p.EpochCompleted && Stopwatch.GetTimestamp() - lastWrite < interval) return;
+                lastWrite = Stopwatch.GetTimestamp();
+                Write(async () => await jobs.UpdateClaimedAsync(id, Id, j => j with { Progress = Progress(p) }, CancellationToken.None) is not null);
+            },
+            checkpoint: c =>
+            {
+                bool saved = false;
+                Write(async () => saved = await jobs.SaveCheckpointAsync(id, Id, c, CancellationToken.None));
+                if (c.IsMidEpoch)
+                {
+                    if (!saved) return; // the store failed, or the job is no longer this worker's: it resumes from its previous checkpoint
+                    // Taken on shutdown: the job's progress shows where it will resume, whatever the reporting interval skipped.
+                    if (latest is { } reached)
+                        Write(async () => await jobs.UpdateClaimedAsync(id, Id, j => j with { Progress = Progress(reached) }, CancellationToken.None) is not null);
+                    LogCheckpointedOnShutdown(id, c.CompletedEpochs + 1, c.BatchesDone, trainer.BatchesPerEpoch);
+                    return;
+                }
+                EpochRecord last = c.History[^1];
+                metrics.RecordEpoch(id, plan.Model, last.Seconds, last.TrainLoss, last.ValidationLoss);
+                Write(async () => await jobs.UpdateClaimedAsync(id, Id, j => j with { History = [.. c.History.Select(Epoch)] }, CancellationToken.None) is not null);
+            },
+            cancellationToken: run.Token,
+            checkpointAndStop: run.HostStopping);
     }
 
     /// <summary>The model's card carries the job, dataset, request (hyperparameters), metrics and duration.</summary>
@@ -332,11 +350,11 @@ public sealed partial class TrainingWorker(
     private static JobEpoch Epoch(EpochRecord e) =>
         new(e.Epoch + 1, e.TrainLoss, e.ValidationLoss, e.ValidationMetric, Math.Round(e.Seconds, 3), e.LearningRate);
 
-    private void DeleteCheckpoint(string id)
+    private async Task DeleteCheckpointAsync(string id)
     {
         try
         {
-            jobs.DeleteCheckpoint(id);
+            await jobs.DeleteCheckpointAsync(id, CancellationToken.None);
         }
         catch (IOException e)
         {

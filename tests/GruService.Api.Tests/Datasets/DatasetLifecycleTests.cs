@@ -294,8 +294,8 @@ public class DatasetStorageFailureTests
     private sealed class FailingStore(Exception failure) : IDatasetStore
     {
         public IDatasetUpload BeginUpload() => throw failure;
-        public IReadOnlyList<DatasetRecord> List() => [];
-        public DatasetRecord? Get(string id) => null;
+        public Task<IReadOnlyList<DatasetRecord>> ListAsync(CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<DatasetRecord>>([]);
+        public Task<DatasetRecord?> GetAsync(string id, CancellationToken cancellationToken) => Task.FromResult<DatasetRecord?>(null);
         public Task<bool> DeleteAsync(string id, CancellationToken cancellationToken) => throw failure;
         public Task<TimeSeriesData> LoadTimeSeriesAsync(string id, CancellationToken cancellationToken) => throw failure;
         public Task<SequenceData> LoadSequencesAsync(string id, CancellationToken cancellationToken) => throw failure;

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using GruService.Api.Datasets;
 using GruService.Api.Models;
 using GruService.Api.Training;
@@ -145,11 +146,11 @@ public sealed class DiskFullFileStream(string path, int bytesBeforeFull)
 /// <summary>The real <see cref="FileModelStore"/>, whose writes fail as the switched-on fault makes them fail.</summary>
 public sealed class FaultyModelStore(FileModelStore inner, StorageFaultSwitch faults) : IModelStore
 {
-    public IReadOnlyList<string> ListModels() => inner.ListModels();
+    public Task<IReadOnlyList<string>> ListModelsAsync(CancellationToken cancellationToken) => inner.ListModelsAsync(cancellationToken);
 
-    public IReadOnlyList<StoredVersion> ListVersions(string name) => inner.ListVersions(name);
+    public Task<IReadOnlyList<StoredVersion>> ListVersionsAsync(string name, CancellationToken cancellationToken) => inner.ListVersionsAsync(name, cancellationToken);
 
-    public int? GetActiveVersion(string name) => inner.GetActiveVersion(name);
+    public Task<int?> GetActiveVersionAsync(string name, CancellationToken cancellationToken) => inner.GetActiveVersionAsync(name, cancellationToken);
 
     public Task<byte[]> ReadAsync(string name, int version, CancellationToken cancellationToken) => inner.ReadAsync(name, version, cancellationToken);
 
@@ -191,12 +192,11 @@ public sealed class FaultyModelStore(FileModelStore inner, StorageFaultSwitch fa
         return inner.DeleteAsync(name, cancellationToken);
     }
 
-    public bool ProbeWritable(out string? problem)
+    public Task<string?> ProbeWritableAsync(CancellationToken cancellationToken)
     {
         StorageFaultKind kind = faults.For(StorageFaultTargets.Models);
-        if (kind == StorageFaultKind.None) return inner.ProbeWritable(out problem);
-        problem = $"storage root is not writable: {OsErrors.For(kind, "tmp/probe").Message}";
-        return false;
+        if (kind == StorageFaultKind.None) return inner.ProbeWritableAsync(cancellationToken);
+        return Task.FromResult<string?>($"storage root is not writable: {OsErrors.For(kind, "tmp/probe").Message}");
     }
 }
 
@@ -209,9 +209,9 @@ public sealed class FaultyDatasetStore(FileDatasetStore inner, StorageFaultSwitc
         return new Upload(inner.BeginUpload(), faults);
     }
 
-    public IReadOnlyList<DatasetRecord> List() => inner.List();
+    public Task<IReadOnlyList<DatasetRecord>> ListAsync(CancellationToken cancellationToken) => inner.ListAsync(cancellationToken);
 
-    public DatasetRecord? Get(string id) => inner.Get(id);
+    public Task<DatasetRecord?> GetAsync(string id, CancellationToken cancellationToken) => inner.GetAsync(id, cancellationToken);
 
     public Task<bool> DeleteAsync(string id, CancellationToken cancellationToken) => inner.DeleteAsync(id, cancellationToken);
 
@@ -250,22 +250,22 @@ public sealed class FaultyDatasetStore(FileDatasetStore inner, StorageFaultSwitc
 /// </summary>
 public sealed class FaultyJobStore(SqliteJobStore inner, StorageFaultSwitch faults) : IJobStore
 {
-    public bool TryEnqueue(TrainingJob job, int capacity)
+    public Task<bool> TryEnqueueAsync(TrainingJob job, int capacity, CancellationToken cancellationToken)
     {
         ThrowIfRecordsFaulted();
-        return inner.TryEnqueue(job, capacity);
+        return inner.TryEnqueueAsync(job, capacity, cancellationToken);
     }
 
-    public TrainingJob? Get(string id) => inner.Get(id);
+    public Task<TrainingJob?> GetAsync(string id, CancellationToken cancellationToken) => inner.GetAsync(id, cancellationToken);
 
-    public IReadOnlyList<TrainingJob> List(string? status = null) => inner.List(status);
+    public Task<IReadOnlyList<TrainingJob>> ListAsync(string? status, CancellationToken cancellationToken) => inner.ListAsync(status, cancellationToken);
 
     public IReadOnlyDictionary<string, long> CountByStatus() => inner.CountByStatus();
 
-    public TrainingJob? RequestCancel(string id)
+    public Task<TrainingJob?> RequestCancelAsync(string id, CancellationToken cancellationToken)
     {
         ThrowIfRecordsFaulted();
-        return inner.RequestCancel(id);
+        return inner.RequestCancelAsync(id, cancellationToken);
     }
 
     public Task<JobClaim?> TryClaimNextAsync(string worker, TimeSpan lease, CancellationToken cancellationToken)
@@ -279,21 +279,25 @@ public sealed class FaultyJobStore(SqliteJobStore inner, StorageFaultSwitch faul
 
     public Task ReleaseLeaseAsync(string id, string worker, CancellationToken cancellationToken) => inner.ReleaseLeaseAsync(id, worker, cancellationToken);
 
-    public TrainingJob? UpdateClaimed(string id, string worker, Func<TrainingJob, TrainingJob> change)
+    public Task<TrainingJob?> UpdateClaimedAsync(string id, string worker, Func<TrainingJob, TrainingJob> change, CancellationToken cancellationToken)
     {
         ThrowIfRecordsFaulted();
-        return inner.UpdateClaimed(id, worker, change);
+        return inner.UpdateClaimedAsync(id, worker, change, cancellationToken);
     }
 
-    public bool SaveCheckpoint(string id, string worker, TrainingCheckpoint checkpoint)
+    /// <summary>For each checkpoint saved, whether it was saved on a thread-pool thread (the trainer's callbacks save them).</summary>
+    public ConcurrentQueue<bool> CheckpointsSavedOnThreadPool { get; } = new();
+
+    public Task<bool> SaveCheckpointAsync(string id, string worker, TrainingCheckpoint checkpoint, CancellationToken cancellationToken)
     {
+        CheckpointsSavedOnThreadPool.Enqueue(Thread.CurrentThread.IsThreadPoolThread);
         faults.ThrowIfFaulted(StorageFaultTargets.Checkpoints, $"jobs/{id}/checkpoint.bin");
-        return inner.SaveCheckpoint(id, worker, checkpoint);
+        return inner.SaveCheckpointAsync(id, worker, checkpoint, cancellationToken);
     }
 
-    public TrainingCheckpoint? LoadCheckpoint(string id) => inner.LoadCheckpoint(id);
+    public Task<TrainingCheckpoint?> LoadCheckpointAsync(string id, CancellationToken cancellationToken) => inner.LoadCheckpointAsync(id, cancellationToken);
 
-    public void DeleteCheckpoint(string id) => inner.DeleteCheckpoint(id);
+    public Task DeleteCheckpointAsync(string id, CancellationToken cancellationToken) => inner.DeleteCheckpointAsync(id, cancellationToken);
 
     private void ThrowIfRecordsFaulted()
     {

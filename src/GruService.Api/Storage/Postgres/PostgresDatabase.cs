@@ -55,7 +55,10 @@ public sealed partial class PostgresDatabase : IDisposable, IAsyncDisposable
         }
     }
 
-    /// <summary>Runs <paramref name="work"/> on a pooled connection; an outage becomes <see cref="StorageUnavailableException"/>.</summary>
+    /// <summary>
+    /// Runs <paramref name="work"/> on a pooled connection; an outage becomes <see cref="StorageUnavailableException"/>.
+    /// Synchronous, for the one caller that cannot wait asynchronously: an observable gauge's callback.
+    /// </summary>
     public T Run<T>(Func<NpgsqlConnection, T> work)
     {
         using NpgsqlConnection connection = Open();
@@ -68,15 +71,6 @@ public sealed partial class PostgresDatabase : IDisposable, IAsyncDisposable
             throw Unavailable(e);
         }
     }
-
-    /// <summary>Runs <paramref name="work"/> in one transaction, committed when it returns; an outage becomes <see cref="StorageUnavailableException"/>.</summary>
-    public T InTransaction<T>(Func<NpgsqlConnection, NpgsqlTransaction, T> work) => Run(connection =>
-    {
-        using NpgsqlTransaction transaction = connection.BeginTransaction();
-        T result = work(connection, transaction);
-        transaction.Commit();
-        return result;
-    });
 
     /// <inheritdoc cref="Run{T}"/>
     public async Task<T> RunAsync<T>(Func<NpgsqlConnection, Task<T>> work, CancellationToken cancellationToken)
@@ -92,7 +86,7 @@ public sealed partial class PostgresDatabase : IDisposable, IAsyncDisposable
         }
     }
 
-    /// <inheritdoc cref="InTransaction{T}"/>
+    /// <summary>Runs <paramref name="work"/> in one transaction, committed when it returns; an outage becomes <see cref="StorageUnavailableException"/>.</summary>
     public Task<T> InTransactionAsync<T>(Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> work, CancellationToken cancellationToken) =>
         RunAsync(async connection =>
         {

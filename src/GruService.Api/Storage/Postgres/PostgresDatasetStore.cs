@@ -18,20 +18,21 @@ public sealed partial class PostgresDatasetStore(PostgresDatabase database, ILog
 
     public IDatasetUpload BeginUpload() => new Upload(this, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)));
 
-    public IReadOnlyList<DatasetRecord> List() => database.Run(connection =>
-    {
-        using var command = new NpgsqlCommand("SELECT record FROM datasets ORDER BY created_at, id COLLATE \"C\"", connection);
-        using NpgsqlDataReader reader = command.ExecuteReader();
-        var records = new List<DatasetRecord>();
-        while (reader.Read()) records.Add(Deserialize(reader.GetString(0)));
-        return records;
-    });
+    public Task<IReadOnlyList<DatasetRecord>> ListAsync(CancellationToken cancellationToken) =>
+        database.RunAsync<IReadOnlyList<DatasetRecord>>(async connection =>
+        {
+            await using var command = new NpgsqlCommand("SELECT record FROM datasets ORDER BY created_at, id COLLATE \"C\"", connection);
+            await using NpgsqlDataReader reader = await command.ExecuteReaderAsync(cancellationToken);
+            var records = new List<DatasetRecord>();
+            while (await reader.ReadAsync(cancellationToken)) records.Add(Deserialize(reader.GetString(0)));
+            return records;
+        }, cancellationToken);
 
-    public DatasetRecord? Get(string id) => database.Run(connection =>
+    public Task<DatasetRecord?> GetAsync(string id, CancellationToken cancellationToken) => database.RunAsync(async connection =>
     {
-        using var command = new NpgsqlCommand("SELECT record FROM datasets WHERE id = $1", connection) { Parameters = { new() { Value = id } } };
-        return command.ExecuteScalar() is string record ? Deserialize(record) : null;
-    });
+        await using var command = new NpgsqlCommand("SELECT record FROM datasets WHERE id = $1", connection) { Parameters = { new() { Value = id } } };
+        return await command.ExecuteScalarAsync(cancellationToken) is string record ? Deserialize(record) : null;
+    }, cancellationToken);
 
     public async Task<bool> DeleteAsync(string id, CancellationToken cancellationToken)
     {
@@ -44,19 +45,13 @@ public sealed partial class PostgresDatasetStore(PostgresDatabase database, ILog
         return existed;
     }
 
-    public Task<TimeSeriesData> LoadTimeSeriesAsync(string id, CancellationToken cancellationToken) =>
-        StoredDatasetReader.LoadTimeSeriesAsync(RequireRecord(id, DatasetRecord.TimeSeriesKind), name => ChunkReader.Open(database, id, name), cancellationToken);
+    public async Task<TimeSeriesData> LoadTimeSeriesAsync(string id, CancellationToken cancellationToken) =>
+        await StoredDatasetReader.LoadTimeSeriesAsync(StoredDatasetReader.Require(await GetAsync(id, cancellationToken), id, DatasetRecord.TimeSeriesKind),
+            (name, token) => ChunkReader.OpenAsync(database, id, name, token), cancellationToken);
 
-    public Task<SequenceData> LoadSequencesAsync(string id, CancellationToken cancellationToken) =>
-        StoredDatasetReader.LoadSequencesAsync(RequireRecord(id, DatasetRecord.SequencesKind), name => ChunkReader.Open(database, id, name), cancellationToken);
-
-    private DatasetRecord RequireRecord(string id, string kind)
-    {
-        DatasetRecord record = Get(id) ?? throw new KeyNotFoundException($"There is no dataset '{id}'.");
-        if (record.Kind != kind)
-            throw new InvalidOperationException($"Dataset '{id}' holds {record.Kind.Replace('_', ' ')}, not {kind.Replace('_', ' ')}.");
-        return record;
-    }
+    public async Task<SequenceData> LoadSequencesAsync(string id, CancellationToken cancellationToken) =>
+        await StoredDatasetReader.LoadSequencesAsync(StoredDatasetReader.Require(await GetAsync(id, cancellationToken), id, DatasetRecord.SequencesKind),
+            (name, token) => ChunkReader.OpenAsync(database, id, name, token), cancellationToken);
 
     private static DatasetRecord Deserialize(string record) =>
         JsonSerializer.Deserialize(record, DatasetStoreJson.Default.DatasetRecord) ?? throw new InvalidDataException("A dataset record is empty.");
@@ -226,19 +221,19 @@ public sealed partial class PostgresDatasetStore(PostgresDatabase database, ILog
         }
 
         /// <summary>The file's reader, or null when the dataset has no such file.</summary>
-        public static ChunkReader? Open(PostgresDatabase database, string id, string name)
+        public static async Task<Stream?> OpenAsync(PostgresDatabase database, string id, string name, CancellationToken cancellationToken)
         {
-            (int chunks, long length) = database.Run(connection =>
+            (int chunks, long length) = await database.RunAsync(async connection =>
             {
-                using var command = new NpgsqlCommand(
+                await using var command = new NpgsqlCommand(
                     "SELECT count(*)::integer, coalesce(sum(octet_length(data)), 0)::bigint FROM dataset_chunks WHERE dataset_id = $1 AND file = $2", connection)
                 {
                     Parameters = { new() { Value = id }, new() { Value = name } },
                 };
-                using NpgsqlDataReader reader = command.ExecuteReader();
-                reader.Read();
+                await using NpgsqlDataReader reader = await command.ExecuteReaderAsync(cancellationToken);
+                await reader.ReadAsync(cancellationToken);
                 return (reader.GetInt32(0), reader.GetInt64(1));
-            });
+            }, cancellationToken);
             return chunks == 0 ? null : new ChunkReader(database, id, name, chunks, length);
         }
 

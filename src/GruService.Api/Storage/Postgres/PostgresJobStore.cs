@@ -19,40 +19,42 @@ public sealed class PostgresJobStore(PostgresDatabase database) : IJobStore
     /// <summary>The advisory lock that serialises the queue-capacity check of jobs being accepted ("GRUQUEUE").</summary>
     private const long QueueLockKey = 0x4752555155455545;
 
-    public bool TryEnqueue(TrainingJob job, int capacity) => database.InTransaction((connection, transaction) =>
-    {
-        // Replicas accepting jobs at the same moment must not both take the last place in the queue.
-        Execute(connection, transaction, $"SELECT pg_advisory_xact_lock({QueueLockKey})");
-        using (var count = new NpgsqlCommand("SELECT count(*) FROM training_jobs WHERE status = $1", connection, transaction) { Parameters = { new() { Value = JobStatus.Queued } } })
+    public Task<bool> TryEnqueueAsync(TrainingJob job, int capacity, CancellationToken cancellationToken) =>
+        database.InTransactionAsync(async (connection, transaction) =>
         {
-            if ((long)count.ExecuteScalar()! >= capacity) return false;
-        }
-        using var insert = new NpgsqlCommand("INSERT INTO training_jobs (id, status, created_at, record) VALUES ($1, $2, $3, $4)", connection, transaction)
+            // Replicas accepting jobs at the same moment must not both take the last place in the queue.
+            await ExecuteAsync(connection, transaction, $"SELECT pg_advisory_xact_lock({QueueLockKey})", cancellationToken);
+            await using (var count = new NpgsqlCommand("SELECT count(*) FROM training_jobs WHERE status = $1", connection, transaction) { Parameters = { new() { Value = JobStatus.Queued } } })
+            {
+                if ((long)(await count.ExecuteScalarAsync(cancellationToken))! >= capacity) return false;
+            }
+            await using var insert = new NpgsqlCommand("INSERT INTO training_jobs (id, status, created_at, record) VALUES ($1, $2, $3, $4)", connection, transaction)
+            {
+                Parameters = { new() { Value = job.Id }, new() { Value = job.Status }, new() { Value = job.CreatedAt }, new() { Value = Serialize(job) } },
+            };
+            await insert.ExecuteNonQueryAsync(cancellationToken);
+            await NotifyAsync(connection, transaction, PostgresSchema.JobQueuedChannel, job.Id, cancellationToken);
+            return true;
+        }, cancellationToken);
+
+    public Task<TrainingJob?> GetAsync(string id, CancellationToken cancellationToken) => database.RunAsync(async connection =>
+    {
+        await using var command = new NpgsqlCommand("SELECT record FROM training_jobs WHERE id = $1", connection) { Parameters = { new() { Value = id } } };
+        return await command.ExecuteScalarAsync(cancellationToken) is string record ? Deserialize(record) : null;
+    }, cancellationToken);
+
+    public Task<IReadOnlyList<TrainingJob>> ListAsync(string? status, CancellationToken cancellationToken) =>
+        database.RunAsync<IReadOnlyList<TrainingJob>>(async connection =>
         {
-            Parameters = { new() { Value = job.Id }, new() { Value = job.Status }, new() { Value = job.CreatedAt }, new() { Value = Serialize(job) } },
-        };
-        insert.ExecuteNonQuery();
-        Notify(connection, transaction, PostgresSchema.JobQueuedChannel, job.Id);
-        return true;
-    });
-
-    public TrainingJob? Get(string id) => database.Run(connection =>
-    {
-        using var command = new NpgsqlCommand("SELECT record FROM training_jobs WHERE id = $1", connection) { Parameters = { new() { Value = id } } };
-        return command.ExecuteScalar() is string record ? Deserialize(record) : null;
-    });
-
-    public IReadOnlyList<TrainingJob> List(string? status = null) => database.Run(connection =>
-    {
-        using var command = new NpgsqlCommand(status is null
-            ? "SELECT record FROM training_jobs ORDER BY created_at DESC, id DESC"
-            : "SELECT record FROM training_jobs WHERE status = $1 ORDER BY created_at DESC, id DESC", connection);
-        if (status is not null) command.Parameters.Add(new() { Value = status });
-        using NpgsqlDataReader reader = command.ExecuteReader();
-        var jobs = new List<TrainingJob>();
-        while (reader.Read()) jobs.Add(Deserialize(reader.GetString(0)));
-        return jobs;
-    });
+            await using var command = new NpgsqlCommand(status is null
+                ? "SELECT record FROM training_jobs ORDER BY created_at DESC, id DESC"
+                : "SELECT record FROM training_jobs WHERE status = $1 ORDER BY created_at DESC, id DESC", connection);
+            if (status is not null) command.Parameters.Add(new() { Value = status });
+            await using NpgsqlDataReader reader = await command.ExecuteReaderAsync(cancellationToken);
+            var jobs = new List<TrainingJob>();
+            while (await reader.ReadAsync(cancellationToken)) jobs.Add(Deserialize(reader.GetString(0)));
+            return jobs;
+        }, cancellationToken);
 
     public IReadOnlyDictionary<string, long> CountByStatus() => database.Run(connection =>
     {
@@ -63,24 +65,24 @@ public sealed class PostgresJobStore(PostgresDatabase database) : IJobStore
         return counts;
     });
 
-    public TrainingJob? RequestCancel(string id) => database.InTransaction<TrainingJob?>((connection, transaction) =>
-    {
-        TrainingJob? job = Lock(connection, transaction, id, owner: null);
-        if (job is null) return null;
-        if (job.Status == JobStatus.Queued)
+    public Task<TrainingJob?> RequestCancelAsync(string id, CancellationToken cancellationToken) =>
+        database.InTransactionAsync(async (connection, transaction) =>
         {
-            job = job with { Status = JobStatus.Cancelled, FinishedAt = DateTimeOffset.UtcNow };
-            Write(connection, transaction, job, endLease: true);
-        }
-        else if (job.Status == JobStatus.Running)
-        {
-            // The worker running it, on whichever replica, stops when notified or at its next heartbeat.
-            using var flag = new NpgsqlCommand("UPDATE training_jobs SET cancel_requested = true WHERE id = $1", connection, transaction) { Parameters = { new() { Value = id } } };
-            flag.ExecuteNonQuery();
-            Notify(connection, transaction, PostgresSchema.JobCancelChannel, id);
-        }
-        return job;
-    });
+            TrainingJob? job = await LockAsync(connection, transaction, id, owner: null, cancellationToken);
+            if (job is null) return null;
+            if (job.Status == JobStatus.Queued)
+            {
+                job = job with { Status = JobStatus.Cancelled, FinishedAt = DateTimeOffset.UtcNow };
+                await WriteAsync(connection, transaction, job, endLease: true, cancellationToken);
+            }
+            else if (job.Status == JobStatus.Running)
+            {
+                // The worker running it, on whichever replica, stops when notified or at its next heartbeat.
+                await ExecuteAsync(connection, transaction, "UPDATE training_jobs SET cancel_requested = true WHERE id = $1", cancellationToken, id);
+                await NotifyAsync(connection, transaction, PostgresSchema.JobCancelChannel, id, cancellationToken);
+            }
+            return job;
+        }, cancellationToken);
 
     public Task<JobClaim?> TryClaimNextAsync(string worker, TimeSpan lease, CancellationToken cancellationToken) =>
         database.InTransactionAsync<JobClaim?>(async (connection, transaction) =>
@@ -106,8 +108,8 @@ public sealed class PostgresJobStore(PostgresDatabase database) : IJobStore
                 if (cancelRequested)
                 {
                     // Cancelled while its replica was dying: there is nothing left to stop.
-                    Write(connection, transaction, job with { Status = JobStatus.Cancelled, FinishedAt = DateTimeOffset.UtcNow }, endLease: true);
-                    Execute(connection, transaction, "DELETE FROM training_checkpoints WHERE job_id = $1", job.Id);
+                    await WriteAsync(connection, transaction, job with { Status = JobStatus.Cancelled, FinishedAt = DateTimeOffset.UtcNow }, endLease: true, cancellationToken);
+                    await ExecuteAsync(connection, transaction, "DELETE FROM training_checkpoints WHERE job_id = $1", cancellationToken, job.Id);
                     continue;
                 }
                 job = job with { Status = JobStatus.Running, StartedAt = DateTimeOffset.UtcNow, Resumed = takenOver ? job.Resumed + 1 : job.Resumed };
@@ -151,75 +153,76 @@ public sealed class PostgresJobStore(PostgresDatabase database) : IJobStore
                 Parameters = { new() { Value = id }, new() { Value = worker } },
             };
             if (await command.ExecuteNonQueryAsync(cancellationToken) > 0)
-                Notify(connection, transaction, PostgresSchema.JobQueuedChannel, id); // wakes the replicas that can take it over
+                await NotifyAsync(connection, transaction, PostgresSchema.JobQueuedChannel, id, cancellationToken); // wakes the replicas that can take it over
             return true;
         }, cancellationToken);
 
-    public TrainingJob? UpdateClaimed(string id, string worker, Func<TrainingJob, TrainingJob> change) =>
-        database.InTransaction<TrainingJob?>((connection, transaction) =>
+    public Task<TrainingJob?> UpdateClaimedAsync(string id, string worker, Func<TrainingJob, TrainingJob> change, CancellationToken cancellationToken) =>
+        database.InTransactionAsync(async (connection, transaction) =>
         {
-            TrainingJob? job = Lock(connection, transaction, id, owner: worker);
+            TrainingJob? job = await LockAsync(connection, transaction, id, owner: worker, cancellationToken);
             if (job is null) return null;
             job = change(job);
-            Write(connection, transaction, job, endLease: JobStatus.IsFinal(job.Status));
+            await WriteAsync(connection, transaction, job, endLease: JobStatus.IsFinal(job.Status), cancellationToken);
             return job;
-        });
+        }, cancellationToken);
 
-    public bool SaveCheckpoint(string id, string worker, TrainingCheckpoint checkpoint) => database.Run(connection =>
-    {
-        using var command = new NpgsqlCommand("""
-            INSERT INTO training_checkpoints (job_id, completed_epochs, saved_at, data)
-            SELECT $1, $3, now(), $4 WHERE EXISTS (SELECT 1 FROM training_jobs WHERE id = $1 AND lease_owner = $2 AND status = 'running')
-            ON CONFLICT (job_id) DO UPDATE SET completed_epochs = excluded.completed_epochs, saved_at = excluded.saved_at, data = excluded.data
-            """, connection)
+    public Task<bool> SaveCheckpointAsync(string id, string worker, TrainingCheckpoint checkpoint, CancellationToken cancellationToken) =>
+        database.RunAsync(async connection =>
         {
-            Parameters = { new() { Value = id }, new() { Value = worker }, new() { Value = checkpoint.CompletedEpochs }, new() { Value = TrainingCheckpointFile.ToBytes(checkpoint) } },
-        };
-        return command.ExecuteNonQuery() > 0;
-    });
+            await using var command = new NpgsqlCommand("""
+                INSERT INTO training_checkpoints (job_id, completed_epochs, saved_at, data)
+                SELECT $1, $3, now(), $4 WHERE EXISTS (SELECT 1 FROM training_jobs WHERE id = $1 AND lease_owner = $2 AND status = 'running')
+                ON CONFLICT (job_id) DO UPDATE SET completed_epochs = excluded.completed_epochs, saved_at = excluded.saved_at, data = excluded.data
+                """, connection)
+            {
+                Parameters = { new() { Value = id }, new() { Value = worker }, new() { Value = checkpoint.CompletedEpochs }, new() { Value = TrainingCheckpointFile.ToBytes(checkpoint) } },
+            };
+            return await command.ExecuteNonQueryAsync(cancellationToken) > 0;
+        }, cancellationToken);
 
-    public TrainingCheckpoint? LoadCheckpoint(string id) => database.Run(connection =>
+    public Task<TrainingCheckpoint?> LoadCheckpointAsync(string id, CancellationToken cancellationToken) => database.RunAsync(async connection =>
     {
-        using var command = new NpgsqlCommand("SELECT data FROM training_checkpoints WHERE job_id = $1", connection) { Parameters = { new() { Value = id } } };
-        return command.ExecuteScalar() is byte[] data ? TrainingCheckpointFile.FromBytes(data, $"The checkpoint of job {id}") : null;
-    });
+        await using var command = new NpgsqlCommand("SELECT data FROM training_checkpoints WHERE job_id = $1", connection) { Parameters = { new() { Value = id } } };
+        return await command.ExecuteScalarAsync(cancellationToken) is byte[] data ? TrainingCheckpointFile.FromBytes(data, $"The checkpoint of job {id}") : null;
+    }, cancellationToken);
 
-    public void DeleteCheckpoint(string id) => database.Run(connection =>
+    public Task DeleteCheckpointAsync(string id, CancellationToken cancellationToken) => database.RunAsync(async connection =>
     {
-        Execute(connection, null, "DELETE FROM training_checkpoints WHERE job_id = $1", id);
+        await ExecuteAsync(connection, null, "DELETE FROM training_checkpoints WHERE job_id = $1", cancellationToken, id);
         return true;
-    });
+    }, cancellationToken);
 
     /// <summary>Locks the job's row for the transaction and returns its record; with an owner, only while that worker holds it running.</summary>
-    private static TrainingJob? Lock(NpgsqlConnection connection, NpgsqlTransaction transaction, string id, string? owner)
+    private static async Task<TrainingJob?> LockAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string id, string? owner, CancellationToken cancellationToken)
     {
-        using var command = new NpgsqlCommand(owner is null
+        await using var command = new NpgsqlCommand(owner is null
             ? "SELECT record FROM training_jobs WHERE id = $1 FOR UPDATE"
             : "SELECT record FROM training_jobs WHERE id = $1 AND lease_owner = $2 AND status = 'running' FOR UPDATE", connection, transaction);
         command.Parameters.Add(new() { Value = id });
         if (owner is not null) command.Parameters.Add(new() { Value = owner });
-        return command.ExecuteScalar() is string record ? Deserialize(record) : null;
+        return await command.ExecuteScalarAsync(cancellationToken) is string record ? Deserialize(record) : null;
     }
 
-    private static void Write(NpgsqlConnection connection, NpgsqlTransaction transaction, TrainingJob job, bool endLease)
+    private static async Task WriteAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, TrainingJob job, bool endLease, CancellationToken cancellationToken)
     {
-        using var command = new NpgsqlCommand(endLease
+        await using var command = new NpgsqlCommand(endLease
             ? "UPDATE training_jobs SET status = $2, record = $3, lease_owner = NULL, lease_expires_at = NULL WHERE id = $1"
             : "UPDATE training_jobs SET status = $2, record = $3 WHERE id = $1", connection, transaction)
         {
             Parameters = { new() { Value = job.Id }, new() { Value = job.Status }, new() { Value = Serialize(job) } },
         };
-        command.ExecuteNonQuery();
+        await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    private static void Notify(NpgsqlConnection connection, NpgsqlTransaction transaction, string channel, string payload) =>
-        Execute(connection, transaction, $"SELECT pg_notify('{channel}', $1)", payload);
+    private static Task NotifyAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string channel, string payload, CancellationToken cancellationToken) =>
+        ExecuteAsync(connection, transaction, $"SELECT pg_notify('{channel}', $1)", cancellationToken, payload);
 
-    private static void Execute(NpgsqlConnection connection, NpgsqlTransaction? transaction, string sql, params string[] parameters)
+    private static async Task ExecuteAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string sql, CancellationToken cancellationToken, params string[] parameters)
     {
-        using var command = new NpgsqlCommand(sql, connection, transaction);
+        await using var command = new NpgsqlCommand(sql, connection, transaction);
         foreach (string parameter in parameters) command.Parameters.Add(new() { Value = parameter });
-        command.ExecuteNonQuery();
+        await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
     private static string Serialize(TrainingJob job) => JsonSerializer.Serialize(job, GruJsonContext.Default.TrainingJob);

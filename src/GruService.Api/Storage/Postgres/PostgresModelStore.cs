@@ -14,34 +14,35 @@ public sealed class PostgresModelStore(PostgresDatabase database, IOptions<Stora
 {
     private readonly string _staging = Path.Combine(Path.GetFullPath(options.Value.Root), "tmp");
 
-    public IReadOnlyList<string> ListModels() => database.Run(connection =>
+    public Task<IReadOnlyList<string>> ListModelsAsync(CancellationToken cancellationToken) => database.RunAsync<IReadOnlyList<string>>(async connection =>
     {
-        using var command = new NpgsqlCommand(
+        await using var command = new NpgsqlCommand(
             "SELECT name FROM models m WHERE EXISTS (SELECT 1 FROM model_versions v WHERE v.name = m.name) ORDER BY name COLLATE \"C\"", connection);
-        using NpgsqlDataReader reader = command.ExecuteReader();
+        await using NpgsqlDataReader reader = await command.ExecuteReaderAsync(cancellationToken);
         var names = new List<string>();
-        while (reader.Read()) names.Add(reader.GetString(0));
+        while (await reader.ReadAsync(cancellationToken)) names.Add(reader.GetString(0));
         return names;
-    });
+    }, cancellationToken);
 
-    public IReadOnlyList<StoredVersion> ListVersions(string name) => database.Run(connection =>
-    {
-        using var command = new NpgsqlCommand("SELECT version, created_at, sha256, size_bytes FROM model_versions WHERE name = $1 ORDER BY version", connection)
+    public Task<IReadOnlyList<StoredVersion>> ListVersionsAsync(string name, CancellationToken cancellationToken) =>
+        database.RunAsync<IReadOnlyList<StoredVersion>>(async connection =>
         {
-            Parameters = { new() { Value = name } },
-        };
-        using NpgsqlDataReader reader = command.ExecuteReader();
-        var versions = new List<StoredVersion>();
-        while (reader.Read())
-            versions.Add(new StoredVersion(reader.GetInt32(0), reader.GetFieldValue<DateTimeOffset>(1), reader.GetString(2), reader.GetInt64(3)));
-        return versions;
-    });
+            await using var command = new NpgsqlCommand("SELECT version, created_at, sha256, size_bytes FROM model_versions WHERE name = $1 ORDER BY version", connection)
+            {
+                Parameters = { new() { Value = name } },
+            };
+            await using NpgsqlDataReader reader = await command.ExecuteReaderAsync(cancellationToken);
+            var versions = new List<StoredVersion>();
+            while (await reader.ReadAsync(cancellationToken))
+                versions.Add(new StoredVersion(reader.GetInt32(0), reader.GetFieldValue<DateTimeOffset>(1), reader.GetString(2), reader.GetInt64(3)));
+            return versions;
+        }, cancellationToken);
 
-    public int? GetActiveVersion(string name) => database.Run(connection =>
+    public Task<int?> GetActiveVersionAsync(string name, CancellationToken cancellationToken) => database.RunAsync(async connection =>
     {
-        using var command = new NpgsqlCommand("SELECT active_version FROM models WHERE name = $1", connection) { Parameters = { new() { Value = name } } };
-        return command.ExecuteScalar() is int version ? version : (int?)null;
-    });
+        await using var command = new NpgsqlCommand("SELECT active_version FROM models WHERE name = $1", connection) { Parameters = { new() { Value = name } } };
+        return await command.ExecuteScalarAsync(cancellationToken) is int version ? version : (int?)null;
+    }, cancellationToken);
 
     public Task<byte[]> ReadAsync(string name, int version, CancellationToken cancellationToken) => database.RunAsync(async connection =>
     {
@@ -131,22 +132,20 @@ public sealed class PostgresModelStore(PostgresDatabase database, IOptions<Stora
             return existed;
         }, cancellationToken);
 
-    public bool ProbeWritable(out string? problem)
+    public async Task<string?> ProbeWritableAsync(CancellationToken cancellationToken)
     {
         try
         {
-            bool readOnly = database.Run(connection =>
+            bool readOnly = await database.RunAsync(async connection =>
             {
-                using var command = new NpgsqlCommand("SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'", connection);
-                return (bool)command.ExecuteScalar()!;
-            });
-            problem = readOnly ? "the database is read-only (a standby, or default_transaction_read_only is on)" : null;
-            return !readOnly;
+                await using var command = new NpgsqlCommand("SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'", connection);
+                return (bool)(await command.ExecuteScalarAsync(cancellationToken))!;
+            }, cancellationToken);
+            return readOnly ? "the database is read-only (a standby, or default_transaction_read_only is on)" : null;
         }
         catch (StorageUnavailableException e)
         {
-            problem = e.Message;
-            return false;
+            return e.Message;
         }
     }
 
