@@ -1,5 +1,8 @@
 using System.Net;
+using System.Security.Cryptography;
 using System.Text.Json.Nodes;
+using GruService.Api.Models;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace GruService.Api.Tests;
 
@@ -125,6 +128,40 @@ public class ModelsApiTests : IAsyncLifetime
         JsonObject versions = await (await _client.GetAsync("/v1/models/demand/versions")).JsonAsync();
         Assert.Single(versions["versions"]!.AsArray());
         Assert.Empty(Directory.GetFiles(Path.Combine(_factory.StorageRoot, "tmp")));
+    }
+
+    [Fact]
+    public async Task UploadModel_Returns409_AndKeepsServing_WhenTheFileIsAModelOfAnotherTask()
+    {
+        await _client.PutModelAsync("demand", Forecaster.File);
+        string request = HttpTestExtensions.Serialize(Forecaster.Inputs);
+        string before = await (await _client.PostJsonAsync("/v1/models/demand/forecast", request)).Content.ReadAsStringAsync();
+
+        string detail = await (await _client.PutModelAsync("demand", Classifier.File)).AssertProblemAsync(409, "task_mismatch");
+
+        Assert.Contains("'demand' is a forecast model, so a classify model cannot be a version of it", detail);
+        Assert.Equal(before, await (await _client.PostJsonAsync("/v1/models/demand/forecast", request)).Content.ReadAsStringAsync());
+        JsonObject versions = await (await _client.GetAsync("/v1/models/demand/versions")).JsonAsync();
+        Assert.Single(versions["versions"]!.AsArray());
+        Assert.Empty(Directory.GetFiles(Path.Combine(_factory.StorageRoot, "tmp")));
+    }
+
+    [Fact]
+    public async Task ActivateVersion_Returns409_AndKeepsServing_ForAStoredVersionOfAnotherTask()
+    {
+        await _client.PutModelAsync("demand", Forecaster.File);
+        // Such a version can no longer be uploaded; a store written before the rule (or by hand) may still hold one.
+        var store = _factory.Services.GetRequiredService<IModelStore>();
+        string staging;
+        await using (Stream file = store.CreateStagingFile(out staging))
+            await file.WriteAsync(Classifier.File);
+        await store.AddVersionAsync("demand", staging, Convert.ToHexStringLower(SHA256.HashData(Classifier.File)), CancellationToken.None);
+
+        string detail = await (await _client.PostAsync("/v1/models/demand/versions/2/activate", null)).AssertProblemAsync(409, "task_mismatch");
+
+        Assert.Contains("Version 2 was not activated", detail);
+        Assert.Equal(1, (int)(await (await _client.GetAsync("/v1/models/demand")).JsonAsync())["version"]!);
+        Assert.Equal(HttpStatusCode.OK, (await _client.PostJsonAsync("/v1/models/demand/forecast", HttpTestExtensions.Serialize(Forecaster.Inputs))).StatusCode);
     }
 
     [Fact]

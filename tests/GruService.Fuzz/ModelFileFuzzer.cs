@@ -108,6 +108,10 @@ public sealed class ModelFileFuzzer(ServiceProbe probe, FuzzStats stats, Failure
         if (parsed is not null && upload.Status == 400)
             failures.Record(FailureKind.ContractViolation, iteration,
                 $"The upload endpoint rejected a file ModelFile.Read accepts: {ServiceProbe.Truncate(upload.Text)}\n{context}", file);
+        // A valid file is refused only when it would change the model's task (a mutated "task" in its config).
+        if (parsed is not null && upload.Status == 409 && parsed.Config.Task == target.Model.Config.Task)
+            failures.Record(FailureKind.ContractViolation, iteration,
+                $"The upload endpoint refused a valid file of the model's own task: {ServiceProbe.Truncate(upload.Text)}\n{context}", file);
         // Nothing may have changed: the same request gets the same answer, from the same version.
         HttpAnswer? after = await probe.SendAsync(iteration, ServiceProbe.Json(HttpMethod.Post, $"/v1/models/{target.Name}/{TaskPath(target.Model.Config)}", target.Request),
             file, $"the reference request after a rejected upload\n{context}", () => NonFiniteOutputs.Explain(target.Model, Encoding.UTF8.GetBytes(target.Request)));

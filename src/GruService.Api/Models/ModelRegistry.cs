@@ -13,6 +13,18 @@ public sealed class ModelTooLargeException(long limit) : Exception($"The model f
 }
 
 /// <summary>
+/// A version whose task is not the one its model serves. Every version of a model has one task, so that rolling
+/// forward or back never changes the shape of its clients' requests and answers.
+/// </summary>
+public sealed class ModelTaskConflictException(string name, string servedTask, string offeredTask)
+    : InvalidOperationException(Describe(name, servedTask, offeredTask))
+{
+    public static string Describe(string name, string servedTask, string offeredTask) =>
+        $"Model '{name}' is a {servedTask} model, so a {offeredTask} model cannot be a version of it: every version of a model has the same task, " +
+        $"so that its clients keep working. Use another name, or delete '{name}' first.";
+}
+
+/// <summary>
 /// The singleton set of served models: for each name, its active version, fully loaded. Reads are lock-free;
 /// changes (upload, activate, delete) are serialised, and each publishes a complete <see cref="ServedModel"/> in one
 /// reference swap, so requests in flight finish on the version they started with and none sees a half-loaded model.
@@ -72,8 +84,8 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
 
     /// <summary>
     /// Streams an upload to a staging file, validates it completely, then stores it as the next version and makes
-    /// it active. Throws <see cref="ModelFileException"/> (invalid file) or <see cref="ModelTooLargeException"/>;
-    /// either way nothing changes and the previous version keeps serving.
+    /// it active. Throws <see cref="ModelFileException"/> (invalid file), <see cref="ModelTooLargeException"/> or
+    /// <see cref="ModelTaskConflictException"/>; either way nothing changes and the previous version keeps serving.
     /// </summary>
     public async Task<ServedModel> UploadAsync(string name, Stream body, CancellationToken cancellationToken)
     {
@@ -107,6 +119,7 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
             await _changes.WaitAsync(cancellationToken);
             try
             {
+                RequireServedTask(name, model);
                 StoredVersion stored = await store.AddVersionAsync(name, stagingPath, sha256, CancellationToken.None);
                 keep = true;
                 await store.SetActiveVersionAsync(name, stored.Version, CancellationToken.None);
@@ -138,6 +151,7 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
         await _changes.WaitAsync(cancellationToken);
         try
         {
+            RequireServedTask(name, model);
             StoredVersion stored = await StoreFileAsync(name, file, cancellationToken);
             var served = new ServedModel(name, stored, model);
             int? previous = _active.TryGetValue(name, out var old) ? old.Version : null;
@@ -163,6 +177,7 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
         {
             if (!(await store.ListVersionsAsync(name, cancellationToken)).Any(v => v.Version == version)) return null;
             ServedModel served = await LoadVersionAsync(name, version, cancellationToken);
+            RequireServedTask(name, served.Model);
             await store.SetActiveVersionAsync(name, version, CancellationToken.None);
             int? previous = _active.TryGetValue(name, out var old) ? old.Version : null;
             _active[name] = served;
@@ -232,6 +247,13 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
         {
             _changes.Release();
         }
+    }
+
+    /// <summary>Throws <see cref="ModelTaskConflictException"/> when <paramref name="name"/> serves a model of another task.</summary>
+    private void RequireServedTask(string name, GruModel model)
+    {
+        if (_active.TryGetValue(name, out ServedModel? served) && served.Task != model.Config.Task)
+            throw new ModelTaskConflictException(name, served.TaskName, ServedModel.NameOf(model.Config.Task));
     }
 
     private async Task<ServedModel> LoadVersionAsync(string name, int version, CancellationToken cancellationToken)

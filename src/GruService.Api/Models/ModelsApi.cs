@@ -67,12 +67,13 @@ public static class ModelsApi
     /// sent raw as application/octet-stream, e.g. <c>curl -X PUT --data-binary @model.safetensors -H 'Content-Type: application/octet-stream' URL</c>.
     /// The file is validated completely before anything changes; it then becomes the model's next version (1, 2, 3, ...) and is made active
     /// atomically: requests in flight finish on the previous version and new ones get this one. An invalid file changes nothing.
+    /// Every version of a model has the same task: a classify file for a forecast model (or the reverse) answers 409.
     /// </remarks>
     /// <param name="name">The model's name: 1 to 64 characters of a-z, 0-9, '.', '_' and '-', starting with a letter or digit.</param>
     /// <param name="request">The HTTP request whose body is the model file.</param>
     /// <param name="registry">The model registry.</param>
     /// <param name="cancellationToken">Aborted when the client goes away.</param>
-    public static async Task<Results<Created<ModelCard>, BadRequestProblem, ContentTooLargeProblem, UnsupportedMediaTypeProblem, StorageProblem>> UploadModel(
+    public static async Task<Results<Created<ModelCard>, BadRequestProblem, ConflictProblem, ContentTooLargeProblem, UnsupportedMediaTypeProblem, StorageProblem>> UploadModel(
         string name, HttpRequest request, ModelRegistry registry, CancellationToken cancellationToken)
     {
         if (request.ContentType is { } type && type.StartsWith("multipart/", StringComparison.OrdinalIgnoreCase))
@@ -95,6 +96,10 @@ public static class ModelsApi
         catch (ModelTooLargeException e)
         {
             return TooLarge(e.Limit);
+        }
+        catch (ModelTaskConflictException e)
+        {
+            return ApiProblem.Conflict("task_mismatch", $"The upload was not stored and nothing changed: {e.Message}");
         }
         catch (IOException e) when (StorageFailure.IsDiskFull(e))
         {
@@ -140,6 +145,10 @@ public static class ModelsApi
         catch (ModelFileException e)
         {
             return ApiProblem.Conflict("invalid_stored_model", $"Version {version} of '{name}' cannot be loaded, so the active version is unchanged: {e.Message}");
+        }
+        catch (ModelTaskConflictException e)
+        {
+            return ApiProblem.Conflict("task_mismatch", $"Version {version} was not activated and the active version is unchanged: {e.Message}");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -22,7 +22,10 @@ public sealed class ServedModel
     public StoredVersion Stored { get; }
     public GruModel Model { get; }
     public GruTask Task => Model.Config.Task;
-    public string TaskName => Model.Config.Task == GruTask.Forecast ? "forecast" : "classify";
+    public string TaskName => NameOf(Task);
+
+    /// <summary>The task's name in the API: "forecast" or "classify".</summary>
+    public static string NameOf(GruTask task) => task == GruTask.Forecast ? "forecast" : "classify";
 
     public ModelCard Card() => ModelCard.From(this);
 }

@@ -29,18 +29,20 @@ public static class TrainingJobsApi
     /// <remarks>
     /// Queues a job that trains a GRU on a dataset (or inline data) and publishes the result as the next version of the
     /// named model, activated unless "activate" is false. Answers 202 with the job's URL in Location; GET it to watch
-    /// progress. Every field but model, task and the data has a default. A full queue answers 429 with Retry-After.
+    /// progress. Every field but model, task and the data has a default. A full queue answers 429 with Retry-After. A model
+    /// keeps one task across its versions: a job whose task is not that of the model it would publish to answers 409.
     /// </remarks>
     /// <param name="request">What to train.</param>
     /// <param name="jobs">The job store, which is the queue.</param>
     /// <param name="signal">Wakes a worker of this process for the job.</param>
     /// <param name="datasets">The dataset store.</param>
+    /// <param name="registry">The served models, whose tasks a job must keep.</param>
     /// <param name="models">Model limits.</param>
     /// <param name="options">Queue settings.</param>
     /// <param name="context">The request: for Retry-After, and its abort token for the dataset lookups.</param>
-    public static async Task<Results<Accepted<TrainingJobAccepted>, BadRequestProblem, TooManyRequestsProblem>> StartJob(
-        TrainingJobRequest request, IJobStore jobs, TrainingJobSignal signal, IDatasetStore datasets, IOptions<ModelOptions> models,
-        IOptions<TrainingJobOptions> options, HttpContext context)
+    public static async Task<Results<Accepted<TrainingJobAccepted>, BadRequestProblem, ConflictProblem, TooManyRequestsProblem>> StartJob(
+        TrainingJobRequest request, IJobStore jobs, TrainingJobSignal signal, IDatasetStore datasets, ModelRegistry registry,
+        IOptions<ModelOptions> models, IOptions<TrainingJobOptions> options, HttpContext context)
     {
         try
         {
@@ -50,6 +52,9 @@ public static class TrainingJobsApi
         {
             return ApiProblem.BadRequest("invalid_training_job", e.Message);
         }
+        // Checked again when the job publishes, in case the model changes meanwhile; here it fails before any training.
+        if (registry.TryGet(request.Model!, out ServedModel served) && served.TaskName != request.Task)
+            return ApiProblem.Conflict("task_mismatch", $"The job was not queued: {ModelTaskConflictException.Describe(request.Model!, served.TaskName, request.Task!)}");
 
         JsonElement recordedRequest;
         try

@@ -135,7 +135,9 @@ public sealed partial class TrainingWorker(
             or InvalidOperationException or InvalidDataException or ArgumentException or IOException or OutOfMemoryException)
         {
             string reason = e is IOException or InvalidDataException or OutOfMemoryException ? $"{e.GetType().Name}: {e.Message}" : e.Message;
-            await FinishAsync(id, run, stoppingToken, j => j with { Status = JobStatus.Failed, FinishedAt = DateTimeOffset.UtcNow, Error = reason });
+            // A failed job is final, like a cancelled one: nothing resumes from its checkpoint.
+            if (await FinishAsync(id, run, stoppingToken, j => j with { Status = JobStatus.Failed, FinishedAt = DateTimeOffset.UtcNow, Error = reason }))
+                await DeleteCheckpointAsync(id);
             LogFailed(e, id, reason);
         }
         finally

@@ -151,6 +151,36 @@ public class TrainingJobsApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task StartJob_Returns409_AndQueuesNothing_WhenTheModelIsOfAnotherTask()
+    {
+        Assert.Equal(HttpStatusCode.Created, (await _client.PutModelAsync("labels", ReferenceModel.Load(5).File)).StatusCode);
+
+        string detail = await (await _client.PostJsonAsync("/v1/training-jobs", TrainingRequests.Forecast("labels", epochs: 1).ToJsonString()))
+            .AssertProblemAsync(409, "task_mismatch");
+
+        Assert.Contains("'labels' is a classify model, so a forecast model cannot be a version of it", detail);
+        Assert.Empty((await (await _client.GetAsync("/v1/training-jobs")).JsonAsync())["jobs"]!.AsArray());
+    }
+
+    [Fact]
+    public async Task Job_FailsAndPublishesNothing_WhenItsModelBecomesOneOfAnotherTaskWhileItTrains()
+    {
+        string id = await StartAsync(TrainingRequests.Forecast("contested", epochs: 30, TrainingRequests.Sine(3000)));
+        await TrainingRequests.WaitAsync(_client, id, j => (string?)j["status"] == "running");
+        Assert.Equal(HttpStatusCode.Created, (await _client.PutModelAsync("contested", ReferenceModel.Load(5).File)).StatusCode);
+
+        JsonObject job = await TrainingRequests.WaitAsync(_client, id, TrainingRequests.Finished, seconds: 120);
+
+        Assert.Equal("failed", (string?)job["status"]);
+        Assert.Contains("'contested' is a classify model, so a forecast model cannot be a version of it", (string?)job["error"]);
+        JsonObject versions = await (await _client.GetAsync("/v1/models/contested/versions")).JsonAsync();
+        Assert.Single(versions["versions"]!.AsArray());
+        // It checkpointed every epoch; a failed job is final, so nothing is kept for a resume.
+        Assert.Equal(30, job["history"]!.AsArray().Count);
+        Assert.False(Directory.Exists(Path.Combine(_factory.StorageRoot, "jobs", id)));
+    }
+
+    [Fact]
     public async Task FailingJob_IsMarkedFailedWithTheReason_AndItsDataStaysIntact()
     {
         string csv = "date,y\n" + string.Join("\n", Enumerable.Range(0, 30).Select(i => $"2024-01-{i + 1:00},{i}")) + "\n";
