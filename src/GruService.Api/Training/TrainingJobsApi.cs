@@ -31,6 +31,8 @@ public static class TrainingJobsApi
     /// named model, activated unless "activate" is false. Answers 202 with the job's URL in Location; GET it to watch
     /// progress. Every field but model, task and the data has a default. A full queue answers 429 with Retry-After. A model
     /// keeps one task across its versions: a job whose task is not that of the model it would publish to answers 409.
+    /// Inline data is checked whole before the job is queued (400 saying what is wrong); a stored dataset is checked
+    /// against its record now and read when the job runs.
     /// </remarks>
     /// <param name="request">What to train.</param>
     /// <param name="jobs">The job store, which is the queue.</param>
@@ -44,9 +46,10 @@ public static class TrainingJobsApi
         TrainingJobRequest request, IJobStore jobs, TrainingJobSignal signal, IDatasetStore datasets, ModelRegistry registry,
         IOptions<ModelOptions> models, IOptions<TrainingJobOptions> options, HttpContext context)
     {
+        TrainingPlan plan;
         try
         {
-            await TrainingPlan.CreateAsync(request, datasets, models.Value.Limits, options.Value.Threads, context.RequestAborted);
+            plan = await TrainingPlan.CreateAsync(request, datasets, models.Value.Limits, options.Value.Threads, context.RequestAborted);
         }
         catch (TrainingRequestException e)
         {
@@ -65,6 +68,19 @@ public static class TrainingJobsApi
         {
             // The reader accepts escaped lone surrogates inside free-form inline data, which no JSON writer may emit.
             return ApiProblem.BadRequest("invalid_training_job", $"The request cannot be recorded as JSON: {e.InnerException?.Message ?? e.Message} Send text as valid Unicode.");
+        }
+        // Inline data came with the request, so it is checked whole now (once it is known to be valid Unicode); a
+        // stored dataset is read when the job runs.
+        if (plan.DataIsInline)
+        {
+            try
+            {
+                await plan.CheckInlineDataAsync(datasets, context.RequestAborted);
+            }
+            catch (TrainingRequestException e)
+            {
+                return ApiProblem.BadRequest("invalid_training_job", e.Message);
+            }
         }
         string id = $"job-{Guid.NewGuid():N}"[..16];
         var job = new TrainingJob(id, JobStatus.Queued, request.Model!, request.Task!, request.Dataset, DateTimeOffset.UtcNow,

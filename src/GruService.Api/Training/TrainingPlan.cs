@@ -81,9 +81,19 @@ public sealed record TrainingPlan(
             foreach ((string key, IReadOnlyList<string>? columns) in new[] { ("inputs", request.Inputs), ("targets", request.Targets) })
             {
                 if (columns is { Count: 0 }) throw new TrainingRequestException($"'{key}' is empty; leave it out to use every column.");
+                if (columns?.GroupBy(c => c, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } repeated)
+                    throw new TrainingRequestException($"'{key}' names column '{repeated.Key}' more than once.");
                 if (dataset is not null && columns?.FirstOrDefault(c => !dataset.Features.Contains(c)) is { } unknown)
                     throw new TrainingRequestException($"'{key}' names column '{unknown}', which dataset '{dataset.Id}' does not have; its columns are {string.Join(", ", dataset.Features)}.");
             }
+            // The exact test (which rows the validation part takes) runs with the data; a dataset too short for any
+            // window fails it whatever the split, and its record says so now.
+            if (dataset?.Summary.Series is { Count: > 0 } series && series.Max(s => s.Length) < (long)window + horizon)
+                throw new TrainingRequestException($"No training window fits: a window needs window + horizon = {window + horizon} rows, and the longest series of dataset '{dataset.Id}' has {series.Max(s => s.Length)}.");
+        }
+        else if (dataset?.Summary.LabelCounts is { Count: 1 } onlyLabel)
+        {
+            throw new TrainingRequestException($"Every sequence of dataset '{dataset.Id}' has the label '{onlyLabel.Keys.Single()}'; a classifier needs at least two labels.");
         }
         else if (request.Window is not null || request.Horizon is not null || request.Inputs is not null || request.Targets is not null || request.Stride is not null)
         {
@@ -141,6 +151,8 @@ public sealed record TrainingPlan(
             h.SeasonLength is < 1 ? $"'hyperparameters.season_length' is {h.SeasonLength}; it must be at least 1." :
             h.ClassWeights is not null && forecast ? "'hyperparameters.class_weights' is for classify jobs." :
             h.ClassWeights?.FirstOrDefault(w => !(w.Value > 0 && double.IsFinite(w.Value))) is { Key: not null } weight ? $"'hyperparameters.class_weights' gives '{weight.Key}' the weight {weight.Value}; weights must be positive." :
+            dataset?.Summary.LabelCounts is { } labelCounts && h.ClassWeights?.Keys.FirstOrDefault(k => !labelCounts.ContainsKey(k)) is { } unknownLabel
+                ? $"'hyperparameters.class_weights' names '{unknownLabel}', which is not a label of dataset '{dataset.Id}' ({string.Join(", ", labelCounts.Keys)})." :
             !forecast && (h.Loss is not null || h.WindowNormalization is not null || h.SeasonLength is not null) ? "'loss', 'window_normalization' and 'season_length' are for forecast jobs." :
             null;
         if (bad is not null) throw new TrainingRequestException(bad);
@@ -161,7 +173,31 @@ public sealed record TrainingPlan(
         }
         catch (ArgumentException e)
         {
-            throw new TrainingDataException(e.Message);
+            // The engine's checks name the parameter they guard, which means nothing to the job's author.
+            throw new TrainingDataException(e.ParamName is null ? e.Message : e.Message.Replace($" (Parameter '{e.ParamName}')", "", StringComparison.Ordinal));
+        }
+    }
+
+    /// <summary>
+    /// Whether <see cref="CheckInlineDataAsync"/> can check the whole job when it is submitted: its data came with the
+    /// request, so building the problem reads nothing from storage.
+    /// </summary>
+    public bool DataIsInline => Data is not null && ValidationDataset is null;
+
+    /// <summary>
+    /// Builds the problem from inline data and drops it, so that data which cannot train the plan is refused when the
+    /// job is submitted (as <see cref="TrainingRequestException"/>) rather than failing it later.
+    /// </summary>
+    public async Task CheckInlineDataAsync(IDatasetStore datasets, CancellationToken cancellationToken)
+    {
+        if (!DataIsInline) throw new InvalidOperationException("The job's data is not (only) inline.");
+        try
+        {
+            await LoadProblemAsync(datasets, cancellationToken);
+        }
+        catch (TrainingDataException e)
+        {
+            throw new TrainingRequestException(e.Message);
         }
     }
 
@@ -208,6 +244,7 @@ public sealed record TrainingPlan(
         JsonElement data = Data!.Value;
         if (data.ValueKind != JsonValueKind.Object || !data.TryGetProperty("series", out JsonElement series) || series.ValueKind != JsonValueKind.Array || series.GetArrayLength() == 0)
             throw new TrainingDataException("Inline forecast data is {\"series\": [sequence, ...], \"columns\": [name, ...]} with at least one series.");
+        RequireOnly(data, "forecast", "series", "columns");
         var values = new List<float[]>();
         int width = -1;
         int index = 0;
@@ -244,6 +281,7 @@ public sealed record TrainingPlan(
             if (data.ValueKind != JsonValueKind.Object || !data.TryGetProperty("inputs", out JsonElement inputs) || inputs.ValueKind != JsonValueKind.Array
                 || !data.TryGetProperty("labels", out JsonElement given) || given.ValueKind != JsonValueKind.Array)
                 throw new TrainingDataException("Inline classify data is {\"inputs\": [sequence, ...], \"labels\": [label, ...]}.");
+            RequireOnly(data, "classify", "inputs", "labels");
             if (inputs.GetArrayLength() != given.GetArrayLength() || inputs.GetArrayLength() == 0)
                 throw new TrainingDataException($"data.inputs has {inputs.GetArrayLength()} sequences and data.labels {given.GetArrayLength()} labels; give one label per sequence, at least one.");
             width = -1;
@@ -273,9 +311,21 @@ public sealed record TrainingPlan(
             labels.AddRange(validation.Sequences.Select(s => s.Label));
         }
         var set = new SequenceSet(width, sequences, labels);
+        if (set.Classes.Count == 1)
+            throw new TrainingDataException($"Every training sequence has the label '{set.Classes[0]}'; a classifier needs at least two labels.");
         if (ValidationDataset is not null && labels.Skip(firstValidation).FirstOrDefault(l => !labels.Take(firstValidation).Contains(l)) is { } unseen)
             throw new TrainingDataException($"validation_dataset has the label '{unseen}', which no training sequence has.");
         return (set, firstValidation);
+    }
+
+    /// <summary>Refuses a property of inline data the job would ignore, as an unknown property of the request is refused.</summary>
+    private static void RequireOnly(JsonElement data, string task, params string[] known)
+    {
+        foreach (JsonProperty property in data.EnumerateObject())
+        {
+            if (!known.Contains(property.Name, StringComparer.Ordinal))
+                throw new TrainingDataException($"data has the property '{property.Name}'; inline {task} data has only {string.Join(" and ", known.Select(k => $"'{k}'"))}.");
+        }
     }
 
     /// <summary>One inline sequence (steps of numbers, or bare numbers for one feature) as row-major values.</summary>

@@ -14,7 +14,7 @@ namespace GruService.Api.Tests.StorageFaults;
 public sealed class CrashSafetyTests : IDisposable
 {
     private readonly string _root = Directory.CreateTempSubdirectory("gru-crash-").FullName;
-    private readonly ReferenceModel _model = ReferenceModel.Load(1);
+    private readonly ReferenceModel _model = ReferenceModel.Load(12);
     private readonly byte[] _large = ReferenceModel.Load(7).File;
     private ServiceProcess? _service;
 

@@ -14,7 +14,7 @@ public sealed class RealFileSystemFaultTests : IDisposable
 {
     private readonly string _root = Directory.CreateTempSubdirectory("gru-realfs-").FullName;
     private readonly List<string> _mounts = [];
-    private readonly ReferenceModel _model = ReferenceModel.Load(1);
+    private readonly ReferenceModel _model = ReferenceModel.Load(12);
 
     [MountFact]
     public async Task FullTmpfs_AnswersUploads507_AndKeepsServing_UntilSpaceIsFreed()

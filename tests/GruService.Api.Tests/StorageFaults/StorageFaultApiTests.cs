@@ -18,7 +18,7 @@ public sealed class StorageFaultApiTests : IAsyncLifetime
 {
     private readonly StorageFaultSwitch _faults = new();
     private readonly GruServiceFactory _factory;
-    private readonly ReferenceModel _model = ReferenceModel.Load(1);
+    private readonly ReferenceModel _model = ReferenceModel.Load(12);
     private HttpClient _client = null!;
 
     public StorageFaultApiTests()

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using GruService.Api.Tests.Datasets;
 
 namespace GruService.Api.Tests.Training;
 
@@ -151,6 +152,24 @@ public class TrainingJobsApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task StartJob_Returns400_WhenTheDatasetsRecordShowsTheJobCannotTrain()
+    {
+        async Task<string> UploadAsync(string body, string type) => (string)(await (await _client.PostDatasetAsync(body, type)).JsonAsync())["id"]!;
+        string shortSeries = await UploadAsync("y\n1\n2\n3\n", DatasetTestExtensions.Csv);
+        string oneLabel = await UploadAsync("{\"label\": \"a\", \"sequence\": [1, 2]}\n{\"label\": \"a\", \"sequence\": [3]}\n", DatasetTestExtensions.Ndjson);
+        string twoLabels = await UploadAsync("{\"label\": \"a\", \"sequence\": [1, 2]}\n{\"label\": \"b\", \"sequence\": [3]}\n", DatasetTestExtensions.Ndjson);
+
+        async Task<string> RefusedAsync(string body) =>
+            await (await _client.PostJsonAsync("/v1/training-jobs", body)).AssertProblemAsync(400, "invalid_training_job");
+
+        Assert.Contains("the longest series of dataset", await RefusedAsync($$"""{"model": "m", "task": "forecast", "dataset": "{{shortSeries}}", "window": 3, "horizon": 1}"""));
+        Assert.Contains("has the label 'a'; a classifier needs at least two labels", await RefusedAsync($$"""{"model": "m", "task": "classify", "dataset": "{{oneLabel}}"}"""));
+        Assert.Contains("names 'zzz', which is not a label of dataset",
+            await RefusedAsync($$"""{"model": "m", "task": "classify", "dataset": "{{twoLabels}}", "hyperparameters": {"class_weights": {"zzz": 2} } }"""));
+        Assert.Empty((await (await _client.GetAsync("/v1/training-jobs")).JsonAsync())["jobs"]!.AsArray());
+    }
+
+    [Fact]
     public async Task StartJob_Returns409_AndQueuesNothing_WhenTheModelIsOfAnotherTask()
     {
         Assert.Equal(HttpStatusCode.Created, (await _client.PutModelAsync("labels", ReferenceModel.Load(5).File)).StatusCode);
@@ -183,7 +202,8 @@ public class TrainingJobsApiTests : IAsyncLifetime
     [Fact]
     public async Task FailingJob_IsMarkedFailedWithTheReason_AndItsDataStaysIntact()
     {
-        string csv = "date,y\n" + string.Join("\n", Enumerable.Range(0, 30).Select(i => $"2024-01-{i + 1:00},{i}")) + "\n";
+        // 60 rows fit one window of 48 + 12, so the job is accepted; the validation part (20 %) leaves 48 to train on.
+        string csv = "date,y\n" + string.Join("\n", Enumerable.Range(0, 60).Select(i => $"{new DateTime(2024, 1, 1).AddDays(i):yyyy-MM-dd},{i}")) + "\n";
         HttpResponseMessage upload = await _client.PostAsync("/v1/datasets?name=short",
             new StringContent(csv, System.Text.Encoding.UTF8, "text/csv"));
         Assert.Equal(HttpStatusCode.Created, upload.StatusCode);
@@ -193,7 +213,8 @@ public class TrainingJobsApiTests : IAsyncLifetime
         JsonObject job = await TrainingRequests.WaitAsync(_client, await StartAsync(request), TrainingRequests.Finished);
         Assert.Equal("failed", (string?)job["status"]);
         Assert.Contains("No training window fits", (string?)job["error"]);
-        Assert.Equal(30, (int)(await (await _client.GetAsync($"/v1/datasets/{dataset}")).JsonAsync())["rows"]!);
+        Assert.DoesNotContain("(Parameter '", (string?)job["error"]);
+        Assert.Equal(60, (int)(await (await _client.GetAsync($"/v1/datasets/{dataset}")).JsonAsync())["rows"]!);
         await (await _client.GetAsync("/v1/models/too-short")).AssertProblemAsync(404, "unknown_model");
     }
 
@@ -230,6 +251,18 @@ public class TrainingJobsApiTests : IAsyncLifetime
         { """{"model": "m", "task": "forecast", "datset": "typo"}""", "'datset' could not be mapped" },
         { """{"model": "m", "task": "forecast", "data": {"series": [[1]]}, "architecture": {"hiden_size": 3}}""", "'hiden_size' could not be mapped" },
         { """{"model": "m", """, "Failed to read" },
+        // Inline data is checked whole when the job is submitted.
+        { """{"model": "m", "task": "forecast", "data": {}}""", "Inline forecast data is" },
+        { """{"model": "m", "task": "forecast", "data": {"series": [[1, 2, 1e39]]}, "window": 1, "horizon": 1}""", "data.series[0][2] is not a finite number" },
+        { """{"model": "m", "task": "forecast", "data": {"series": [[[1, 2], [1]]]}, "window": 1, "horizon": 1}""", "data.series[0][1] has 1 values" },
+        { """{"model": "m", "task": "forecast", "data": {"series": [[1, 2, 3]], "foo": 1}, "window": 1, "horizon": 1}""", "data has the property 'foo'" },
+        { """{"model": "m", "task": "forecast", "data": {"series": [[1, 2, 3]]}, "window": 4, "horizon": 1}""", "No training window fits" },
+        { """{"model": "m", "task": "forecast", "data": {"series": [[1, 2, 3]]}, "targets": ["x0", "x0"]}""", "'targets' names column 'x0' more than once" },
+        { """{"model": "m", "task": "forecast", "data": {"series": [[[1, 2], [3, 4], [5, 6], [7, 8], [9, 10]]]}, "window": 2, "horizon": 1, "targets": ["x0"], "architecture": {"channel_independent": true}}""",
+            "the targets (x0) must be the inputs (x0, x1)" },
+        { """{"model": "m", "task": "classify", "data": {"inputs": [[1], [2]], "labels": ["a", "a"]}}""", "a classifier needs at least two labels" },
+        { """{"model": "m", "task": "classify", "data": {"inputs": [[1], [2]], "labels": ["a", "b"]}, "hyperparameters": {"class_weights": {"zzz": 2}}}""",
+            "'hyperparameters.class_weights' names 'zzz', which is not a label" },
     };
 
     [Theory]
@@ -241,6 +274,7 @@ public class TrainingJobsApiTests : IAsyncLifetime
         string reason = expected.StartsWith("Failed") || expected.Contains("could not be mapped") ? "bad_request" : "invalid_training_job";
         string detail = await response.AssertProblemAsync(400, reason);
         Assert.Contains(expected, detail);
+        Assert.DoesNotContain("(Parameter '", detail);
         Assert.DoesNotContain((await (await _client.GetAsync("/v1/training-jobs")).JsonAsync())["jobs"]!.AsArray(), j => (string?)j!["model"] == "m");
     }
 }
