@@ -1,6 +1,8 @@
+using System.Text.Json;
 using GruService.Api.Models;
 using GruService.Api.Problems;
 using GruService.Api.Security;
+using GruService.Api.Training;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
@@ -115,12 +117,17 @@ public static class DatasetsApi
     }
 
     /// <summary>Delete a dataset</summary>
-    /// <remarks>Removes the dataset's record and stored values.</remarks>
+    /// <remarks>Removes the dataset's record and stored values. A dataset that a queued or running training job trains or validates on answers 409 until the job ends or is cancelled.</remarks>
     /// <param name="id">The dataset's id.</param>
     /// <param name="store">The dataset store.</param>
+    /// <param name="jobs">The training jobs, which may still need the dataset.</param>
     /// <param name="cancellationToken">Aborted when the client goes away.</param>
-    public static async Task<Results<NoContent, NotFoundProblem, StorageProblem>> DeleteDataset(string id, IDatasetStore store, CancellationToken cancellationToken)
+    public static async Task<Results<NoContent, NotFoundProblem, ConflictProblem, StorageProblem>> DeleteDataset(
+        string id, IDatasetStore store, IJobStore jobs, CancellationToken cancellationToken)
     {
+        if (await JobsUsingAsync(id, jobs, cancellationToken) is { Count: > 0 } users)
+            return ApiProblem.Conflict("dataset_in_use",
+                $"Dataset '{id}' is the data of training job {string.Join(", ", users)}, not finished yet; cancel it (POST /v1/training-jobs/ID/cancel) or wait until it ends, then delete the dataset.");
         try
         {
             return await store.DeleteAsync(id, cancellationToken) ? TypedResults.NoContent() : UnknownDataset(id);
@@ -129,6 +136,22 @@ public static class DatasetsApi
         {
             return ApiProblem.Storage(full: false, $"Dataset '{id}' could not be removed from the storage root: {e.Message}");
         }
+    }
+
+    /// <summary>The queued and running jobs that train or validate on the dataset.</summary>
+    private static async Task<List<string>> JobsUsingAsync(string id, IJobStore jobs, CancellationToken cancellationToken)
+    {
+        var users = new List<string>();
+        foreach (string status in new[] { JobStatus.Queued, JobStatus.Running })
+        {
+            foreach (TrainingJob job in await jobs.ListAsync(status, cancellationToken))
+            {
+                bool validatesOnIt = job.Request.ValueKind == JsonValueKind.Object && job.Request.TryGetProperty("validation_dataset", out JsonElement validation)
+                    && validation.ValueKind == JsonValueKind.String && validation.GetString() == id;
+                if (job.Dataset == id || validatesOnIt) users.Add(job.Id);
+            }
+        }
+        return users;
     }
 
     /// <summary>"csv" or "ndjson" for the accepted media types (in UTF-8, the only charset read); null for anything else.</summary>

@@ -200,6 +200,26 @@ public class TrainingJobsApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task DeleteDataset_Returns409_WhileAJobTrainsOnIt_AndSucceedsOnceTheJobEnds()
+    {
+        HttpResponseMessage upload = await _client.PostDatasetAsync(StorageFaults.StorageFaultApiTests.SineCsv(3000), DatasetTestExtensions.Csv, "sine");
+        string dataset = (string)(await upload.JsonAsync())["id"]!;
+        JsonObject request = TrainingRequests.Forecast("busy", epochs: 500);
+        request.Remove("data");
+        request["dataset"] = dataset;
+        string id = await StartAsync(request);
+        await TrainingRequests.WaitAsync(_client, id, j => (string?)j["status"] == "running");
+
+        string detail = await (await _client.DeleteAsync($"/v1/datasets/{dataset}")).AssertProblemAsync(409, "dataset_in_use");
+
+        Assert.Contains(id, detail);
+        Assert.Equal(HttpStatusCode.OK, (await _client.GetAsync($"/v1/datasets/{dataset}")).StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, (await _client.PostAsync($"/v1/training-jobs/{id}/cancel", null)).StatusCode);
+        await TrainingRequests.WaitAsync(_client, id, TrainingRequests.Finished);
+        Assert.Equal(HttpStatusCode.NoContent, (await _client.DeleteAsync($"/v1/datasets/{dataset}")).StatusCode);
+    }
+
+    [Fact]
     public async Task FailingJob_IsMarkedFailedWithTheReason_AndItsDataStaysIntact()
     {
         // 60 rows fit one window of 48 + 12, so the job is accepted; the validation part (20 %) leaves 48 to train on.
