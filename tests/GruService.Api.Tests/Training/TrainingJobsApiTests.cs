@@ -146,8 +146,12 @@ public class TrainingJobsApiTests : IAsyncLifetime
         JsonObject job = await TrainingRequests.WaitAsync(_client, id, TrainingRequests.Finished);
         Assert.Equal("cancelled", (string?)job["status"]);
         await (await _client.GetAsync("/v1/models/cancelled")).AssertProblemAsync(404, "unknown_model");
-        // Cancelling again is harmless: the job stays cancelled.
-        Assert.Equal(HttpStatusCode.Accepted, (await _client.PostAsync($"/v1/training-jobs/{id}/cancel", null)).StatusCode);
+        // Cancelling again is harmless: 202 with the record, which stays cancelled.
+        HttpResponseMessage again = await _client.PostAsync($"/v1/training-jobs/{id}/cancel", null);
+        Assert.Equal(HttpStatusCode.Accepted, again.StatusCode);
+        JsonObject record = await again.JsonAsync();
+        Assert.Equal(id, (string?)record["id"]);
+        Assert.Equal("cancelled", (string?)record["status"]);
     }
 
     [Fact]
