@@ -235,6 +235,7 @@ public class TrainingQueueTests
         HttpResponseMessage full = await client.PostJsonAsync("/v1/training-jobs", Long("third"));
         string detail = await full.AssertProblemAsync(429, "training_queue_full");
         Assert.Contains("Training:QueueCapacity", detail);
+        Assert.Equal("https://tools.ietf.org/html/rfc6585#section-4", (string?)(await full.JsonAsync())["type"]);
         Assert.Equal(TimeSpan.FromSeconds(30), full.Headers.RetryAfter?.Delta);
 
         // The refused job left no record; the queued one can be cancelled before it starts.
