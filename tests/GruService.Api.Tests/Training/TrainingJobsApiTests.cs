@@ -172,6 +172,20 @@ public class TrainingJobsApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ClassifyJob_FailsSaying1Label_WhenOneLabelIsGivenForTwoSequences()
+    {
+        var request = new JsonObject
+        {
+            ["model"] = "one-label", ["task"] = "classify",
+            ["data"] = new JsonObject { ["inputs"] = new JsonArray(new JsonArray(1, 2), new JsonArray(3, 4)), ["labels"] = new JsonArray("a") },
+        };
+        JsonObject job = await TrainingRequests.WaitAsync(_client, await StartAsync(request), TrainingRequests.Finished);
+
+        Assert.Equal("failed", (string?)job["status"]);
+        Assert.Contains("data.inputs has 2 sequences and data.labels 1 label;", (string?)job["error"]);
+    }
+
+    [Fact]
     public async Task ListJobs_FiltersByStatus()
     {
         string id = await StartAsync(TrainingRequests.Forecast("listed", epochs: 1));
