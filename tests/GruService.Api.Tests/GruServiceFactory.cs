@@ -127,6 +127,7 @@ public static class HttpTestExtensions
         Assert.Equal(status, (int)problem["status"]!);
         Assert.Equal(reason, (string?)problem["reason"]);
         Assert.False(string.IsNullOrWhiteSpace((string?)problem["title"]));
+        Assert.False(string.IsNullOrWhiteSpace((string?)problem["type"]), $"no type: {body}");
         return (string?)problem["detail"] ?? "";
     }
 

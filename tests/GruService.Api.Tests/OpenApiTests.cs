@@ -1,6 +1,10 @@
 using System.Net;
 using System.Text;
+using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
+using GruService.Api.OpenApi;
 
 namespace GruService.Api.Tests;
 
@@ -63,6 +67,61 @@ public class OpenApiTests(ReferenceServiceFixture fixture) : IClassFixture<Refer
         Assert.Equal("integer", (string?)card["version"]!["type"]);
     }
 
+    [Fact]
+    public async Task Document_RequiresNoPropertyThatCanBeNull()
+    {
+        // The JSON options omit null properties, so a property that can be null can be absent from a body.
+        JsonObject schemas = (await DocumentAsync())["components"]!["schemas"]!.AsObject();
+        foreach ((string name, JsonNode? schema) in schemas)
+        {
+            foreach (string property in Required(schemas, name))
+                Assert.False(AdmitsNull(schema!["properties"]![property]), $"{name}.{property} can be null, so omitted, but is required");
+        }
+
+        Assert.Contains("name", Required(schemas, "ModelCard"));
+        Assert.Contains("version", Required(schemas, "ModelCard"));
+        string[][] omitted =
+        [
+            ["ModelCard", "classes", "horizon", "output_size", "window_normalization", "channel_independent", "segment_length"],
+            ["TrainingJob", "started_at", "finished_at", "progress", "result", "error", "dataset"],
+            ["JobProgress", "validation_loss", "validation_metric"],
+            ["JobEpoch", "validation_loss", "validation_metric"],
+            ["SeriesSummary", "name", "first_time", "last_time"],
+        ];
+        foreach (string[] row in omitted)
+        {
+            Assert.True(schemas[row[0]]?["properties"] is JsonObject, $"{row[0]} is missing from the document");
+            foreach (string property in row[1..])
+                Assert.DoesNotContain(property, Required(schemas, row[0]));
+        }
+    }
+
+    [Fact]
+    public async Task ModelCards_HoldEveryPropertyTheDocumentRequires()
+    {
+        JsonObject schemas = (await DocumentAsync())["components"]!["schemas"]!.AsObject();
+        string[] required = [.. Required(schemas, "ModelCard")];
+        JsonArray cards = (await (await fixture.Client.GetAsync("/v1/models")).JsonAsync())["models"]!.AsArray();
+        // Forecast and classify cards leave out different properties (classes; horizon and output_size).
+        Assert.Contains(cards, c => (string?)c!["task"] == "forecast");
+        Assert.Contains(cards, c => (string?)c!["task"] == "classify");
+        foreach (JsonNode? card in cards)
+            foreach (string property in required)
+                Assert.True(card!.AsObject().ContainsKey(property), $"{card["name"]} has no '{property}', which ModelCard requires");
+    }
+
+    private static IEnumerable<string> Required(JsonObject schemas, string name) =>
+        schemas[name]?["required"]?.AsArray().Select(p => (string)p!) ?? [];
+
+    /// <summary>Null through any of the spellings OpenAPI 3.0 and 3.1 have for it.</summary>
+    private static bool AdmitsNull(JsonNode? schema)
+    {
+        if (schema is not JsonObject s) return false;
+        bool nullType = s["type"] is JsonArray types ? types.Any(t => (string?)t == "null") : (string?)s["type"] == "null";
+        bool nullable = s["nullable"] is JsonValue flag && flag.GetValue<bool>();
+        return nullType || nullable || new[] { "oneOf", "anyOf" }.Any(key => s[key] is JsonArray options && options.Any(AdmitsNull));
+    }
+
     [Theory]
     [InlineData("Forecast", "/v1/models/{name}/forecast", "forecast")]
     [InlineData("Classify", "/v1/models/{name}/classify", "classify")]
@@ -109,5 +168,38 @@ public class SwaggerSwitchTests
         HttpClient client = factory.CreateClient();
         Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync("/swagger/index.html")).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/openapi/v1.json")).StatusCode);
+    }
+}
+
+public class OmittedPropertiesTransformerTests
+{
+    private sealed record Sample(
+        string Name,
+        string? Note,
+        int Count,
+        int? Limit,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? Kept,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] int Zero);
+
+    [Fact]
+    public void CanBeOmitted_SaysExactlyWhichPropertiesTheSerializerLeavesOut()
+    {
+        var options = new JsonSerializerOptions
+        {
+            PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+            DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+            TypeInfoResolver = new DefaultJsonTypeInfoResolver(),
+        };
+        // Every value null or default, except Name: a non-nullable reference is never null by its type's contract.
+        JsonObject written = JsonSerializer.SerializeToNode(new Sample("n", null, 0, null, null, 0), options)!.AsObject();
+
+        JsonTypeInfo sample = options.GetTypeInfo(typeof(Sample));
+        Assert.Equal(6, sample.Properties.Count);
+        foreach (JsonPropertyInfo property in sample.Properties)
+        {
+            bool left = !written.ContainsKey(property.Name);
+            Assert.True(OmittedPropertiesTransformer.CanBeOmitted(property) == left,
+                $"The serializer {(left ? "left out" : "wrote")} {property.Name}; CanBeOmitted says {!left}");
+        }
     }
 }

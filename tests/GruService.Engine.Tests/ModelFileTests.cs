@@ -909,13 +909,13 @@ public class ModelFileTests
     }
 
     [Theory]
-    [InlineData("[]", 0)]
-    [InlineData("[\"only\"]", 1)]
-    public void Read_Rejects_TooFewClasses(string classes, int count)
+    [InlineData("[]", "0 labels")]
+    [InlineData("[\"only\"]", "1 label")]
+    public void Read_Rejects_TooFewClasses(string classes, string count)
     {
         var builder = ModelFileBuilder.Classify();
         builder.Config["classes"] = Raw(classes);
-        AssertRejected(builder.Build(), $"config.classes has {count} labels; it must have between 2 and 65536");
+        AssertRejected(builder.Build(), $"config.classes has {count}; it must have between 2 and 65536");
     }
 
     [Fact]

@@ -45,7 +45,7 @@ public static class InferenceRequestReader
             if (!reader.Read())
                 return "The body is empty; send {\"inputs\": [sequence, ...]}.";
             if (reader.TokenType != JsonTokenType.StartObject)
-                return $"The body is a JSON {Describe(reader.TokenType)}; send an object: {{\"inputs\": [sequence, ...]}}.";
+                return $"The body is {Describe(reader.TokenType)}; send an object: {{\"inputs\": [sequence, ...]}}.";
 
             bool sawInputs = false;
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
@@ -74,7 +74,7 @@ public static class InferenceRequestReader
     private static string? ReadSequences(ref Utf8JsonReader reader, string model, int inputSize, InferenceOptions limits, InputBatch batch)
     {
         if (reader.TokenType != JsonTokenType.StartArray)
-            return $"'inputs' is a {Describe(reader.TokenType)}; it must be an array of sequences.";
+            return $"'inputs' is {Describe(reader.TokenType)}; it must be an array of sequences.";
         int sequence = 0;
         while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
         {
@@ -83,7 +83,7 @@ public static class InferenceRequestReader
             if (reader.TokenType != JsonTokenType.StartArray)
                 return reader.TokenType == JsonTokenType.Number
                     ? $"inputs[{sequence}] is a number; a sequence is an array of time steps (one sequence of bare numbers is sent as {{\"inputs\": [[1, 2, 3]]}})."
-                    : $"inputs[{sequence}] is a {Describe(reader.TokenType)}; a sequence is an array of time steps.";
+                    : $"inputs[{sequence}] is {Describe(reader.TokenType)}; a sequence is an array of time steps.";
             int steps = 0;
             while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
             {
@@ -112,12 +112,12 @@ public static class InferenceRequestReader
             return ReadNumber(ref reader, batch, sequence, step, feature: -1);
         }
         if (reader.TokenType != JsonTokenType.StartArray)
-            return $"inputs[{sequence}][{step}] is a {Describe(reader.TokenType)}; a time step is an array of {inputSize} numbers{(inputSize == 1 ? " or one number" : "")}.";
+            return $"inputs[{sequence}][{step}] is {Describe(reader.TokenType)}; a time step is {(inputSize == 1 ? "a number, or an array of one number" : $"an array of {inputSize} numbers")}.";
         int features = 0;
         while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
         {
             if (reader.TokenType != JsonTokenType.Number)
-                return $"inputs[{sequence}][{step}][{features}] is a {Describe(reader.TokenType)}; features must be numbers.";
+                return $"inputs[{sequence}][{step}][{features}] is {Describe(reader.TokenType)}; features must be numbers.";
             if (features < inputSize && ReadNumber(ref reader, batch, sequence, step, features) is { } error)
                 return error;
             features++;
@@ -175,13 +175,14 @@ public static class InferenceRequestReader
         }
     }
 
+    /// <summary>The kind of JSON value with its article, so a detail reads "is an object", "is null".</summary>
     private static string Describe(JsonTokenType token) => token switch
     {
-        JsonTokenType.StartObject => "object",
-        JsonTokenType.StartArray => "array",
-        JsonTokenType.String => "string",
-        JsonTokenType.Number => "number",
-        JsonTokenType.True or JsonTokenType.False => "boolean",
+        JsonTokenType.StartObject => "an object",
+        JsonTokenType.StartArray => "an array",
+        JsonTokenType.String => "a string",
+        JsonTokenType.Number => "a number",
+        JsonTokenType.True or JsonTokenType.False => "a boolean",
         JsonTokenType.Null => "null",
         _ => token.ToString(),
     };

@@ -33,6 +33,7 @@ public static class OpenApiExtensions
                 return Task.CompletedTask;
             });
             options.AddOperationTransformer<OperationDocsTransformer>();
+            options.AddSchemaTransformer<OmittedPropertiesTransformer>();
             options.AddDocumentTransformer<ApiKeySecurityTransformer>();
             options.AddOperationTransformer<ApiKeySecurityTransformer>();
         });

@@ -16,6 +16,7 @@ public static class ApiProblem
     {
         var problem = new ProblemDetails
         {
+            Type = DefaultType(status),
             Status = status,
             Title = title ?? DefaultTitle(status),
             Detail = detail,
@@ -43,6 +44,17 @@ public static class ApiProblem
     /// <summary>507 when the storage is full, 503 when it cannot be written for another reason.</summary>
     public static StorageProblem Storage(bool full, string detail) =>
         new(Create(full ? StatusCodes.Status507InsufficientStorage : StatusCodes.Status503ServiceUnavailable, full ? "storage_full" : "storage_unavailable", detail));
+
+    /// <summary>
+    /// The type of the statuses we answer that ASP.NET Core's problem defaults have none for (they cover RFC 9110's):
+    /// without it those bodies alone would have no <c>type</c>. Null leaves the framework's.
+    /// </summary>
+    public static string? DefaultType(int status) => status switch
+    {
+        429 => "https://tools.ietf.org/html/rfc6585#section-4",
+        507 => "https://tools.ietf.org/html/rfc4918#section-11.5",
+        _ => null,
+    };
 
     private static string DefaultTitle(int status) => status switch
     {

@@ -21,6 +21,8 @@ public static class ProblemsExtensions
                 problem.Detail ??= DetailFor(context.HttpContext, reason);
                 context.HttpContext.RequestServices.GetService<ServiceMetrics>()?.RecordError(reason);
             }
+            // The exception handler's 507 (a full disk) is not built by ApiProblem, and the framework has no type for it.
+            problem.Type ??= ApiProblem.DefaultType(problem.Status ?? context.HttpContext.Response.StatusCode);
             // The W3C trace id alone (ASP.NET's own traceId is the whole traceparent), matching the log events' TraceId.
             if (Activity.Current is { } activity)
                 problem.Extensions["trace_id"] = activity.TraceId.ToString();

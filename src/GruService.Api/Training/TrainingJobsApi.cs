@@ -117,7 +117,12 @@ public static class TrainingJobsApi
         await jobs.GetAsync(id, cancellationToken) is { } job ? TypedResults.Ok(job) : UnknownJob(id);
 
     /// <summary>Cancel a training job</summary>
-    /// <remarks>A queued job is cancelled at once; a running one stops at its next batch and publishes nothing (on another replica: as soon as it is notified, at the latest at its next heartbeat). A finished job answers 409.</remarks>
+    /// <remarks>
+    /// A queued job is cancelled at once; a running one stops at its next batch and publishes nothing (on another
+    /// replica: as soon as it is notified, at the latest at its next heartbeat). Answers 202 with the job's record.
+    /// Cancelling is idempotent: a job already cancelled answers 202 with its record again. A job that succeeded or
+    /// failed answers 409 (reason job_finished).
+    /// </remarks>
     /// <param name="id">The job's id.</param>
     /// <param name="jobs">The job store.</param>
     /// <param name="worker">The worker running jobs.</param>

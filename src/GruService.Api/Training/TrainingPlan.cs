@@ -283,7 +283,11 @@ public sealed record TrainingPlan(
                 throw new TrainingDataException("Inline classify data is {\"inputs\": [sequence, ...], \"labels\": [label, ...]}.");
             RequireOnly(data, "classify", "inputs", "labels");
             if (inputs.GetArrayLength() != given.GetArrayLength() || inputs.GetArrayLength() == 0)
-                throw new TrainingDataException($"data.inputs has {inputs.GetArrayLength()} sequences and data.labels {given.GetArrayLength()} labels; give one label per sequence, at least one.");
+            {
+                int sequenceCount = inputs.GetArrayLength(), labelCount = given.GetArrayLength();
+                throw new TrainingDataException($"data.inputs has {sequenceCount} sequence{(sequenceCount == 1 ? "" : "s")} and data.labels "
+                    + $"{labelCount} label{(labelCount == 1 ? "" : "s")}; give one label per sequence, at least one.");
+            }
             width = -1;
             int index = 0;
             foreach (JsonElement one in inputs.EnumerateArray())

@@ -222,7 +222,7 @@ public static class GruConfigJson
             throw new ModelFileException("config.classes is not an array of strings.");
         int count = value.GetArrayLength();
         if (count < 2 || count > max)
-            throw new ModelFileException($"config.classes has {count} labels; it must have between 2 and {max}.");
+            throw new ModelFileException($"config.classes has {count} label{(count == 1 ? "" : "s")}; it must have between 2 and {max}.");
         var labels = new List<string>(count);
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (JsonElement item in value.EnumerateArray())

@@ -147,8 +147,12 @@ public class TrainingJobsApiTests : IAsyncLifetime
         JsonObject job = await TrainingRequests.WaitAsync(_client, id, TrainingRequests.Finished);
         Assert.Equal("cancelled", (string?)job["status"]);
         await (await _client.GetAsync("/v1/models/cancelled")).AssertProblemAsync(404, "unknown_model");
-        // Cancelling again is harmless: the job stays cancelled.
-        Assert.Equal(HttpStatusCode.Accepted, (await _client.PostAsync($"/v1/training-jobs/{id}/cancel", null)).StatusCode);
+        // Cancelling again is harmless: 202 with the record, which stays cancelled.
+        HttpResponseMessage again = await _client.PostAsync($"/v1/training-jobs/{id}/cancel", null);
+        Assert.Equal(HttpStatusCode.Accepted, again.StatusCode);
+        JsonObject record = await again.JsonAsync();
+        Assert.Equal(id, (string?)record["id"]);
+        Assert.Equal("cancelled", (string?)record["status"]);
     }
 
     [Fact]
@@ -239,6 +243,20 @@ public class TrainingJobsApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ClassifyJob_FailsSaying1Label_WhenOneLabelIsGivenForTwoSequences()
+    {
+        var request = new JsonObject
+        {
+            ["model"] = "one-label", ["task"] = "classify",
+            ["data"] = new JsonObject { ["inputs"] = new JsonArray(new JsonArray(1, 2), new JsonArray(3, 4)), ["labels"] = new JsonArray("a") },
+        };
+        JsonObject job = await TrainingRequests.WaitAsync(_client, await StartAsync(request), TrainingRequests.Finished);
+
+        Assert.Equal("failed", (string?)job["status"]);
+        Assert.Contains("data.inputs has 2 sequences and data.labels 1 label;", (string?)job["error"]);
+    }
+
+    [Fact]
     public async Task ListJobs_FiltersByStatus()
     {
         string id = await StartAsync(TrainingRequests.Forecast("listed", epochs: 1));
@@ -315,6 +333,7 @@ public class TrainingQueueTests
         HttpResponseMessage full = await client.PostJsonAsync("/v1/training-jobs", Long("third"));
         string detail = await full.AssertProblemAsync(429, "training_queue_full");
         Assert.Contains("Training:QueueCapacity", detail);
+        Assert.Equal("https://tools.ietf.org/html/rfc6585#section-4", (string?)(await full.JsonAsync())["type"]);
         Assert.Equal(TimeSpan.FromSeconds(30), full.Headers.RetryAfter?.Delta);
 
         // The refused job left no record; the queued one can be cancelled before it starts.

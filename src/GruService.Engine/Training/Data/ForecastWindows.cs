@@ -285,7 +285,7 @@ public sealed class ForecastWindows
         if (names is null) return [.. Enumerable.Range(0, data.ColumnCount)];
         if (names.Count == 0) throw new ArgumentException($"The {role} columns are an empty list; leave them unset for every column.");
         int[] columns = [.. names.Select(data.ColumnIndex)];
-        if (columns.Distinct().Count() != columns.Length) throw new ArgumentException($"An {role} column is listed twice.");
+        if (columns.Distinct().Count() != columns.Length) throw new ArgumentException($"A column is listed twice among the {role} columns.");
         return columns;
     }
 

@@ -244,7 +244,8 @@ public class ForecastWindowsTests
         Assert.Contains("No training window fits", Assert.Throws<ArgumentException>(() => new ForecastWindows(data, Options(window: 15))).Message);
         Assert.Throws<ArgumentException>(() => new ForecastWindows(data, Options() with { InputColumns = ["z"] }));
         Assert.Throws<ArgumentException>(() => new ForecastWindows(data, Options() with { InputColumns = [] }));
-        Assert.Throws<ArgumentException>(() => new ForecastWindows(data, Options() with { TargetColumns = ["a", "a"] }));
+        Assert.Equal("A column is listed twice among the target columns.",
+            Assert.Throws<ArgumentException>(() => new ForecastWindows(data, Options() with { TargetColumns = ["a", "a"] })).Message);
         Assert.Throws<ArgumentOutOfRangeException>(() => new ForecastWindows(data, Options() with { Stride = 0 }));
         var error = Assert.Throws<ArgumentException>(() => new ForecastWindows(data,
             Options() with { InputColumns = ["a"], TargetColumns = ["b"], WindowNormalization = WindowNormalization.Mean }));
