@@ -1,4 +1,5 @@
 using System.Text.Json;
+using GruService.Api.Json;
 using GruService.Api.Models;
 using GruService.Api.Problems;
 using GruService.Api.Security;
@@ -146,9 +147,8 @@ public static class DatasetsApi
         {
             foreach (TrainingJob job in await jobs.ListAsync(status, cancellationToken))
             {
-                bool validatesOnIt = job.Request.ValueKind == JsonValueKind.Object && job.Request.TryGetProperty("validation_dataset", out JsonElement validation)
-                    && validation.ValueKind == JsonValueKind.String && validation.GetString() == id;
-                if (job.Dataset == id || validatesOnIt) users.Add(job.Id);
+                if (job.Dataset == id || job.Request.Deserialize(GruJsonContext.Default.TrainingJobRequest)?.ValidationDataset == id)
+                    users.Add(job.Id);
             }
         }
         return users;

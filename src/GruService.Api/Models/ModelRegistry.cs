@@ -16,13 +16,7 @@ public sealed class ModelTooLargeException(long limit) : Exception($"The model f
 /// A version whose task is not the one its model serves. Every version of a model has one task, so that rolling
 /// forward or back never changes the shape of its clients' requests and answers.
 /// </summary>
-public sealed class ModelTaskConflictException(string name, string servedTask, string offeredTask)
-    : InvalidOperationException(Describe(name, servedTask, offeredTask))
-{
-    public static string Describe(string name, string servedTask, string offeredTask) =>
-        $"Model '{name}' is a {servedTask} model, so a {offeredTask} model cannot be a version of it: every version of a model has the same task, " +
-        $"so that its clients keep working. Use another name, or delete '{name}' first.";
-}
+public sealed class ModelTaskConflictException(string message) : InvalidOperationException(message);
 
 /// <summary>
 /// The singleton set of served models: for each name, its active version, fully loaded. Reads are lock-free;
@@ -60,12 +54,14 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
 
             foreach (string name in await store.ListModelsAsync(cancellationToken))
             {
-                int? version = await store.GetActiveVersionAsync(name, cancellationToken)
-                    ?? (await store.ListVersionsAsync(name, cancellationToken)).LastOrDefault()?.Version;
+                IReadOnlyList<StoredVersion> versions = await store.ListVersionsAsync(name, cancellationToken);
+                int? version = await store.GetActiveVersionAsync(name, cancellationToken) ?? versions.LastOrDefault()?.Version;
                 if (version is null) continue;
                 try
                 {
-                    ServedModel served = await LoadVersionAsync(name, version.Value, cancellationToken);
+                    StoredVersion stored = versions.FirstOrDefault(v => v.Version == version)
+                        ?? throw new InvalidOperationException($"Version {version} of '{name}' is not stored.");
+                    ServedModel served = await LoadVersionAsync(name, stored, cancellationToken);
                     _active[name] = served;
                     LogLoaded(name, served.Version, served.TaskName, served.Model.ParameterCount);
                 }
@@ -175,8 +171,8 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
         await _changes.WaitAsync(cancellationToken);
         try
         {
-            if (!(await store.ListVersionsAsync(name, cancellationToken)).Any(v => v.Version == version)) return null;
-            ServedModel served = await LoadVersionAsync(name, version, cancellationToken);
+            if ((await store.ListVersionsAsync(name, cancellationToken)).FirstOrDefault(v => v.Version == version) is not { } stored) return null;
+            ServedModel served = await LoadVersionAsync(name, stored, cancellationToken);
             RequireServedTask(name, served.Model);
             await store.SetActiveVersionAsync(name, version, CancellationToken.None);
             int? previous = _active.TryGetValue(name, out var old) ? old.Version : null;
@@ -233,7 +229,7 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
                 if (current is not null && current.Version == wanted.Version && current.Stored.Sha256 == wanted.Sha256) continue;
                 try
                 {
-                    ServedModel served = await LoadVersionAsync(name, wanted.Version, cancellationToken);
+                    ServedModel served = await LoadVersionAsync(name, wanted, cancellationToken);
                     _active[name] = served;
                     LogSwapped(name, current?.Version, served.Version, "a change by another replica");
                 }
@@ -249,18 +245,26 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
         }
     }
 
+    /// <summary>
+    /// Why a model of <paramref name="task"/> cannot be a version of <paramref name="name"/> (which serves another
+    /// task), or null when it can. Training jobs ask before they are queued; the registry asks again when it stores.
+    /// </summary>
+    public string? TaskConflict(string name, GruTask task) =>
+        _active.TryGetValue(name, out ServedModel? served) && served.Task != task
+            ? $"Model '{name}' is a {served.TaskName} model, so a {ServedModel.NameOf(task)} model cannot be a version of it: every version " +
+              $"of a model has the same task, so that its clients keep working. Use another name, or delete '{name}' first."
+            : null;
+
     /// <summary>Throws <see cref="ModelTaskConflictException"/> when <paramref name="name"/> serves a model of another task.</summary>
     private void RequireServedTask(string name, GruModel model)
     {
-        if (_active.TryGetValue(name, out ServedModel? served) && served.Task != model.Config.Task)
-            throw new ModelTaskConflictException(name, served.TaskName, ServedModel.NameOf(model.Config.Task));
+        if (TaskConflict(name, model.Config.Task) is { } conflict) throw new ModelTaskConflictException(conflict);
     }
 
-    private async Task<ServedModel> LoadVersionAsync(string name, int version, CancellationToken cancellationToken)
+    /// <summary>Reads and validates a stored version; the caller has its record from the listing it chose it in.</summary>
+    private async Task<ServedModel> LoadVersionAsync(string name, StoredVersion stored, CancellationToken cancellationToken)
     {
-        StoredVersion stored = (await store.ListVersionsAsync(name, cancellationToken)).FirstOrDefault(v => v.Version == version)
-            ?? throw new InvalidOperationException($"Version {version} of '{name}' is not stored.");
-        byte[] bytes = await store.ReadAsync(name, version, cancellationToken);
+        byte[] bytes = await store.ReadAsync(name, stored.Version, cancellationToken);
         return new ServedModel(name, stored, ModelFile.Read(bytes, Limits));
     }
 

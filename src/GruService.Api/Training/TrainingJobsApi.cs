@@ -56,8 +56,8 @@ public static class TrainingJobsApi
             return ApiProblem.BadRequest("invalid_training_job", e.Message);
         }
         // Checked again when the job publishes, in case the model changes meanwhile; here it fails before any training.
-        if (registry.TryGet(request.Model!, out ServedModel served) && served.TaskName != request.Task)
-            return ApiProblem.Conflict("task_mismatch", $"The job was not queued: {ModelTaskConflictException.Describe(request.Model!, served.TaskName, request.Task!)}");
+        if (registry.TaskConflict(plan.Model, plan.Task) is { } conflict)
+            return ApiProblem.Conflict("task_mismatch", $"The job was not queued: {conflict}");
 
         JsonElement recordedRequest;
         try

@@ -72,7 +72,7 @@ public sealed partial class PostgresDatabase : IDisposable, IAsyncDisposable
         }
     }
 
-    /// <inheritdoc cref="Run{T}"/>
+    /// <summary>Runs <paramref name="work"/> on a pooled connection; an outage becomes <see cref="StorageUnavailableException"/>.</summary>
     public async Task<T> RunAsync<T>(Func<NpgsqlConnection, Task<T>> work, CancellationToken cancellationToken)
     {
         await using NpgsqlConnection connection = await OpenAsync(cancellationToken);
