@@ -1,8 +1,5 @@
 using System.Net;
-using System.Security.Cryptography;
 using System.Text.Json.Nodes;
-using GruService.Api.Models;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace GruService.Api.Tests;
 
@@ -150,12 +147,8 @@ public class ModelsApiTests : IAsyncLifetime
     public async Task ActivateVersion_Returns409_AndKeepsServing_ForAStoredVersionOfAnotherTask()
     {
         await _client.PutModelAsync("demand", Forecaster.File);
-        // Such a version can no longer be uploaded; a store written before the rule (or by hand) may still hold one.
-        var store = _factory.Services.GetRequiredService<IModelStore>();
-        string staging;
-        await using (Stream file = store.CreateStagingFile(out staging))
-            await file.WriteAsync(Classifier.File);
-        await store.AddVersionAsync("demand", staging, Convert.ToHexStringLower(SHA256.HashData(Classifier.File)), CancellationToken.None);
+        // Such a version can be neither uploaded nor added to the store; a store written before the rule (or by hand) may still hold one.
+        await File.WriteAllBytesAsync(Path.Combine(_factory.StorageRoot, "models", "demand", "2.safetensors"), Classifier.File);
 
         string detail = await (await _client.PostAsync("/v1/models/demand/versions/2/activate", null)).AssertProblemAsync(409, "task_mismatch");
 
