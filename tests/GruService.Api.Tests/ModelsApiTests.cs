@@ -144,6 +144,23 @@ public class ModelsApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ConcurrentUploadsOfBothTasksToANewName_StoreOneTask_AndAnswer201Or409()
+    {
+        ReferenceModel[] files = [.. Enumerable.Range(0, 8).Select(i => i % 2 == 0 ? Forecaster : Classifier)];
+
+        HttpResponseMessage[] responses = await Task.WhenAll(files.Select(file => _client.PutModelAsync("raced", file.File)));
+
+        string[] stored = [.. await Task.WhenAll(responses.Where(r => r.StatusCode == HttpStatusCode.Created).Select(async r => (string)(await r.JsonAsync())["sha256"]!))];
+        Assert.Equal(4, stored.Length);
+        Assert.Single(stored.Distinct());
+        foreach (HttpResponseMessage refused in responses.Where(r => r.StatusCode != HttpStatusCode.Created))
+            await refused.AssertProblemAsync(409, "task_mismatch");
+        JsonObject versions = await (await _client.GetAsync("/v1/models/raced/versions")).JsonAsync();
+        Assert.Equal(stored.Order(), versions["versions"]!.AsArray().Select(v => (string)v!["sha256"]!));
+        Assert.Empty(Directory.GetFiles(Path.Combine(_factory.StorageRoot, "tmp")));
+    }
+
+    [Fact]
     public async Task ActivateVersion_Returns409_AndKeepsServing_ForAStoredVersionOfAnotherTask()
     {
         await _client.PutModelAsync("demand", Forecaster.File);
