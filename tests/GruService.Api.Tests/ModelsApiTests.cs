@@ -1,8 +1,5 @@
 using System.Net;
-using System.Security.Cryptography;
 using System.Text.Json.Nodes;
-using GruService.Api.Models;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace GruService.Api.Tests;
 
@@ -147,15 +144,28 @@ public class ModelsApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ConcurrentUploadsOfBothTasksToANewName_StoreOneTask_AndAnswer201Or409()
+    {
+        ReferenceModel[] files = [.. Enumerable.Range(0, 8).Select(i => i % 2 == 0 ? Forecaster : Classifier)];
+
+        HttpResponseMessage[] responses = await Task.WhenAll(files.Select(file => _client.PutModelAsync("raced", file.File)));
+
+        string[] stored = [.. await Task.WhenAll(responses.Where(r => r.StatusCode == HttpStatusCode.Created).Select(async r => (string)(await r.JsonAsync())["sha256"]!))];
+        Assert.Equal(4, stored.Length);
+        Assert.Single(stored.Distinct());
+        foreach (HttpResponseMessage refused in responses.Where(r => r.StatusCode != HttpStatusCode.Created))
+            await refused.AssertProblemAsync(409, "task_mismatch");
+        JsonObject versions = await (await _client.GetAsync("/v1/models/raced/versions")).JsonAsync();
+        Assert.Equal(stored.Order(), versions["versions"]!.AsArray().Select(v => (string)v!["sha256"]!));
+        Assert.Empty(Directory.GetFiles(Path.Combine(_factory.StorageRoot, "tmp")));
+    }
+
+    [Fact]
     public async Task ActivateVersion_Returns409_AndKeepsServing_ForAStoredVersionOfAnotherTask()
     {
         await _client.PutModelAsync("demand", Forecaster.File);
-        // Such a version can no longer be uploaded; a store written before the rule (or by hand) may still hold one.
-        var store = _factory.Services.GetRequiredService<IModelStore>();
-        string staging;
-        await using (Stream file = store.CreateStagingFile(out staging))
-            await file.WriteAsync(Classifier.File);
-        await store.AddVersionAsync("demand", staging, Convert.ToHexStringLower(SHA256.HashData(Classifier.File)), CancellationToken.None);
+        // Such a version can be neither uploaded nor added to the store; a store written before the rule (or by hand) may still hold one.
+        await File.WriteAllBytesAsync(Path.Combine(_factory.StorageRoot, "models", "demand", "2.safetensors"), Classifier.File);
 
         string detail = await (await _client.PostAsync("/v1/models/demand/versions/2/activate", null)).AssertProblemAsync(409, "task_mismatch");
 

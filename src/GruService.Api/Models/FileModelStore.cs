@@ -1,12 +1,15 @@
 using System.Globalization;
 using System.Text.Json;
+using GruService.Engine;
+using GruService.Engine.ModelFiles;
 using Microsoft.Extensions.Options;
 
 namespace GruService.Api.Models;
 
 /// <summary>
 /// Model files on the local file system, for a single instance:
-/// <c>ROOT/models/NAME/VERSION.safetensors</c> with a <c>VERSION.json</c> record beside it, and <c>ROOT/models/NAME/active</c>.
+/// <c>ROOT/models/NAME/VERSION.safetensors</c> with a <c>VERSION.json</c> record beside it, <c>ROOT/models/NAME/active</c>,
+/// and <c>ROOT/models/NAME/task</c>, the task every version of the model has.
 /// Every write goes to a temporary file that is flushed and then renamed over its target, so a crash leaves the old
 /// file or the new one; temporary files a crash left behind are removed at start-up. Listing a directory and
 /// reading a few bytes have no asynchronous form worth the name, so the reads complete before they return a task.
@@ -17,9 +20,13 @@ public sealed partial class FileModelStore : IModelStore
     private const string TemporaryExtension = ".tmp";
     private const string UploadPrefix = "upload-";
     private const string DeletedPrefix = "deleted-";
+    private const string TaskFile = "task";
     private readonly string _models;
     private readonly string _staging;
     private readonly ILogger<FileModelStore> _logger;
+    // Serialises the writes that decide what a model holds (adding a version, importing, deleting), so that checking
+    // a new version's task against the model's and numbering it are one step whoever calls.
+    private readonly SemaphoreSlim _writes = new(1, 1);
 
     public FileModelStore(IOptions<StorageOptions> options, ILogger<FileModelStore>? logger = null)
     {
@@ -56,11 +63,13 @@ public sealed partial class FileModelStore : IModelStore
         return versions;
     }
 
-    public Task<int?> GetActiveVersionAsync(string name, CancellationToken cancellationToken)
+    public Task<int?> GetActiveVersionAsync(string name, CancellationToken cancellationToken) => Task.FromResult(ActiveVersion(name));
+
+    private int? ActiveVersion(string name)
     {
         string path = Path.Combine(ModelDirectory(name), "active");
-        if (!File.Exists(path)) return Task.FromResult<int?>(null);
-        return Task.FromResult<int?>(int.TryParse(File.ReadAllText(path).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out int version) ? version : null);
+        if (!File.Exists(path)) return null;
+        return int.TryParse(File.ReadAllText(path).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out int version) ? version : null;
     }
 
     public Task<byte[]> ReadAsync(string name, int version, CancellationToken cancellationToken) =>
@@ -73,11 +82,36 @@ public sealed partial class FileModelStore : IModelStore
         return new FileStream(stagingPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.Asynchronous);
     }
 
-    public async Task<StoredVersion> AddVersionAsync(string name, string stagingPath, string sha256, CancellationToken cancellationToken)
+    public async Task<StoredVersion> AddVersionAsync(string name, GruTask task, string stagingPath, string sha256, CancellationToken cancellationToken)
     {
+        await _writes.WaitAsync(cancellationToken);
+        try
+        {
+            return await AddVersionHoldingLockAsync(name, task, stagingPath, sha256, cancellationToken);
+        }
+        finally
+        {
+            _writes.Release();
+        }
+    }
+
+    /// <summary>Checks the task, numbers the version and moves the file in; the caller holds <see cref="_writes"/>.</summary>
+    private async Task<StoredVersion> AddVersionHoldingLockAsync(string name, GruTask task, string stagingPath, string sha256, CancellationToken cancellationToken)
+    {
+        List<StoredVersion> versions = Versions(name);
+        GruTask? recorded = null;
+        if (versions.Count > 0)
+        {
+            recorded = RecordedTask(name);
+            if ((recorded ?? TaskOfStoredVersion(name, versions)) is { } modelTask && modelTask != task)
+                throw new ModelTaskConflictException(name, modelTask, task);
+        }
         string directory = ModelDirectory(name);
         Directory.CreateDirectory(directory);
-        int version = Versions(name).Select(v => v.Version).DefaultIfEmpty(0).Max() + 1;
+        // Before the version: a task file without versions (a first add that failed or crashed) is ignored and rewritten.
+        if (recorded is null)
+            await WriteAtomicAsync(Path.Combine(directory, TaskFile), System.Text.Encoding.ASCII.GetBytes(ServedModel.NameOf(task)), cancellationToken);
+        int version = versions.Select(v => v.Version).DefaultIfEmpty(0).Max() + 1;
         var record = new StoredVersion(version, DateTimeOffset.UtcNow, sha256, new FileInfo(stagingPath).Length);
         // The record first: a version file is only listed once it is in place, and a missing record is rebuilt.
         await WriteAtomicAsync(RecordPath(name, version), JsonSerializer.SerializeToUtf8Bytes(record, StoreJson.Default.StoredVersion), cancellationToken);
@@ -88,37 +122,53 @@ public sealed partial class FileModelStore : IModelStore
     public Task SetActiveVersionAsync(string name, int version, CancellationToken cancellationToken) =>
         WriteAtomicAsync(Path.Combine(ModelDirectory(name), "active"), System.Text.Encoding.ASCII.GetBytes(version.ToString(CultureInfo.InvariantCulture)), cancellationToken);
 
-    /// <summary>One instance uses the store, and imports before it serves requests, so checking first is enough.</summary>
-    public async Task<StoredVersion?> TryImportAsync(string name, byte[] file, string sha256, CancellationToken cancellationToken)
+    /// <summary>One instance uses the store, so checking under the store's lock is enough.</summary>
+    public async Task<StoredVersion?> TryImportAsync(string name, GruTask task, byte[] file, string sha256, CancellationToken cancellationToken)
     {
-        if (Versions(name).Count > 0) return null;
-        string stagingPath;
-        await using (Stream staging = CreateStagingFile(out stagingPath))
-        {
-            await staging.WriteAsync(file, cancellationToken);
-            ((FileStream)staging).Flush(flushToDisk: true);
-        }
+        await _writes.WaitAsync(cancellationToken);
         try
         {
-            StoredVersion stored = await AddVersionAsync(name, stagingPath, sha256, cancellationToken);
-            await SetActiveVersionAsync(name, stored.Version, cancellationToken);
-            return stored;
+            if (Versions(name).Count > 0) return null;
+            string stagingPath;
+            await using (Stream staging = CreateStagingFile(out stagingPath))
+            {
+                await staging.WriteAsync(file, cancellationToken);
+                ((FileStream)staging).Flush(flushToDisk: true);
+            }
+            try
+            {
+                StoredVersion stored = await AddVersionHoldingLockAsync(name, task, stagingPath, sha256, cancellationToken);
+                await SetActiveVersionAsync(name, stored.Version, cancellationToken);
+                return stored;
+            }
+            finally
+            {
+                File.Delete(stagingPath); // gone already unless the add failed
+            }
         }
         finally
         {
-            File.Delete(stagingPath); // gone already unless AddVersionAsync failed
+            _writes.Release();
         }
     }
 
-    public Task<bool> DeleteAsync(string name, CancellationToken cancellationToken)
+    public async Task<bool> DeleteAsync(string name, CancellationToken cancellationToken)
     {
-        string directory = ModelDirectory(name);
-        if (!Directory.Exists(directory)) return Task.FromResult(false);
-        // One rename makes the model disappear at once; the files are removed afterwards.
-        string doomed = Path.Combine(_staging, $"{DeletedPrefix}{name}-{Guid.NewGuid():N}");
-        Directory.Move(directory, doomed);
-        Directory.Delete(doomed, recursive: true);
-        return Task.FromResult(true);
+        await _writes.WaitAsync(cancellationToken);
+        try
+        {
+            string directory = ModelDirectory(name);
+            if (!Directory.Exists(directory)) return false;
+            // One rename makes the model disappear at once; the files are removed afterwards.
+            string doomed = Path.Combine(_staging, $"{DeletedPrefix}{name}-{Guid.NewGuid():N}");
+            Directory.Move(directory, doomed);
+            Directory.Delete(doomed, recursive: true);
+            return true;
+        }
+        finally
+        {
+            _writes.Release();
+        }
     }
 
     /// <summary>Creates and removes a file in the staging area.</summary>
@@ -140,6 +190,33 @@ public sealed partial class FileModelStore : IModelStore
     }
 
     private string ModelDirectory(string name) => Path.Combine(_models, name);
+
+    /// <summary>The task in the model's task file; null when there is none (a model stored by an earlier release).</summary>
+    private GruTask? RecordedTask(string name)
+    {
+        string path = Path.Combine(ModelDirectory(name), TaskFile);
+        return File.Exists(path) ? ServedModel.TaskNamed(File.ReadAllText(path).Trim()) : null;
+    }
+
+    /// <summary>
+    /// The task of a model stored before task files: its active version's (else its newest's), read from the file's
+    /// header. Null when that cannot be read, and the version being added then decides.
+    /// </summary>
+    private GruTask? TaskOfStoredVersion(string name, List<StoredVersion> versions)
+    {
+        int? active = ActiveVersion(name);
+        int version = versions.Any(v => v.Version == active) ? active!.Value : versions[^1].Version;
+        try
+        {
+            using var file = File.OpenRead(ModelPath(name, version));
+            return ModelFile.ReadTask(file);
+        }
+        catch (ModelFileException e)
+        {
+            LogTaskUnreadable(name, version, e.Message);
+            return null;
+        }
+    }
 
     private string ModelPath(string name, int version) => Path.Combine(ModelDirectory(name), version.ToString(CultureInfo.InvariantCulture) + ModelExtension);
 
@@ -223,6 +300,9 @@ public sealed partial class FileModelStore : IModelStore
             LogCleanupFailed(path, e.Message);
         }
     }
+
+    [LoggerMessage(LogLevel.Warning, "The task of model {Model} is not recorded and version {Version} does not say it ({Reason}); the next version stored sets it")]
+    private partial void LogTaskUnreadable(string model, int version, string reason);
 
     [LoggerMessage(LogLevel.Warning, "Could not remove leftover temporary file {Path}: {Reason}")]
     private partial void LogCleanupFailed(string path, string reason);

@@ -1,3 +1,5 @@
+using GruService.Engine;
+
 namespace GruService.Api.Models;
 
 /// <summary>One stored version of a model file.</summary>
@@ -22,8 +24,13 @@ public interface IModelStore
     /// <summary>A new file in the store's staging area for an upload to be written to before it is validated.</summary>
     Stream CreateStagingFile(out string stagingPath);
 
-    /// <summary>Moves a validated staging file in as the next version of <paramref name="name"/> (not yet active).</summary>
-    Task<StoredVersion> AddVersionAsync(string name, string stagingPath, string sha256, CancellationToken cancellationToken);
+    /// <summary>
+    /// Moves a validated staging file, a model of <paramref name="task"/>, in as the next version of <paramref name="name"/>
+    /// (not yet active). Throws <see cref="ModelTaskConflictException"/> when the model's stored versions have another task,
+    /// changing nothing and leaving the staging file to the caller: the check and the numbering are one atomic step for
+    /// every process sharing the store, so of two racing adds of different tasks to one name only the first is stored.
+    /// </summary>
+    Task<StoredVersion> AddVersionAsync(string name, GruTask task, string stagingPath, string sha256, CancellationToken cancellationToken);
 
     Task SetActiveVersionAsync(string name, int version, CancellationToken cancellationToken);
 
@@ -32,7 +39,7 @@ public interface IModelStore
     /// version already (null then): atomic for every process sharing the store, so replicas starting together import a
     /// bundled model once.
     /// </summary>
-    Task<StoredVersion?> TryImportAsync(string name, byte[] file, string sha256, CancellationToken cancellationToken);
+    Task<StoredVersion?> TryImportAsync(string name, GruTask task, byte[] file, string sha256, CancellationToken cancellationToken);
 
     Task<bool> DeleteAsync(string name, CancellationToken cancellationToken);
 

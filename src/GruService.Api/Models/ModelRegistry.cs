@@ -13,10 +13,17 @@ public sealed class ModelTooLargeException(long limit) : Exception($"The model f
 }
 
 /// <summary>
-/// A version whose task is not the one its model serves. Every version of a model has one task, so that rolling
-/// forward or back never changes the shape of its clients' requests and answers.
+/// A version whose task is not its model's. Every version of a model has one task, so that rolling forward or back
+/// never changes the shape of its clients' requests and answers. Thrown by the registry when the model it serves has
+/// another task, and by the store when the versions it holds have (another replica may have stored one first).
 /// </summary>
-public sealed class ModelTaskConflictException(string message) : InvalidOperationException(message);
+public sealed class ModelTaskConflictException(string name, GruTask modelTask, GruTask versionTask)
+    : InvalidOperationException(Explain(name, modelTask, versionTask))
+{
+    public static string Explain(string name, GruTask modelTask, GruTask versionTask) =>
+        $"Model '{name}' is a {ServedModel.NameOf(modelTask)} model, so a {ServedModel.NameOf(versionTask)} model cannot be a version of it: every " +
+        $"version of a model has the same task, so that its clients keep working. Use another name, or delete '{name}' first.";
+}
 
 /// <summary>
 /// The singleton set of served models: for each name, its active version, fully loaded. Reads are lock-free;
@@ -116,7 +123,7 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
             try
             {
                 RequireServedTask(name, model);
-                StoredVersion stored = await store.AddVersionAsync(name, stagingPath, sha256, CancellationToken.None);
+                StoredVersion stored = await AddVersionAsync(name, model.Config.Task, stagingPath, sha256);
                 keep = true;
                 await store.SetActiveVersionAsync(name, stored.Version, CancellationToken.None);
                 var served = new ServedModel(name, stored, model);
@@ -148,7 +155,7 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
         try
         {
             RequireServedTask(name, model);
-            StoredVersion stored = await StoreFileAsync(name, file, cancellationToken);
+            StoredVersion stored = await StoreFileAsync(name, model.Config.Task, file, cancellationToken);
             var served = new ServedModel(name, stored, model);
             int? previous = _active.TryGetValue(name, out var old) ? old.Version : null;
             if (activate || previous is null)
@@ -247,18 +254,35 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
 
     /// <summary>
     /// Why a model of <paramref name="task"/> cannot be a version of <paramref name="name"/> (which serves another
-    /// task), or null when it can. Training jobs ask before they are queued; the registry asks again when it stores.
+    /// task), or null when it can. Training jobs ask before they are queued; the registry asks again when it stores,
+    /// and the store itself refuses the version if another replica stored one of another task meanwhile.
     /// </summary>
     public string? TaskConflict(string name, GruTask task) =>
-        _active.TryGetValue(name, out ServedModel? served) && served.Task != task
-            ? $"Model '{name}' is a {served.TaskName} model, so a {ServedModel.NameOf(task)} model cannot be a version of it: every version " +
-              $"of a model has the same task, so that its clients keep working. Use another name, or delete '{name}' first."
-            : null;
+        _active.TryGetValue(name, out ServedModel? served) && served.Task != task ? ModelTaskConflictException.Explain(name, served.Task, task) : null;
 
-    /// <summary>Throws <see cref="ModelTaskConflictException"/> when <paramref name="name"/> serves a model of another task.</summary>
+    /// <summary>
+    /// Throws <see cref="ModelTaskConflictException"/> when <paramref name="name"/> serves a model of another task: the
+    /// fast path, which answers without touching the store. What it cannot see (a version another replica stored
+    /// since this one last synced) the store refuses.
+    /// </summary>
     private void RequireServedTask(string name, GruModel model)
     {
-        if (TaskConflict(name, model.Config.Task) is { } conflict) throw new ModelTaskConflictException(conflict);
+        if (_active.TryGetValue(name, out ServedModel? served) && served.Task != model.Config.Task)
+            throw new ModelTaskConflictException(name, served.Task, model.Config.Task);
+    }
+
+    /// <summary>Stores a staging file as the next version; the store refuses it, changing nothing, when its model has another task.</summary>
+    private async Task<StoredVersion> AddVersionAsync(string name, GruTask task, string stagingPath, string sha256)
+    {
+        try
+        {
+            return await store.AddVersionAsync(name, task, stagingPath, sha256, CancellationToken.None);
+        }
+        catch (ModelTaskConflictException e)
+        {
+            LogRefusedByStore(name, e.Message);
+            throw;
+        }
     }
 
     /// <summary>Reads and validates a stored version; the caller has its record from the listing it chose it in.</summary>
@@ -277,8 +301,8 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
             try
             {
                 byte[] bytes = await File.ReadAllBytesAsync(file, cancellationToken);
-                ModelFile.Read(bytes, Limits);
-                if (await store.TryImportAsync(name, bytes, Convert.ToHexStringLower(SHA256.HashData(bytes)), cancellationToken) is not null)
+                GruModel model = ModelFile.Read(bytes, Limits);
+                if (await store.TryImportAsync(name, model.Config.Task, bytes, Convert.ToHexStringLower(SHA256.HashData(bytes)), cancellationToken) is not null)
                     LogImported(name, file);
             }
             catch (ModelFileException e)
@@ -289,7 +313,7 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
     }
 
     /// <summary>Writes a whole file through the staging area into the store as the next version (not activated).</summary>
-    private async Task<StoredVersion> StoreFileAsync(string name, byte[] bytes, CancellationToken cancellationToken)
+    private async Task<StoredVersion> StoreFileAsync(string name, GruTask task, byte[] bytes, CancellationToken cancellationToken)
     {
         Stream staging = store.CreateStagingFile(out string stagingPath);
         try
@@ -299,7 +323,7 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
                 await staging.WriteAsync(bytes, cancellationToken);
                 ((FileStream)staging).Flush(flushToDisk: true);
             }
-            return await store.AddVersionAsync(name, stagingPath, Convert.ToHexStringLower(SHA256.HashData(bytes)), cancellationToken);
+            return await AddVersionAsync(name, task, stagingPath, Convert.ToHexStringLower(SHA256.HashData(bytes)));
         }
         catch
         {
@@ -354,6 +378,9 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
 
     [LoggerMessage(LogLevel.Information, "Model {Model} now serves version {Version} (was {PreviousVersion}) after {Change}")]
     private partial void LogSwapped(string model, int? previousVersion, int version, string change);
+
+    [LoggerMessage(LogLevel.Information, "The store refused a new version of {Model} that the served set allowed (another replica stored a version of the other task first, or the model is not served here): {Reason}")]
+    private partial void LogRefusedByStore(string model, string reason);
 
     [LoggerMessage(LogLevel.Information, "Deleted model {Model} and all its versions")]
     private partial void LogDeleted(string model);

@@ -27,5 +27,8 @@ public sealed class ServedModel
     /// <summary>The task's name in the API: "forecast" or "classify".</summary>
     public static string NameOf(GruTask task) => task == GruTask.Forecast ? "forecast" : "classify";
 
+    /// <summary>The task a name given by <see cref="NameOf"/> stands for; null for anything else.</summary>
+    public static GruTask? TaskNamed(string? name) => name switch { "forecast" => GruTask.Forecast, "classify" => GruTask.Classify, _ => null };
+
     public ModelCard Card() => ModelCard.From(this);
 }

@@ -1,3 +1,5 @@
+using System.Buffers.Binary;
+using System.Text.Json;
 
 namespace GruService.Engine.ModelFiles;
 
@@ -50,6 +52,44 @@ public static class ModelFile
                     values[$"gru.bias_ih{suffix}"], values[$"gru.bias_hh{suffix}"]));
             }
         return new GruModel(config, directions, values["head.weight"], values["head.bias"]);
+    }
+
+    /// <summary>
+    /// The task a model file's config names, from its header alone, without reading or checking the tensors: for a
+    /// store that must learn the task of a version stored before it recorded tasks. Throws
+    /// <see cref="ModelFileException"/> when the header does not say.
+    /// </summary>
+    public static GruTask ReadTask(Stream file)
+    {
+        try
+        {
+            Span<byte> prefix = stackalloc byte[8];
+            file.ReadExactly(prefix);
+            ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
+            if (headerLength > (ulong)Math.Min(file.Length - 8, int.MaxValue))
+                throw new ModelFileException($"The header length {headerLength} runs past the end of the {file.Length}-byte file.");
+            byte[] header = new byte[(int)headerLength];
+            file.ReadExactly(header);
+            using var document = JsonDocument.Parse(header);
+            if (document.RootElement.ValueKind != JsonValueKind.Object || !document.RootElement.TryGetProperty("__metadata__", out var metadata)
+                || metadata.ValueKind != JsonValueKind.Object || !metadata.TryGetProperty(ConfigKey, out var config) || config.ValueKind != JsonValueKind.String)
+                throw new ModelFileException("__metadata__ has no 'config' key.");
+            using var configDocument = JsonDocument.Parse(config.GetString()!);
+            string? task = configDocument.RootElement.ValueKind == JsonValueKind.Object
+                && configDocument.RootElement.TryGetProperty("task", out var value) && value.ValueKind == JsonValueKind.String
+                ? value.GetString()
+                : null;
+            return task switch
+            {
+                "forecast" => GruTask.Forecast,
+                "classify" => GruTask.Classify,
+                _ => throw new ModelFileException($"config.task is {(task is null ? "missing" : $"'{task}'")}; expected 'forecast' or 'classify'."),
+            };
+        }
+        catch (Exception e) when (e is JsonException or EndOfStreamException)
+        {
+            throw new ModelFileException($"The header cannot be read: {e.Message}");
+        }
     }
 
     /// <summary>Writes a model in the file format (F32 tensors); <see cref="Read"/> gives it back unchanged.</summary>

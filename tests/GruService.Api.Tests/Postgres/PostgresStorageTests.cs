@@ -137,7 +137,7 @@ public sealed class PostgresStorageTests(PostgresFixture postgres)
         {
             foreach (PostgresDatabase replica in replicas) replica.Dispose();
         }
-        Assert.Equal(1, await CountAsync(connectionString, "schema_version"));
+        Assert.Equal(PostgresSchema.Migrations.Count, await CountAsync(connectionString, "schema_version"));
         Assert.Equal(0, await CountAsync(connectionString, "training_jobs"));
     }
 

@@ -6,7 +6,7 @@ namespace GruService.Api.Tests.Postgres;
 [Collection(PostgresCollection.Name)]
 public sealed class SharedModelsTests(PostgresFixture postgres) : IAsyncLifetime
 {
-    private static readonly ReferenceModel First = ReferenceModel.Load(8), Second = ReferenceModel.Load(18);
+    private static readonly ReferenceModel First = ReferenceModel.Load(8), Second = ReferenceModel.Load(18), Classifier = ReferenceModel.Load(5);
     private GruServiceFactory _a = null!, _b = null!;
     private HttpClient _clientA = null!, _clientB = null!;
 
@@ -79,5 +79,27 @@ public sealed class SharedModelsTests(PostgresFixture postgres) : IAsyncLifetime
         Assert.All(responses, r => Assert.Equal(HttpStatusCode.Created, r.StatusCode));
         int[] versions = [.. await Task.WhenAll(responses.Select(async r => (int)(await r.JsonAsync())["version"]!))];
         Assert.Equal([1, 2, 3, 4, 5, 6], versions.Order());
+    }
+
+    [Fact]
+    public async Task UploadsOfBothTasksRacingThroughBothReplicas_OneIsStoredAndTheOther409s_AndBothServeTheStoredTask()
+    {
+        for (int round = 0; round < 10; round++)
+        {
+            string name = $"contested-{round}";
+            // Neither replica serves the name yet, so neither's own check can see the other's upload.
+            (ReferenceModel viaA, ReferenceModel viaB) = round % 2 == 0 ? (First, Classifier) : (Classifier, First);
+            HttpResponseMessage[] responses = await Task.WhenAll(_clientA.PutModelAsync(name, viaA.File), _clientB.PutModelAsync(name, viaB.File));
+
+            Assert.All(responses, r => Assert.Contains(r.StatusCode, (HttpStatusCode[])[HttpStatusCode.Created, HttpStatusCode.Conflict]));
+            Assert.Single(responses, r => r.StatusCode == HttpStatusCode.Created);
+            string detail = await responses.Single(r => r.StatusCode == HttpStatusCode.Conflict).AssertProblemAsync(409, "task_mismatch");
+            Assert.Contains("cannot be a version of it", detail);
+            string stored = (string)(await responses.Single(r => r.StatusCode == HttpStatusCode.Created).JsonAsync())["sha256"]!;
+            var versions = (await (await _clientA.GetAsync($"/v1/models/{name}/versions")).JsonAsync())["versions"]!.AsArray();
+            Assert.Equal([stored], versions.Select(v => (string?)v!["sha256"]));
+            foreach (HttpClient client in (HttpClient[])[_clientA, _clientB])
+                await PostgresReplicas.WaitForAsync(client, $"/v1/models/{name}", (r, body) => (string?)body?["sha256"] == stored, seconds: 2);
+        }
     }
 }

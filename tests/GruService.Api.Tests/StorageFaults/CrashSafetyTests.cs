@@ -38,7 +38,7 @@ public sealed class CrashSafetyTests : IDisposable
 
         // What the crash left: a partial staging file, and nothing new beside the stored version.
         Assert.NotEmpty(StagedUploads());
-        Assert.Equal(["1.json", "1.safetensors", "active"], ModelDirectoryEntries("kept"));
+        Assert.Equal(["1.json", "1.safetensors", "active", "task"], ModelDirectoryEntries("kept"));
 
         await _service.StartAsync();
         Assert.Empty(StagedUploads());
@@ -79,7 +79,7 @@ public sealed class CrashSafetyTests : IDisposable
 
         Assert.All(leftovers, path => Assert.False(File.Exists(path), $"{path} was left"));
         Assert.False(Directory.Exists(deleted));
-        Assert.Equal(["1.json", "1.safetensors", "active"], ModelDirectoryEntries("kept"));
+        Assert.Equal(["1.json", "1.safetensors", "active", "task"], ModelDirectoryEntries("kept"));
         Assert.Equal(answer, await ForecastAsync(restarted));
         Assert.Equal(1, (int)(await (await restarted.GetAsync("/v1/models/kept")).JsonAsync())["version"]!);
         await (await restarted.GetAsync("/v1/models/gone")).AssertProblemAsync(404, "unknown_model");

@@ -36,7 +36,7 @@ public sealed class RealFileSystemFaultTests : IDisposable
 
         Assert.Equal(answer, await ForecastAsync(client));
         Assert.Empty(Directory.EnumerateFiles(Path.Combine(_root, "tmp"), "upload-*"));
-        Assert.Equal(["1.json", "1.safetensors", "active"], Directory.EnumerateFiles(Path.Combine(_root, "models", "kept")).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        Assert.Equal(["1.json", "1.safetensors", "active", "task"], Directory.EnumerateFiles(Path.Combine(_root, "models", "kept")).Select(Path.GetFileName).Order(StringComparer.Ordinal));
         Assert.Empty(DatasetTestExtensions.DatasetEntries(_root));
 
         File.Delete(filler);

@@ -72,7 +72,7 @@ public sealed class StorageFaultApiTests : IAsyncLifetime
         await (await _client.PutModelAsync("kept", ReferenceModel.Load(7).File)).AssertProblemAsync(507, "storage_full");
 
         Assert.Empty(StagedUploads());
-        Assert.Equal(["1.json", "1.safetensors", "active"], ModelDirectoryEntries("kept"));
+        Assert.Equal(["1.json", "1.safetensors", "active", "task"], ModelDirectoryEntries("kept"));
         Assert.Equal(answer, await ForecastAsync("kept"));
 
         // A restart finds only the complete version.

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using GruService.Api.Datasets;
 using GruService.Api.Models;
 using GruService.Api.Training;
+using GruService.Engine;
 using GruService.Engine.Training;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
@@ -167,10 +168,10 @@ public sealed class FaultyModelStore(FileModelStore inner, StorageFaultSwitch fa
         }
     }
 
-    public Task<StoredVersion> AddVersionAsync(string name, string stagingPath, string sha256, CancellationToken cancellationToken)
+    public Task<StoredVersion> AddVersionAsync(string name, GruTask task, string stagingPath, string sha256, CancellationToken cancellationToken)
     {
         faults.ThrowIfFaulted(StorageFaultTargets.Models, $"models/{name}");
-        return inner.AddVersionAsync(name, stagingPath, sha256, cancellationToken);
+        return inner.AddVersionAsync(name, task, stagingPath, sha256, cancellationToken);
     }
 
     public Task SetActiveVersionAsync(string name, int version, CancellationToken cancellationToken)
@@ -179,10 +180,10 @@ public sealed class FaultyModelStore(FileModelStore inner, StorageFaultSwitch fa
         return inner.SetActiveVersionAsync(name, version, cancellationToken);
     }
 
-    public Task<StoredVersion?> TryImportAsync(string name, byte[] file, string sha256, CancellationToken cancellationToken)
+    public Task<StoredVersion?> TryImportAsync(string name, GruTask task, byte[] file, string sha256, CancellationToken cancellationToken)
     {
         faults.ThrowIfFaulted(StorageFaultTargets.Models, $"models/{name}");
-        return inner.TryImportAsync(name, file, sha256, cancellationToken);
+        return inner.TryImportAsync(name, task, file, sha256, cancellationToken);
     }
 
     public Task<bool> DeleteAsync(string name, CancellationToken cancellationToken)

@@ -1,4 +1,5 @@
 using GruService.Api.Models;
+using GruService.Engine;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
@@ -6,7 +7,7 @@ namespace GruService.Api.Storage.Postgres;
 
 /// <summary>
 /// Model files in PostgreSQL, shared by every replica: each version a row with the file as bytea, each model's
-/// active version a column of its row. Every change bumps the model_changes counter and notifies
+/// active version and task columns of its row. Every change bumps the model_changes counter and notifies
 /// <see cref="PostgresSchema.ModelChangesChannel"/> in its own transaction, so the other replicas load it
 /// (<see cref="PostgresChangeListener"/>). Uploads are staged in a local file while they are validated.
 /// </summary>
@@ -61,11 +62,11 @@ public sealed class PostgresModelStore(PostgresDatabase database, IOptions<Stora
         return new FileStream(stagingPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.Asynchronous);
     }
 
-    public async Task<StoredVersion> AddVersionAsync(string name, string stagingPath, string sha256, CancellationToken cancellationToken)
+    public async Task<StoredVersion> AddVersionAsync(string name, GruTask task, string stagingPath, string sha256, CancellationToken cancellationToken)
     {
         StoredVersion stored = await database.InTransactionAsync(async (connection, transaction) =>
         {
-            int version = await NextVersionAsync(connection, transaction, name, cancellationToken);
+            int version = await NextVersionAsync(connection, transaction, name, task, cancellationToken);
             await using var file = new FileStream(stagingPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
             var record = new StoredVersion(version, DateTimeOffset.UtcNow, sha256, file.Length);
             await using var insert = new NpgsqlCommand(
@@ -86,7 +87,7 @@ public sealed class PostgresModelStore(PostgresDatabase database, IOptions<Stora
         return stored;
     }
 
-    public async Task<StoredVersion?> TryImportAsync(string name, byte[] file, string sha256, CancellationToken cancellationToken) =>
+    public async Task<StoredVersion?> TryImportAsync(string name, GruTask task, byte[] file, string sha256, CancellationToken cancellationToken) =>
         await database.InTransactionAsync(async (connection, transaction) =>
         {
             await using (var create = new NpgsqlCommand("INSERT INTO models (name) VALUES ($1) ON CONFLICT DO NOTHING", connection, transaction) { Parameters = { new() { Value = name } } })
@@ -94,7 +95,7 @@ public sealed class PostgresModelStore(PostgresDatabase database, IOptions<Stora
             // The row lock makes replicas starting together import the file once between them.
             await using (var existing = new NpgsqlCommand("SELECT last_version FROM models WHERE name = $1 FOR UPDATE", connection, transaction) { Parameters = { new() { Value = name } } })
                 if ((int)(await existing.ExecuteScalarAsync(cancellationToken))! > 0) return null;
-            int version = await NextVersionAsync(connection, transaction, name, cancellationToken);
+            int version = await NextVersionAsync(connection, transaction, name, task, cancellationToken);
             var record = new StoredVersion(version, DateTimeOffset.UtcNow, sha256, file.Length);
             await using (var insert = new NpgsqlCommand(
                 "INSERT INTO model_versions (name, version, created_at, sha256, size_bytes, content) VALUES ($1, $2, $3, $4, $5, $6)", connection, transaction)
@@ -149,15 +150,29 @@ public sealed class PostgresModelStore(PostgresDatabase database, IOptions<Stora
         }
     }
 
-    /// <summary>The next version number of <paramref name="name"/>, creating its row if needed; the row stays locked until commit.</summary>
-    private static async Task<int> NextVersionAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string name, CancellationToken cancellationToken)
+    /// <summary>
+    /// The next version number of <paramref name="name"/> for a model file of <paramref name="task"/>, creating the
+    /// model's row (recording its task) if needed; the row stays locked until commit. Throws
+    /// <see cref="ModelTaskConflictException"/> when the model's task is another: one statement checks and numbers, so
+    /// of two replicas adding versions of different tasks to one name at once, the second waits for the first's row and
+    /// is refused. The caller's transaction then rolls back, leaving nothing of the refused version.
+    /// </summary>
+    private static async Task<int> NextVersionAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string name, GruTask task, CancellationToken cancellationToken)
     {
-        await using var command = new NpgsqlCommand("""
-            INSERT INTO models (name, last_version) VALUES ($1, 1)
-            ON CONFLICT (name) DO UPDATE SET last_version = models.last_version + 1
+        await using (var command = new NpgsqlCommand("""
+            INSERT INTO models (name, task, last_version) VALUES ($1, $2, 1)
+            ON CONFLICT (name) DO UPDATE SET last_version = models.last_version + 1, task = coalesce(models.task, excluded.task)
+            WHERE models.task IS NULL OR models.task = excluded.task
             RETURNING last_version
-            """, connection, transaction) { Parameters = { new() { Value = name } } };
-        return (int)(await command.ExecuteScalarAsync(cancellationToken))!;
+            """, connection, transaction) { Parameters = { new() { Value = name }, new() { Value = ServedModel.NameOf(task) } } })
+        {
+            if (await command.ExecuteScalarAsync(cancellationToken) is int version) return version;
+        }
+        // ON CONFLICT locked the row even though its WHERE refused the update, so its task cannot change under us.
+        await using var stored = new NpgsqlCommand("SELECT task FROM models WHERE name = $1", connection, transaction) { Parameters = { new() { Value = name } } };
+        GruTask modelTask = ServedModel.TaskNamed(await stored.ExecuteScalarAsync(cancellationToken) as string)
+            ?? throw new InvalidOperationException($"Model '{name}' refused a version but records no task.");
+        throw new ModelTaskConflictException(name, modelTask, task);
     }
 
     /// <summary>Counts the change and notifies the other replicas; both take effect when the transaction commits.</summary>

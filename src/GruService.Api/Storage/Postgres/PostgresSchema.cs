@@ -78,5 +78,43 @@ internal static class PostgresSchema
             data bytea NOT NULL);
         ALTER TABLE training_checkpoints ALTER COLUMN data SET STORAGE EXTERNAL;
         """,
+        """
+        -- Every version of a model has one task. The model's row records it, and the statement that numbers a new
+        -- version refuses one of another task, so replicas racing to store versions of different tasks under one
+        -- name cannot both succeed. NULL: not known; the next version stored sets it.
+        ALTER TABLE models ADD COLUMN task text CHECK (task IN ('forecast', 'classify'));
+
+        -- Models stored before: the task their active version's config names (else their newest version's), read
+        -- from the safetensors header, an 8-byte little-endian length and then JSON whose __metadata__.config is the
+        -- config as a JSON string. Only the header is fetched (substring of EXTERNAL storage reads just those
+        -- chunks). A version whose header cannot be read leaves its model's task NULL rather than stop the migration.
+        DO $$
+        DECLARE
+            chosen record;
+            prefix bytea;
+            header_length bigint;
+        BEGIN
+            FOR chosen IN
+                SELECT DISTINCT ON (m.name) m.name, v.version
+                FROM models m JOIN model_versions v ON v.name = m.name
+                ORDER BY m.name, v.version = m.active_version DESC, v.version DESC
+            LOOP
+                BEGIN
+                    SELECT substring(content FROM 1 FOR 8) INTO prefix FROM model_versions WHERE name = chosen.name AND version = chosen.version;
+                    header_length := 0;
+                    FOR i IN REVERSE 7..0 LOOP
+                        header_length := header_length * 256 + get_byte(prefix, i);
+                    END LOOP;
+                    UPDATE models SET task = (convert_from(substring(v.content FROM 9 FOR header_length::integer), 'UTF8')::jsonb
+                            -> '__metadata__' ->> 'config')::jsonb ->> 'task'
+                        FROM model_versions v
+                        WHERE models.name = chosen.name AND v.name = chosen.name AND v.version = chosen.version;
+                EXCEPTION WHEN others THEN
+                    NULL;
+                END;
+            END LOOP;
+        END
+        $$;
+        """,
     ];
 }
