@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Text;
 
@@ -5,17 +6,23 @@ namespace GruService.Api.Datasets;
 
 /// <summary>
 /// Reads a CSV time-series upload as a stream, one record at a time, writing each row's features straight to the
-/// dataset's values file; only the current record and the per-series summary are held in memory.
+/// dataset's values file; only the current record and the per-series summary are held in memory, and while the
+/// column types are being decided, the rows looked ahead at (bounded by <see cref="TypingRows"/> and by
+/// Datasets:MaxLineBytes in all).
 /// <list type="bullet">
 /// <item>Syntax: RFC 4180. Fields are separated by commas; a field in double quotes may hold commas, line breaks and
 /// doubled quotes (""). Lines end in LF or CRLF; a UTF-8 byte order mark is skipped; blank lines are skipped anywhere.</item>
 /// <item>The first record is the header. Names are trimmed, must be non-empty and unique ignoring case.</item>
 /// <item>Column roles: "series" (any case) holds the series id; the first column named "date", "time" or
-/// "timestamp" (any case) is the time index. Every other column is typed by the first data row: a number there
-/// makes it a feature, text makes it a text column (the first text column is the time index when no column is
-/// named for it; further text columns are ignored and listed in the summary). An empty value in the first row is
-/// an error, since the column's type cannot be decided.</item>
-/// <item>Every feature value must be a finite float32 number in every row (NaN, inf and out-of-range values are errors).</item>
+/// "timestamp" (any case) is the time index. Every other column is typed by its first value that is not a
+/// missing-value marker (an empty cell, NA, N/A, #N/A, NaN, null, None or &lt;NA&gt;, in any case), looking at most
+/// <see cref="TypingRows"/> rows ahead: a number makes it a feature, text makes it a text column (the first text
+/// column is the time index when no column is named for it; further text columns are ignored and listed in the
+/// summary). A column with nothing but missing-value markers in the rows looked at is an error, since its type
+/// cannot be decided.</item>
+/// <item>Every feature value must be a finite float32 number in every row: a missing-value marker, inf or an
+/// out-of-range value is an error naming the row and column. Missing values are not filled in, since how to fill
+/// them (interpolate, carry forward, drop the rows) depends on the data and is the uploader's choice.</item>
 /// <item>Series may be interleaved: each series keeps its rows in file order, and series are listed in order of first appearance.</item>
 /// </list>
 /// </summary>
@@ -24,6 +31,13 @@ internal sealed class CsvTimeSeriesParser
     // Series ids are kept in memory and in the record, so they are bounded; time values are only shown in the summary, so they are cut.
     private const int MaxSeriesNameChars = 256;
     private const int MaxTimeBytes = 256;
+
+    /// <summary>
+    /// Most data rows read ahead to find each column's first value that is not missing. Rows are held until every
+    /// column is typed (usually after row 1), so the bound keeps the memory small; a column still without a value by
+    /// then could only be a feature full of missing values, which is refused anyway, or a mostly empty text column.
+    /// </summary>
+    internal const int TypingRows = 100;
 
     private readonly BodyLineReader _lines;
     private readonly DatasetOptions _options;
@@ -42,7 +56,10 @@ internal sealed class CsvTimeSeriesParser
     private string[] _columns = [];
     private int _seriesColumn = -1;
     private int _timeColumn = -1;
-    private int[] _featureColumns = [];
+    // Null until the columns are typed; then the feature columns in file order.
+    private int[]? _featureColumns;
+    // Per column, the first value that is not missing and where it was, once found: what typed the column.
+    private TypingValue?[] _typedBy = [];
     private readonly List<string> _ignoredColumns = [];
     private float[] _row = [];
 
@@ -69,17 +86,41 @@ internal sealed class CsvTimeSeriesParser
 
         await using var values = new LittleEndianWriter(upload.CreateFile(DatasetFiles.Values));
         await using LittleEndianWriter? seriesIndex = _seriesColumn >= 0 ? new LittleEndianWriter(upload.CreateFile(DatasetFiles.SeriesIndex)) : null;
-        while (await ReadRecordAsync(cancellationToken))
+        async ValueTask WriteRowAsync()
         {
-            _rows++;
-            SplitRow();
-            if (_rows == 1) TypeColumns();
             ReadRow();
             await values.WriteAsync(_row, cancellationToken);
             if (seriesIndex is not null) await seriesIndex.WriteAsync(_current!.Index, cancellationToken);
         }
+
+        // Rows read before the columns are typed, copied, since the line reader reuses its buffer.
+        var lookahead = new List<(byte[] Record, long Line)>();
+        long lookaheadBytes = 0;
+        while (await ReadRecordAsync(cancellationToken))
+        {
+            _rows++;
+            SplitRow();
+            if (_featureColumns is not null)
+            {
+                await WriteRowAsync();
+                continue;
+            }
+            lookahead.Add((_record.ToArray(), _recordLine));
+            lookaheadBytes += _record.Length;
+            bool typed = NoteFirstValues();
+            if (typed || lookahead.Count == TypingRows || lookaheadBytes >= _options.MaxLineBytes)
+            {
+                TypeColumns(endOfBody: false, lookahead.Count);
+                await ReplayAsync(lookahead, WriteRowAsync);
+            }
+        }
         if (_rows == 0)
             throw new DatasetFormatException($"The CSV file has a header (line {_recordLine}) but no data rows.");
+        if (_featureColumns is null)
+        {
+            TypeColumns(endOfBody: true, lookahead.Count);
+            await ReplayAsync(lookahead, WriteRowAsync);
+        }
         await values.CompleteAsync(cancellationToken);
         if (seriesIndex is not null) await seriesIndex.CompleteAsync(cancellationToken);
 
@@ -175,6 +216,22 @@ internal sealed class CsvTimeSeriesParser
         }
     }
 
+    /// <summary>Reads the held rows again, now that the columns are typed, as if they were just arriving.</summary>
+    private async ValueTask ReplayAsync(List<(byte[] Record, long Line)> lookahead, Func<ValueTask> writeRow)
+    {
+        long rows = _rows;
+        for (int i = 0; i < lookahead.Count; i++)
+        {
+            _record = lookahead[i].Record;
+            _recordLine = lookahead[i].Line;
+            _rows = i + 1;
+            SplitRow();
+            await writeRow();
+        }
+        _rows = rows;
+        lookahead.Clear();
+    }
+
     private ReadOnlySpan<byte> Field(int column) => _fieldBytes.AsSpan(_fieldStarts[column], _fieldEnds[column] - _fieldStarts[column]);
 
     private ReadOnlySpan<byte> TrimmedField(int column) => Field(column).Trim(" \t"u8);
@@ -210,17 +267,38 @@ internal sealed class CsvTimeSeriesParser
             throw new DatasetFormatException($"Line {_recordLine} (row {_rows}) has {count} field{(count == 1 ? "" : "s")}; the header has {_columns.Length}.");
     }
 
-    /// <summary>Decides from the first data row which columns are features, and which text column (if none is named for it) is the time index.</summary>
-    private void TypeColumns()
+    /// <summary>Notes, for each column still untyped, the current row's value unless it is missing; true once every column is typed.</summary>
+    private bool NoteFirstValues()
+    {
+        if (_typedBy.Length == 0) _typedBy = new TypingValue?[_columns.Length];
+        bool typed = true;
+        for (int column = 0; column < _columns.Length; column++)
+        {
+            if (column == _seriesColumn || column == _timeColumn || _typedBy[column] is not null) continue;
+            ReadOnlySpan<byte> value = TrimmedField(column);
+            NumberKind kind = ParseNumber(value, out _);
+            if (kind == NumberKind.Missing) typed = false;
+            else _typedBy[column] = new TypingValue(kind != NumberKind.Text, _rows, DatasetFormatException.Quote(value));
+        }
+        return typed;
+    }
+
+    /// <summary>
+    /// Decides from the first values noted which columns are features, and which text column (if none is named for
+    /// it) is the time index.
+    /// </summary>
+    [MemberNotNull(nameof(_featureColumns))]
+    private void TypeColumns(bool endOfBody, int rowsRead)
     {
         var features = new List<int>();
         for (int column = 0; column < _columns.Length; column++)
         {
             if (column == _seriesColumn || column == _timeColumn) continue;
-            ReadOnlySpan<byte> value = TrimmedField(column);
-            if (value.IsEmpty)
-                throw RowError(column, "the value is empty; the first data row decides which columns are numeric features, so it needs a value in every column.");
-            if (ParseNumber(value, out _) != NumberKind.Text) features.Add(column);
+            if (_typedBy[column] is not { } first)
+                throw new DatasetFormatException(
+                    $"Column '{_columns[column]}' has no value in {(endOfBody ? $"any of the {rowsRead} data rows" : $"the first {rowsRead} data rows")}, only missing-value markers "
+                    + "(empty, NA, NaN, null, ...), so whether it holds numbers or text cannot be decided; fill it in or drop the column.");
+            if (first.Numeric) features.Add(column);
             else if (_timeColumn < 0) _timeColumn = column;
             else _ignoredColumns.Add(_columns[column]);
         }
@@ -230,7 +308,7 @@ internal sealed class CsvTimeSeriesParser
             string roles = string.Join("; ", _columns.Take(shown).Select((name, column) =>
                 column == _seriesColumn ? $"'{name}' is the series id"
                 : column == _timeColumn ? $"'{name}' is the time index"
-                : $"'{name}' is text ({DatasetFormatException.Quote(Field(column))} in row 1)"))
+                : $"'{name}' is text ({_typedBy[column]!.Text} in row {_typedBy[column]!.Row})"))
                 + (_columns.Length > shown ? $"; and {_columns.Length - shown} more text columns" : "");
             throw new DatasetFormatException($"No column holds numbers, so there is nothing to train on: {roles}. A time-series dataset needs at least one numeric feature column.");
         }
@@ -255,21 +333,24 @@ internal sealed class CsvTimeSeriesParser
         _current.Length++;
         if (_timeColumn >= 0) _current.SetTime(TrimmedField(_timeColumn));
 
-        for (int feature = 0; feature < _featureColumns.Length; feature++)
+        int[] features = _featureColumns!;
+        for (int feature = 0; feature < features.Length; feature++)
         {
-            int column = _featureColumns[feature];
+            int column = features[feature];
             ReadOnlySpan<byte> text = TrimmedField(column);
             switch (ParseNumber(text, out float value))
             {
                 case NumberKind.Finite:
                     _row[feature] = value;
                     break;
-                case NumberKind.Empty:
-                    throw RowError(column, "the value is empty; every row needs a number in each feature column.");
+                case NumberKind.Missing:
+                    throw RowError(column, $"{(text.IsEmpty ? "the value is empty" : $"{DatasetFormatException.Quote(text)} marks a missing value")}; "
+                        + "every row needs a number in each feature column, since missing values cannot be trained on (fill them in or drop those rows before uploading).");
                 case NumberKind.NonFinite:
-                    throw RowError(column, $"{DatasetFormatException.Quote(text)} is not a finite number; NaN, infinities and values beyond the float32 range (±3.4e38) cannot be trained on.");
+                    throw RowError(column, $"{DatasetFormatException.Quote(text)} is not a finite number; infinities and values beyond the float32 range (±3.4e38) cannot be trained on.");
                 default:
-                    throw RowError(column, $"{DatasetFormatException.Quote(text)} is not a number; the column is a numeric feature (it held a number in row 1).");
+                    TypingValue first = _typedBy[column]!;
+                    throw RowError(column, $"{DatasetFormatException.Quote(text)} is not a number; the column is a numeric feature (row {first.Row} holds {first.Text}).");
             }
         }
     }
@@ -297,20 +378,33 @@ internal sealed class CsvTimeSeriesParser
     private DatasetFormatException RowError(int column, string problem) =>
         new($"Row {_rows} (line {_recordLine}), column '{_columns[column]}': {problem}");
 
-    private enum NumberKind { Finite, NonFinite, Empty, Text }
+    private enum NumberKind { Finite, NonFinite, Missing, Text }
+
+    /// <summary>The value that typed a column: whether it is a number, the row it is in, and itself, quoted for messages.</summary>
+    private sealed record TypingValue(bool Numeric, long Row, string Text);
 
     private static NumberKind ParseNumber(ReadOnlySpan<byte> text, out float value)
     {
-        if (text.IsEmpty)
-        {
-            value = 0;
-            return NumberKind.Empty;
-        }
+        value = 0;
+        if (IsMissing(text)) return NumberKind.Missing;
         if (float.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out value))
             return float.IsFinite(value) ? NumberKind.Finite : NumberKind.NonFinite;
-        // float.TryParse reads "NaN" and "Infinity" but not the "inf" that C, NumPy and pandas write.
+        // float.TryParse reads "Infinity" but not the "inf" that C, NumPy and pandas write.
         ReadOnlySpan<byte> unsigned = text[0] is (byte)'+' or (byte)'-' ? text[1..] : text;
         return Ascii.EqualsIgnoreCase(unsigned, "inf"u8) ? NumberKind.NonFinite : NumberKind.Text;
+    }
+
+    /// <summary>
+    /// The markers pandas, R, NumPy, spreadsheets and databases write for a missing value (pandas reads all of them as
+    /// NaN). NaN counts as one because that is what it means in exported data, not an arithmetic result.
+    /// </summary>
+    private static bool IsMissing(ReadOnlySpan<byte> text)
+    {
+        if (text.IsEmpty) return true;
+        ReadOnlySpan<byte> unsigned = text[0] is (byte)'+' or (byte)'-' ? text[1..] : text;
+        return Ascii.EqualsIgnoreCase(unsigned, "nan"u8) || Ascii.EqualsIgnoreCase(text, "na"u8) || Ascii.EqualsIgnoreCase(text, "n/a"u8)
+            || Ascii.EqualsIgnoreCase(text, "#n/a"u8) || Ascii.EqualsIgnoreCase(text, "null"u8) || Ascii.EqualsIgnoreCase(text, "none"u8)
+            || Ascii.EqualsIgnoreCase(text, "<na>"u8);
     }
 
     private sealed class SeriesBuilder(string? name, byte[] utf8Name, int index)

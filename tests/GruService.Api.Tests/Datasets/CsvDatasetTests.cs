@@ -183,10 +183,11 @@ public class CsvDatasetTests : IAsyncLifetime
     [InlineData("date,a,b\nd1,1,2\nd2,2,   \n", "Row 2 (line 3), column 'b': the value is empty")]
     [InlineData("a\n1\ninf\n", "Row 2 (line 3), column 'a': 'inf' is not a finite number")]
     [InlineData("a\n1\n-Infinity\n", "Row 2 (line 3), column 'a': '-Infinity' is not a finite number")]
-    [InlineData("a,b\n1,2\n3,NaN\n", "Row 2 (line 3), column 'b': 'NaN' is not a finite number")]
-    [InlineData("a,b\nNaN,1\n", "Row 1 (line 2), column 'a': 'NaN' is not a finite number")]
+    [InlineData("a,b\n1,2\n3,NaN\n", "Row 2 (line 3), column 'b': 'NaN' marks a missing value")]
+    [InlineData("a,b\n1,2\n3,NA\n", "Row 2 (line 3), column 'b': 'NA' marks a missing value")]
+    [InlineData("a,b\nNaN,1\n", "Column 'a' has no value in any of the 1 data rows")]
     [InlineData("a\n1\n1e39\n", "Row 2 (line 3), column 'a': '1e39' is not a finite number")]
-    [InlineData("a,b\n1,\n", "Row 1 (line 2), column 'b': the value is empty; the first data row decides")]
+    [InlineData("a,b\n1,\n2,null\n", "Column 'b' has no value in any of the 2 data rows")]
     [InlineData("date,name\nd1,x\n", "No column holds numbers")]
     [InlineData("date,a\n", "The CSV file has a header (line 1) but no data rows.")]
     [InlineData("date,a\r\n\r\n", "The CSV file has a header (line 1) but no data rows.")]
@@ -202,6 +203,60 @@ public class CsvDatasetTests : IAsyncLifetime
         string detail = await RejectedAsync(csv);
         Assert.Contains(expected, detail);
         Assert.StartsWith("The dataset was rejected and nothing was stored.", detail);
+    }
+
+    [Theory]
+    [InlineData("NA")]
+    [InlineData("NaN")]
+    [InlineData("nan")]
+    [InlineData("null")]
+    [InlineData("N/A")]
+    [InlineData("")]
+    [InlineData("  ")]
+    public async Task UploadCsv_Returns400ForTheMissingValue_WhenRowOneOfANumericColumnHoldsAMissingValueMarker(string marker)
+    {
+        // The column is numeric (its next values are numbers), so the marker is a missing feature value, not text
+        // that would make the whole column drop out of training.
+        string detail = await RejectedAsync($"date,load,temp\n2024-01-01,{marker},20\n2024-01-02,1.5,21\n2024-01-03,2.5,22\n");
+        Assert.Contains("Row 1 (line 2), column 'load': ", detail);
+        Assert.Contains("every row needs a number in each feature column, since missing values cannot be trained on", detail);
+    }
+
+    [Fact]
+    public async Task UploadCsv_TypesAColumnByItsFirstValueThatIsNotMissing_AndStoresTheRowsReadAheadUnchanged()
+    {
+        const string csv =
+            "series,date,city,load\n"
+            + "north,2024-01-01,,1\n"
+            + "south,2024-01-01,NA,2\n"
+            + "north,2024-01-02,Oslo,3\n"
+            + "south,2024-01-02,Bergen,4\n";
+        JsonObject record = await UploadAsync(csv);
+        Assert.Equal(["load"], record["features"]!.AsArray().Select(f => (string)f!));
+        Assert.Equal(["city"], record["summary"]!["ignored_columns"]!.AsArray().Select(c => (string)c!));
+        Assert.Equal(4, (long)record["rows"]!);
+
+        TimeSeriesData data = await Store.LoadTimeSeriesAsync((string)record["id"]!, CancellationToken.None);
+        Assert.Equal(["north", "south"], data.Series.Select(s => s.Name));
+        Assert.Equal([1f, 3f], data.Series[0].Values);
+        Assert.Equal([2f, 4f], data.Series[1].Values);
+    }
+
+    [Fact]
+    public async Task UploadCsv_TakesTheFirstTextColumnAsTimeIndex_WhenItsFirstValueIsMissing()
+    {
+        JsonObject record = await UploadAsync("Month,Passengers\n,112\n1949-02,118\n");
+        Assert.Equal("Month", (string?)record["summary"]!["time_column"]);
+        Assert.Equal(["Passengers"], record["features"]!.AsArray().Select(f => (string)f!));
+    }
+
+    [Fact]
+    public async Task UploadCsv_Returns400_ForAColumnWithOnlyMissingValuesInTheRowsReadAhead()
+    {
+        var csv = new StringBuilder("a,b\n");
+        for (int row = 0; row < CsvTimeSeriesParser.TypingRows + 50; row++) csv.Append(row).Append(row < CsvTimeSeriesParser.TypingRows + 10 ? ",NA\n" : ",1\n");
+        string detail = await RejectedAsync(csv.ToString());
+        Assert.Contains($"Column 'b' has no value in the first {CsvTimeSeriesParser.TypingRows} data rows, only missing-value markers", detail);
     }
 
     [Fact]
