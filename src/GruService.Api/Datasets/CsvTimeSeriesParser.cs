@@ -24,6 +24,12 @@ namespace GruService.Api.Datasets;
 /// out-of-range value is an error naming the row and column. Missing values are not filled in, since how to fill
 /// them (interpolate, carry forward, drop the rows) depends on the data and is the uploader's choice.</item>
 /// <item>Series may be interleaved: each series keeps its rows in file order, and series are listed in order of first appearance.</item>
+/// <item>Time order: when row 1's time value is an ISO 8601 date or date and time (yyyy-MM, yyyy-MM-dd, then
+/// optionally T or a space, HH:mm, :ss, a fraction and Z or an offset) or a number, every row's time value must be
+/// one too, and each series' times must increase: a time before or equal to the series' previous one is an error
+/// naming both rows and values. Dates without a time of day may repeat, since sub-daily data often keeps the hour in
+/// a column of its own (date, hour, ...). Times without an offset are compared as written, with those with one in
+/// UTC. Any other time column (d/m/y dates, month names, labels) is left unchecked: its order cannot be read reliably.</item>
 /// </list>
 /// </summary>
 internal sealed class CsvTimeSeriesParser
@@ -66,6 +72,8 @@ internal sealed class CsvTimeSeriesParser
     private readonly Dictionary<string, SeriesBuilder> _seriesByName = new(StringComparer.Ordinal);
     private readonly List<SeriesBuilder> _series = [];
     private SeriesBuilder? _current;
+    private TimeOrder _timeOrder;
+    private string _firstTime = "";
     private long _rows;
 
     private CsvTimeSeriesParser(BodyLineReader lines, DatasetOptions options)
@@ -331,7 +339,12 @@ internal sealed class CsvTimeSeriesParser
             _current ??= AddSeries(null, []);
         }
         _current.Length++;
-        if (_timeColumn >= 0) _current.SetTime(TrimmedField(_timeColumn));
+        if (_timeColumn >= 0)
+        {
+            ReadOnlySpan<byte> time = TrimmedField(_timeColumn);
+            CheckTimeOrder(time);
+            _current.SetTime(time);
+        }
 
         int[] features = _featureColumns!;
         for (int feature = 0; feature < features.Length; feature++)
@@ -353,6 +366,100 @@ internal sealed class CsvTimeSeriesParser
                     throw RowError(column, $"{DatasetFormatException.Quote(text)} is not a number; the column is a numeric feature (row {first.Row} holds {first.Text}).");
             }
         }
+    }
+
+    /// <summary>
+    /// Decides on row 1 whether the time index can be ordered, then holds every row to it: its time must parse as
+    /// row 1's did and come after the previous time of its series.
+    /// </summary>
+    private void CheckTimeOrder(ReadOnlySpan<byte> text)
+    {
+        if (_rows == 1)
+        {
+            _timeOrder = TryParseTimestamp(text, out _) ? TimeOrder.Timestamps : TryParseNumber(text, out _) ? TimeOrder.Numbers : TimeOrder.Unchecked;
+            _firstTime = DatasetFormatException.Quote(text);
+        }
+        if (_timeOrder == TimeOrder.Unchecked) return;
+
+        TimeKey time;
+        if (_timeOrder == TimeOrder.Timestamps && TryParseTimestamp(text, out TimeKey timestamp)) time = timestamp;
+        else if (_timeOrder == TimeOrder.Numbers && TryParseNumber(text, out TimeKey number)) time = number;
+        else
+            throw RowError(_timeColumn, $"{(text.IsEmpty ? "the time value is empty" : $"{DatasetFormatException.Quote(text)} is not {(_timeOrder == TimeOrder.Timestamps ? "an ISO 8601 date or time" : "a number")}")}, "
+                + $"as the time index is in row 1 ({_firstTime}); every row needs one, so that the rows' time order can be checked.");
+
+        SeriesBuilder series = _current!;
+        if (series.LastTimeKey is { } previous)
+        {
+            int order = time.CompareTo(previous);
+            string ofSeries = series.Name is null ? "" : $" in series {DatasetFormatException.Quote(series.Utf8Name)}";
+            if (order < 0)
+                throw RowError(_timeColumn, $"the time index goes backwards{ofSeries}: {DatasetFormatException.Quote(text)} comes after {series.LastTimeQuoted} in row {series.LastTimeRow}. "
+                    + "Rows must be in time order (sort the file by time before uploading).");
+            if (order == 0 && !(time.DateOnly && previous.DateOnly))
+                throw RowError(_timeColumn, $"the time index repeats{ofSeries}: {DatasetFormatException.Quote(text)} is also the time of row {series.LastTimeRow}. "
+                    + $"Each time may appear only once{(series.Name is null ? "" : " per series")}.");
+        }
+        series.LastTimeKey = time;
+        series.LastTimeRow = _rows;
+    }
+
+    private enum TimeOrder { Unchecked, Timestamps, Numbers }
+
+    /// <summary>A time value to compare: UTC ticks of a timestamp, or a number (one kind per file).</summary>
+    private readonly record struct TimeKey(long Ticks, double Number, bool DateOnly) : IComparable<TimeKey>
+    {
+        public int CompareTo(TimeKey other) => Ticks != other.Ticks ? Ticks.CompareTo(other.Ticks) : Number.CompareTo(other.Number);
+    }
+
+    // ISO 8601 in the forms data files use, with whether they are dates without a time of day. Strict on purpose: a
+    // lenient parse would read 01/07/2016 as January in one file and fail on 31/07/2016 in the next, refusing correct
+    // files for being out of order.
+    private static readonly (string Format, bool DateOnly)[] TimestampFormats =
+    [
+        ("yyyy-MM", true),
+        ("yyyy-MM-dd", true),
+        .. from separator in new[] { "'T'", " " }
+           from time in new[] { "HH:mm", "HH:mm:ss", "HH:mm:ss.FFFFFFF" }
+           from zone in new[] { "", "'Z'", "zzz" }
+           select ($"yyyy-MM-dd{separator}{time}{zone}", false),
+    ];
+
+    // The format the last timestamp had, tried first: a file keeps to one, so most rows take one parse, not a dozen.
+    private int _timestampFormat;
+
+    private bool TryParseTimestamp(ReadOnlySpan<byte> text, out TimeKey time)
+    {
+        time = default;
+        Span<char> chars = stackalloc char[40];
+        if (text.Length > chars.Length || !Ascii.IsValid(text)) return false;
+        chars = chars[..Encoding.ASCII.GetChars(text, chars)];
+        if (TryParseTimestamp(chars, _timestampFormat, out time)) return true;
+        for (int format = 0; format < TimestampFormats.Length; format++)
+        {
+            if (format != _timestampFormat && TryParseTimestamp(chars, format, out time))
+            {
+                _timestampFormat = format;
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static bool TryParseTimestamp(ReadOnlySpan<char> text, int format, out TimeKey time)
+    {
+        // Times without an offset are taken as UTC, which compares them as written.
+        bool parsed = DateTimeOffset.TryParseExact(text, TimestampFormats[format].Format, CultureInfo.InvariantCulture,
+            DateTimeStyles.AssumeUniversal, out DateTimeOffset value);
+        time = new TimeKey(parsed ? value.UtcTicks : 0, 0, TimestampFormats[format].DateOnly);
+        return parsed;
+    }
+
+    private static bool TryParseNumber(ReadOnlySpan<byte> text, out TimeKey time)
+    {
+        bool parsed = double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double number) && double.IsFinite(number);
+        time = new TimeKey(0, number, DateOnly: false);
+        return parsed;
     }
 
     private SeriesBuilder FindSeries(ReadOnlySpan<byte> id)
@@ -414,9 +521,15 @@ internal sealed class CsvTimeSeriesParser
         private string? _firstTime;
         private bool _hasTime;
 
+        public string? Name => name;
         public byte[] Utf8Name => utf8Name;
         public int Index => index;
         public long Length { get; set; }
+
+        // The last time of the series, when the time order is checked, and the row it is in.
+        public TimeKey? LastTimeKey { get; set; }
+        public long LastTimeRow { get; set; }
+        public string LastTimeQuoted => DatasetFormatException.Quote(_lastTime.AsSpan(0, _lastTimeLength));
 
         public void SetTime(ReadOnlySpan<byte> value)
         {

@@ -259,6 +259,60 @@ public class CsvDatasetTests : IAsyncLifetime
         Assert.Contains($"Column 'b' has no value in the first {CsvTimeSeriesParser.TypingRows} data rows, only missing-value markers", detail);
     }
 
+    [Theory]
+    [InlineData("date,x\n2024-01-01 00:00,1\n2024-01-01 02:00,2\n2024-01-01 01:00,3\n",
+        "Row 3 (line 4), column 'date': the time index goes backwards: '2024-01-01 01:00' comes after '2024-01-01 02:00' in row 2.")]
+    [InlineData("date,x\n2024-01-01T00:00:00Z,1\n2024-01-01T00:00:00Z,2\n",
+        "Row 2 (line 3), column 'date': the time index repeats: '2024-01-01T00:00:00Z' is also the time of row 1.")]
+    [InlineData("timestamp,x\n2024-01-01T01:00:00.5+01:00,1\n2024-01-01T00:00:00.5Z,2\n",
+        "Row 2 (line 3), column 'timestamp': the time index repeats: '2024-01-01T00:00:00.5Z' is also the time of row 1.")]
+    [InlineData("date,x\n2024-01-02,1\n2024-01-01,2\n",
+        "Row 2 (line 3), column 'date': the time index goes backwards: '2024-01-01' comes after '2024-01-02' in row 1.")]
+    [InlineData("Month,Passengers\n1949-02,112\n1949-03,118\n1949-01,132\n",
+        "Row 3 (line 4), column 'Month': the time index goes backwards: '1949-01' comes after '1949-03' in row 2.")]
+    [InlineData("time,x\n0,1\n1.5,2\n1.5,3\n", "Row 3 (line 4), column 'time': the time index repeats: '1.5' is also the time of row 2.")]
+    [InlineData("time,x\n10,1\n9,2\n", "Row 2 (line 3), column 'time': the time index goes backwards: '9' comes after '10' in row 1.")]
+    [InlineData("series,date,x\nA,2024-01-02,1\nB,2024-01-01,2\nA,2024-01-01,3\n",
+        "Row 3 (line 4), column 'date': the time index goes backwards in series 'A': '2024-01-01' comes after '2024-01-02' in row 1.")]
+    [InlineData("date,x\n2024-01-01,1\n01/02/2024,2\n",
+        "Row 2 (line 3), column 'date': '01/02/2024' is not an ISO 8601 date or time, as the time index is in row 1 ('2024-01-01')")]
+    [InlineData("date,x\n2024-01-01 00:00,1\n,2\n", "Row 2 (line 3), column 'date': the time value is empty")]
+    public async Task UploadCsv_Returns400NamingTheRowsAndValues_WhenTheTimeIndexIsOutOfOrderOrRepeats(string csv, string expected)
+    {
+        string detail = await RejectedAsync(csv);
+        Assert.Contains(expected, detail);
+    }
+
+    [Fact]
+    public async Task UploadCsv_StoresNothing_WhenTheTimeIndexGoesBackwardsAfterManyRows()
+    {
+        // Values are already being written when the bad row comes.
+        string csv = StorageFaults.StorageFaultApiTests.SineCsv(5000) + "2024-01-01T03:00:00,0.5\n";
+        string detail = await RejectedAsync(csv);
+        Assert.Contains("Row 5001 (line 5002), column 'time': the time index goes backwards: '2024-01-01T03:00:00' comes after", detail);
+        Assert.Empty(DatasetTestExtensions.DatasetEntries(_factory.StorageRoot));
+    }
+
+    [Theory]
+    [InlineData("date,hour,load\n2011-01-01,0,16\n2011-01-01,1,40\n2011-01-02,0,17\n")] // the hour in a column of its own: dates repeat
+    [InlineData("series,date,load\nnorth,2024-01-01 00:00,1\nsouth,2024-01-01 00:00,2\nnorth,2024-01-01 01:00,3\n")] // each series in order
+    [InlineData("date,load\n31/01/2024,1\n01/02/2024,2\n15/01/2024,3\n")] // not ISO 8601: which is the day cannot be told, so the order is not checked
+    [InlineData("time,load\n00:00,1\n12:00,2\n00:00,3\n")] // times of day without a date
+    [InlineData("date,load\n2024-01-01T00:00:00+02:00,1\n2023-12-31T23:00:00Z,2\n")] // 22:00 UTC, then 23:00 UTC
+    public async Task UploadCsv_AcceptsATimeIndex_ThatDoesNotGoBackwardsOrCannotBeOrdered(string csv)
+    {
+        await UploadAsync(csv);
+    }
+
+    [Fact]
+    public async Task UploadCsv_AcceptsTheBundledEtth1File()
+    {
+        string csv = await File.ReadAllTextAsync(Path.Combine(BundledModelsTests.RepositoryRoot(), "models", "data", "ETTh1.csv"));
+        JsonObject record = await UploadAsync(csv);
+        Assert.Equal(17420, (long)record["rows"]!);
+        Assert.Equal("2018-06-26 19:00:00", (string?)record["summary"]!["series"]![0]!["last_time"]);
+    }
+
     [Fact]
     public async Task UploadCsv_ListsEveryColumnsRole_WhenNoneIsNumeric()
     {
