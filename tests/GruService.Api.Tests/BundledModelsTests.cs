@@ -21,7 +21,7 @@ public class BundledModelsTests : IAsyncLifetime
     private static string Example(string name) =>
         File.ReadAllText(Path.Combine(RepositoryRoot(), "models", "examples", name + ".json"));
 
-    private static string RepositoryRoot()
+    internal static string RepositoryRoot()
     {
         var directory = new DirectoryInfo(AppContext.BaseDirectory);
         while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "GruService.sln"))) directory = directory.Parent;

@@ -70,6 +70,39 @@ public class ModelsApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task GetModel_ShowsFeatureAndTargetNames_WhenTheFileNamesEveryInputAndOutput()
+    {
+        int outputSize = Forecaster.Config.GetProperty("output_size").GetInt32();
+        var config = JsonNode.Parse(Forecaster.Config.GetRawText())!.AsObject();
+        config["feature_names"] = new JsonArray([.. Enumerable.Range(0, Forecaster.InputSize).Select(i => (JsonNode?)$"sensor {i}")]);
+        config["target_names"] = new JsonArray([.. Enumerable.Range(0, outputSize).Select(i => (JsonNode?)$"demand {i}")]);
+        Assert.Equal(HttpStatusCode.Created, (await _client.PutModelAsync("named", TestModelFiles.WithConfig(Forecaster.File, config.ToJsonString()))).StatusCode);
+
+        JsonObject card = await (await _client.GetAsync("/v1/models/named")).JsonAsync();
+        Assert.Equal(Enumerable.Range(0, Forecaster.InputSize).Select(i => $"sensor {i}"), card["feature_names"]!.AsArray().Select(n => (string?)n));
+        Assert.Equal(Enumerable.Range(0, outputSize).Select(i => $"demand {i}"), card["target_names"]!.AsArray().Select(n => (string?)n));
+    }
+
+    [Fact]
+    public async Task GetModel_LeavesOutFeatureAndTargetNames_WhenTheFileHasNoneOrTheyDoNotFit()
+    {
+        // A PyTorch export names nothing.
+        await _client.PutModelAsync("unnamed", Forecaster.File);
+        JsonObject unnamed = await (await _client.GetAsync("/v1/models/unnamed")).JsonAsync();
+        Assert.False(unnamed.ContainsKey("feature_names"));
+        Assert.False(unnamed.ContainsKey("target_names"));
+
+        var config = JsonNode.Parse(Forecaster.Config.GetRawText())!.AsObject();
+        config["feature_names"] = new JsonArray([.. Enumerable.Range(0, Forecaster.InputSize + 1).Select(i => (JsonNode?)$"f{i}")]);
+        config["target_names"] = "demand";
+        await _client.PutModelAsync("misnamed", TestModelFiles.WithConfig(Forecaster.File, config.ToJsonString()));
+        JsonObject misnamed = await (await _client.GetAsync("/v1/models/misnamed")).JsonAsync();
+        Assert.False(misnamed.ContainsKey("feature_names"));
+        Assert.False(misnamed.ContainsKey("target_names"));
+        Assert.Equal(Forecaster.InputSize + 1, misnamed["metadata"]!["feature_names"]!.AsArray().Count);
+    }
+
+    [Fact]
     public async Task GetModel_Returns404Problem_ForUnknownModel()
     {
         string detail = await (await _client.GetAsync("/v1/models/nothing-here")).AssertProblemAsync(404, "unknown_model");

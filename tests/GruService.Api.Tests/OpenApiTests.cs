@@ -82,7 +82,7 @@ public class OpenApiTests(ReferenceServiceFixture fixture) : IClassFixture<Refer
         Assert.Contains("version", Required(schemas, "ModelCard"));
         string[][] omitted =
         [
-            ["ModelCard", "classes", "horizon", "output_size", "window_normalization", "channel_independent", "segment_length"],
+            ["ModelCard", "classes", "horizon", "output_size", "window_normalization", "channel_independent", "segment_length", "feature_names", "target_names"],
             ["TrainingJob", "started_at", "finished_at", "progress", "result", "error", "dataset"],
             ["JobProgress", "validation_loss", "validation_metric"],
             ["JobEpoch", "validation_loss", "validation_metric"],

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Text;
 
@@ -5,18 +6,30 @@ namespace GruService.Api.Datasets;
 
 /// <summary>
 /// Reads a CSV time-series upload as a stream, one record at a time, writing each row's features straight to the
-/// dataset's values file; only the current record and the per-series summary are held in memory.
+/// dataset's values file; only the current record and the per-series summary are held in memory, and while the
+/// column types are being decided, the rows looked ahead at (bounded by <see cref="TypingRows"/> and by
+/// Datasets:MaxLineBytes in all).
 /// <list type="bullet">
 /// <item>Syntax: RFC 4180. Fields are separated by commas; a field in double quotes may hold commas, line breaks and
 /// doubled quotes (""). Lines end in LF or CRLF; a UTF-8 byte order mark is skipped; blank lines are skipped anywhere.</item>
 /// <item>The first record is the header. Names are trimmed, must be non-empty and unique ignoring case.</item>
 /// <item>Column roles: "series" (any case) holds the series id; the first column named "date", "time" or
-/// "timestamp" (any case) is the time index. Every other column is typed by the first data row: a number there
-/// makes it a feature, text makes it a text column (the first text column is the time index when no column is
-/// named for it; further text columns are ignored and listed in the summary). An empty value in the first row is
-/// an error, since the column's type cannot be decided.</item>
-/// <item>Every feature value must be a finite float32 number in every row (NaN, inf and out-of-range values are errors).</item>
+/// "timestamp" (any case) is the time index. Every other column is typed by its first value that is not a
+/// missing-value marker (an empty cell, NA, N/A, #N/A, NaN, null, None or &lt;NA&gt;, in any case), looking at most
+/// <see cref="TypingRows"/> rows ahead: a number makes it a feature, text makes it a text column (the first text
+/// column is the time index when no column is named for it; further text columns are ignored and listed in the
+/// summary). A column with nothing but missing-value markers in the rows looked at is an error, since its type
+/// cannot be decided.</item>
+/// <item>Every feature value must be a finite float32 number in every row: a missing-value marker, inf or an
+/// out-of-range value is an error naming the row and column. Missing values are not filled in, since how to fill
+/// them (interpolate, carry forward, drop the rows) depends on the data and is the uploader's choice.</item>
 /// <item>Series may be interleaved: each series keeps its rows in file order, and series are listed in order of first appearance.</item>
+/// <item>Time order: when row 1's time value is an ISO 8601 date or date and time (yyyy-MM, yyyy-MM-dd, then
+/// optionally T or a space, HH:mm, :ss, a fraction and Z or an offset) or a number, every row's time value must be
+/// one too, and each series' times must increase: a time before or equal to the series' previous one is an error
+/// naming both rows and values. Dates without a time of day may repeat, since sub-daily data often keeps the hour in
+/// a column of its own (date, hour, ...). Times without an offset are compared as written, with those with one in
+/// UTC. Any other time column (d/m/y dates, month names, labels) is left unchecked: its order cannot be read reliably.</item>
 /// </list>
 /// </summary>
 internal sealed class CsvTimeSeriesParser
@@ -24,6 +37,13 @@ internal sealed class CsvTimeSeriesParser
     // Series ids are kept in memory and in the record, so they are bounded; time values are only shown in the summary, so they are cut.
     private const int MaxSeriesNameChars = 256;
     private const int MaxTimeBytes = 256;
+
+    /// <summary>
+    /// Most data rows read ahead to find each column's first value that is not missing. Rows are held until every
+    /// column is typed (usually after row 1), so the bound keeps the memory small; a column still without a value by
+    /// then could only be a feature full of missing values, which is refused anyway, or a mostly empty text column.
+    /// </summary>
+    internal const int TypingRows = 100;
 
     private readonly BodyLineReader _lines;
     private readonly DatasetOptions _options;
@@ -42,13 +62,18 @@ internal sealed class CsvTimeSeriesParser
     private string[] _columns = [];
     private int _seriesColumn = -1;
     private int _timeColumn = -1;
-    private int[] _featureColumns = [];
+    // Null until the columns are typed; then the feature columns in file order.
+    private int[]? _featureColumns;
+    // Per column, the first value that is not missing and where it was, once found: what typed the column.
+    private TypingValue?[] _typedBy = [];
     private readonly List<string> _ignoredColumns = [];
     private float[] _row = [];
 
     private readonly Dictionary<string, SeriesBuilder> _seriesByName = new(StringComparer.Ordinal);
     private readonly List<SeriesBuilder> _series = [];
     private SeriesBuilder? _current;
+    private TimeOrder _timeOrder;
+    private string _firstTime = "";
     private long _rows;
 
     private CsvTimeSeriesParser(BodyLineReader lines, DatasetOptions options)
@@ -69,17 +94,41 @@ internal sealed class CsvTimeSeriesParser
 
         await using var values = new LittleEndianWriter(upload.CreateFile(DatasetFiles.Values));
         await using LittleEndianWriter? seriesIndex = _seriesColumn >= 0 ? new LittleEndianWriter(upload.CreateFile(DatasetFiles.SeriesIndex)) : null;
-        while (await ReadRecordAsync(cancellationToken))
+        async ValueTask WriteRowAsync()
         {
-            _rows++;
-            SplitRow();
-            if (_rows == 1) TypeColumns();
             ReadRow();
             await values.WriteAsync(_row, cancellationToken);
             if (seriesIndex is not null) await seriesIndex.WriteAsync(_current!.Index, cancellationToken);
         }
+
+        // Rows read before the columns are typed, copied, since the line reader reuses its buffer.
+        var lookahead = new List<(byte[] Record, long Line)>();
+        long lookaheadBytes = 0;
+        while (await ReadRecordAsync(cancellationToken))
+        {
+            _rows++;
+            SplitRow();
+            if (_featureColumns is not null)
+            {
+                await WriteRowAsync();
+                continue;
+            }
+            lookahead.Add((_record.ToArray(), _recordLine));
+            lookaheadBytes += _record.Length;
+            bool typed = NoteFirstValues();
+            if (typed || lookahead.Count == TypingRows || lookaheadBytes >= _options.MaxLineBytes)
+            {
+                TypeColumns(endOfBody: false, lookahead.Count);
+                await ReplayAsync(lookahead, WriteRowAsync);
+            }
+        }
         if (_rows == 0)
             throw new DatasetFormatException($"The CSV file has a header (line {_recordLine}) but no data rows.");
+        if (_featureColumns is null)
+        {
+            TypeColumns(endOfBody: true, lookahead.Count);
+            await ReplayAsync(lookahead, WriteRowAsync);
+        }
         await values.CompleteAsync(cancellationToken);
         if (seriesIndex is not null) await seriesIndex.CompleteAsync(cancellationToken);
 
@@ -175,6 +224,22 @@ internal sealed class CsvTimeSeriesParser
         }
     }
 
+    /// <summary>Reads the held rows again, now that the columns are typed, as if they were just arriving.</summary>
+    private async ValueTask ReplayAsync(List<(byte[] Record, long Line)> lookahead, Func<ValueTask> writeRow)
+    {
+        long rows = _rows;
+        for (int i = 0; i < lookahead.Count; i++)
+        {
+            _record = lookahead[i].Record;
+            _recordLine = lookahead[i].Line;
+            _rows = i + 1;
+            SplitRow();
+            await writeRow();
+        }
+        _rows = rows;
+        lookahead.Clear();
+    }
+
     private ReadOnlySpan<byte> Field(int column) => _fieldBytes.AsSpan(_fieldStarts[column], _fieldEnds[column] - _fieldStarts[column]);
 
     private ReadOnlySpan<byte> TrimmedField(int column) => Field(column).Trim(" \t"u8);
@@ -210,17 +275,38 @@ internal sealed class CsvTimeSeriesParser
             throw new DatasetFormatException($"Line {_recordLine} (row {_rows}) has {count} field{(count == 1 ? "" : "s")}; the header has {_columns.Length}.");
     }
 
-    /// <summary>Decides from the first data row which columns are features, and which text column (if none is named for it) is the time index.</summary>
-    private void TypeColumns()
+    /// <summary>Notes, for each column still untyped, the current row's value unless it is missing; true once every column is typed.</summary>
+    private bool NoteFirstValues()
+    {
+        if (_typedBy.Length == 0) _typedBy = new TypingValue?[_columns.Length];
+        bool typed = true;
+        for (int column = 0; column < _columns.Length; column++)
+        {
+            if (column == _seriesColumn || column == _timeColumn || _typedBy[column] is not null) continue;
+            ReadOnlySpan<byte> value = TrimmedField(column);
+            NumberKind kind = ParseNumber(value, out _);
+            if (kind == NumberKind.Missing) typed = false;
+            else _typedBy[column] = new TypingValue(kind != NumberKind.Text, _rows, DatasetFormatException.Quote(value));
+        }
+        return typed;
+    }
+
+    /// <summary>
+    /// Decides from the first values noted which columns are features, and which text column (if none is named for
+    /// it) is the time index.
+    /// </summary>
+    [MemberNotNull(nameof(_featureColumns))]
+    private void TypeColumns(bool endOfBody, int rowsRead)
     {
         var features = new List<int>();
         for (int column = 0; column < _columns.Length; column++)
         {
             if (column == _seriesColumn || column == _timeColumn) continue;
-            ReadOnlySpan<byte> value = TrimmedField(column);
-            if (value.IsEmpty)
-                throw RowError(column, "the value is empty; the first data row decides which columns are numeric features, so it needs a value in every column.");
-            if (ParseNumber(value, out _) != NumberKind.Text) features.Add(column);
+            if (_typedBy[column] is not { } first)
+                throw new DatasetFormatException(
+                    $"Column '{_columns[column]}' has no value in {(endOfBody ? $"any of the {rowsRead} data rows" : $"the first {rowsRead} data rows")}, only missing-value markers "
+                    + "(empty, NA, NaN, null, ...), so whether it holds numbers or text cannot be decided; fill it in or drop the column.");
+            if (first.Numeric) features.Add(column);
             else if (_timeColumn < 0) _timeColumn = column;
             else _ignoredColumns.Add(_columns[column]);
         }
@@ -230,7 +316,7 @@ internal sealed class CsvTimeSeriesParser
             string roles = string.Join("; ", _columns.Take(shown).Select((name, column) =>
                 column == _seriesColumn ? $"'{name}' is the series id"
                 : column == _timeColumn ? $"'{name}' is the time index"
-                : $"'{name}' is text ({DatasetFormatException.Quote(Field(column))} in row 1)"))
+                : $"'{name}' is text ({_typedBy[column]!.Text} in row {_typedBy[column]!.Row})"))
                 + (_columns.Length > shown ? $"; and {_columns.Length - shown} more text columns" : "");
             throw new DatasetFormatException($"No column holds numbers, so there is nothing to train on: {roles}. A time-series dataset needs at least one numeric feature column.");
         }
@@ -253,25 +339,127 @@ internal sealed class CsvTimeSeriesParser
             _current ??= AddSeries(null, []);
         }
         _current.Length++;
-        if (_timeColumn >= 0) _current.SetTime(TrimmedField(_timeColumn));
-
-        for (int feature = 0; feature < _featureColumns.Length; feature++)
+        if (_timeColumn >= 0)
         {
-            int column = _featureColumns[feature];
+            ReadOnlySpan<byte> time = TrimmedField(_timeColumn);
+            CheckTimeOrder(time);
+            _current.SetTime(time);
+        }
+
+        int[] features = _featureColumns!;
+        for (int feature = 0; feature < features.Length; feature++)
+        {
+            int column = features[feature];
             ReadOnlySpan<byte> text = TrimmedField(column);
             switch (ParseNumber(text, out float value))
             {
                 case NumberKind.Finite:
                     _row[feature] = value;
                     break;
-                case NumberKind.Empty:
-                    throw RowError(column, "the value is empty; every row needs a number in each feature column.");
+                case NumberKind.Missing:
+                    throw RowError(column, $"{(text.IsEmpty ? "the value is empty" : $"{DatasetFormatException.Quote(text)} marks a missing value")}; "
+                        + "every row needs a number in each feature column, since missing values cannot be trained on (fill them in or drop those rows before uploading).");
                 case NumberKind.NonFinite:
-                    throw RowError(column, $"{DatasetFormatException.Quote(text)} is not a finite number; NaN, infinities and values beyond the float32 range (±3.4e38) cannot be trained on.");
+                    throw RowError(column, $"{DatasetFormatException.Quote(text)} is not a finite number; infinities and values beyond the float32 range (±3.4e38) cannot be trained on.");
                 default:
-                    throw RowError(column, $"{DatasetFormatException.Quote(text)} is not a number; the column is a numeric feature (it held a number in row 1).");
+                    TypingValue first = _typedBy[column]!;
+                    throw RowError(column, $"{DatasetFormatException.Quote(text)} is not a number; the column is a numeric feature (row {first.Row} holds {first.Text}).");
             }
         }
+    }
+
+    /// <summary>
+    /// Decides on row 1 whether the time index can be ordered, then holds every row to it: its time must parse as
+    /// row 1's did and come after the previous time of its series.
+    /// </summary>
+    private void CheckTimeOrder(ReadOnlySpan<byte> text)
+    {
+        if (_rows == 1)
+        {
+            _timeOrder = TryParseTimestamp(text, out _) ? TimeOrder.Timestamps : TryParseNumber(text, out _) ? TimeOrder.Numbers : TimeOrder.Unchecked;
+            _firstTime = DatasetFormatException.Quote(text);
+        }
+        if (_timeOrder == TimeOrder.Unchecked) return;
+
+        TimeKey time;
+        if (_timeOrder == TimeOrder.Timestamps && TryParseTimestamp(text, out TimeKey timestamp)) time = timestamp;
+        else if (_timeOrder == TimeOrder.Numbers && TryParseNumber(text, out TimeKey number)) time = number;
+        else
+            throw RowError(_timeColumn, $"{(text.IsEmpty ? "the time value is empty" : $"{DatasetFormatException.Quote(text)} is not {(_timeOrder == TimeOrder.Timestamps ? "an ISO 8601 date or time" : "a number")}")}, "
+                + $"as the time index is in row 1 ({_firstTime}); every row needs one, so that the rows' time order can be checked.");
+
+        SeriesBuilder series = _current!;
+        if (series.LastTimeKey is { } previous)
+        {
+            int order = time.CompareTo(previous);
+            string ofSeries = series.Name is null ? "" : $" in series {DatasetFormatException.Quote(series.Utf8Name)}";
+            if (order < 0)
+                throw RowError(_timeColumn, $"the time index goes backwards{ofSeries}: {DatasetFormatException.Quote(text)} comes after {series.LastTimeQuoted} in row {series.LastTimeRow}. "
+                    + "Rows must be in time order (sort the file by time before uploading).");
+            if (order == 0 && !(time.DateOnly && previous.DateOnly))
+                throw RowError(_timeColumn, $"the time index repeats{ofSeries}: {DatasetFormatException.Quote(text)} is also the time of row {series.LastTimeRow}. "
+                    + $"Each time may appear only once{(series.Name is null ? "" : " per series")}.");
+        }
+        series.LastTimeKey = time;
+        series.LastTimeRow = _rows;
+    }
+
+    private enum TimeOrder { Unchecked, Timestamps, Numbers }
+
+    /// <summary>A time value to compare: UTC ticks of a timestamp, or a number (one kind per file).</summary>
+    private readonly record struct TimeKey(long Ticks, double Number, bool DateOnly) : IComparable<TimeKey>
+    {
+        public int CompareTo(TimeKey other) => Ticks != other.Ticks ? Ticks.CompareTo(other.Ticks) : Number.CompareTo(other.Number);
+    }
+
+    // ISO 8601 in the forms data files use, with whether they are dates without a time of day. Strict on purpose: a
+    // lenient parse would read 01/07/2016 as January in one file and fail on 31/07/2016 in the next, refusing correct
+    // files for being out of order.
+    private static readonly (string Format, bool DateOnly)[] TimestampFormats =
+    [
+        ("yyyy-MM", true),
+        ("yyyy-MM-dd", true),
+        .. from separator in new[] { "'T'", " " }
+           from time in new[] { "HH:mm", "HH:mm:ss", "HH:mm:ss.FFFFFFF" }
+           from zone in new[] { "", "'Z'", "zzz" }
+           select ($"yyyy-MM-dd{separator}{time}{zone}", false),
+    ];
+
+    // The format the last timestamp had, tried first: a file keeps to one, so most rows take one parse, not a dozen.
+    private int _timestampFormat;
+
+    private bool TryParseTimestamp(ReadOnlySpan<byte> text, out TimeKey time)
+    {
+        time = default;
+        Span<char> chars = stackalloc char[40];
+        if (text.Length > chars.Length || !Ascii.IsValid(text)) return false;
+        chars = chars[..Encoding.ASCII.GetChars(text, chars)];
+        if (TryParseTimestamp(chars, _timestampFormat, out time)) return true;
+        for (int format = 0; format < TimestampFormats.Length; format++)
+        {
+            if (format != _timestampFormat && TryParseTimestamp(chars, format, out time))
+            {
+                _timestampFormat = format;
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static bool TryParseTimestamp(ReadOnlySpan<char> text, int format, out TimeKey time)
+    {
+        // Times without an offset are taken as UTC, which compares them as written.
+        bool parsed = DateTimeOffset.TryParseExact(text, TimestampFormats[format].Format, CultureInfo.InvariantCulture,
+            DateTimeStyles.AssumeUniversal, out DateTimeOffset value);
+        time = new TimeKey(parsed ? value.UtcTicks : 0, 0, TimestampFormats[format].DateOnly);
+        return parsed;
+    }
+
+    private static bool TryParseNumber(ReadOnlySpan<byte> text, out TimeKey time)
+    {
+        bool parsed = double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double number) && double.IsFinite(number);
+        time = new TimeKey(0, number, DateOnly: false);
+        return parsed;
     }
 
     private SeriesBuilder FindSeries(ReadOnlySpan<byte> id)
@@ -297,20 +485,33 @@ internal sealed class CsvTimeSeriesParser
     private DatasetFormatException RowError(int column, string problem) =>
         new($"Row {_rows} (line {_recordLine}), column '{_columns[column]}': {problem}");
 
-    private enum NumberKind { Finite, NonFinite, Empty, Text }
+    private enum NumberKind { Finite, NonFinite, Missing, Text }
+
+    /// <summary>The value that typed a column: whether it is a number, the row it is in, and itself, quoted for messages.</summary>
+    private sealed record TypingValue(bool Numeric, long Row, string Text);
 
     private static NumberKind ParseNumber(ReadOnlySpan<byte> text, out float value)
     {
-        if (text.IsEmpty)
-        {
-            value = 0;
-            return NumberKind.Empty;
-        }
+        value = 0;
+        if (IsMissing(text)) return NumberKind.Missing;
         if (float.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out value))
             return float.IsFinite(value) ? NumberKind.Finite : NumberKind.NonFinite;
-        // float.TryParse reads "NaN" and "Infinity" but not the "inf" that C, NumPy and pandas write.
+        // float.TryParse reads "Infinity" but not the "inf" that C, NumPy and pandas write.
         ReadOnlySpan<byte> unsigned = text[0] is (byte)'+' or (byte)'-' ? text[1..] : text;
         return Ascii.EqualsIgnoreCase(unsigned, "inf"u8) ? NumberKind.NonFinite : NumberKind.Text;
+    }
+
+    /// <summary>
+    /// The markers pandas, R, NumPy, spreadsheets and databases write for a missing value (pandas reads all of them as
+    /// NaN). NaN counts as one because that is what it means in exported data, not an arithmetic result.
+    /// </summary>
+    private static bool IsMissing(ReadOnlySpan<byte> text)
+    {
+        if (text.IsEmpty) return true;
+        ReadOnlySpan<byte> unsigned = text[0] is (byte)'+' or (byte)'-' ? text[1..] : text;
+        return Ascii.EqualsIgnoreCase(unsigned, "nan"u8) || Ascii.EqualsIgnoreCase(text, "na"u8) || Ascii.EqualsIgnoreCase(text, "n/a"u8)
+            || Ascii.EqualsIgnoreCase(text, "#n/a"u8) || Ascii.EqualsIgnoreCase(text, "null"u8) || Ascii.EqualsIgnoreCase(text, "none"u8)
+            || Ascii.EqualsIgnoreCase(text, "<na>"u8);
     }
 
     private sealed class SeriesBuilder(string? name, byte[] utf8Name, int index)
@@ -320,9 +521,15 @@ internal sealed class CsvTimeSeriesParser
         private string? _firstTime;
         private bool _hasTime;
 
+        public string? Name => name;
         public byte[] Utf8Name => utf8Name;
         public int Index => index;
         public long Length { get; set; }
+
+        // The last time of the series, when the time order is checked, and the row it is in.
+        public TimeKey? LastTimeKey { get; set; }
+        public long LastTimeRow { get; set; }
+        public string LastTimeQuoted => DatasetFormatException.Quote(_lastTime.AsSpan(0, _lastTimeLength));
 
         public void SetTime(ReadOnlySpan<byte> value)
         {

@@ -55,7 +55,10 @@ public static class DatasetsApi
     /// <para>Content-Type text/csv: a time series with a header row. Numeric columns are features; a column named date, time or timestamp
     /// (or else the first text column) is the time index; an optional "series" column holds several series in one file, whose rows may
     /// be interleaved (each series keeps its rows in file order). Other text columns are ignored and listed in the summary. RFC 4180 quoting, LF or CRLF,
-    /// an optional UTF-8 byte order mark. Which columns are features is decided by the first data row; after that, every feature value must be a finite number.</para>
+    /// an optional UTF-8 byte order mark. A column's type is decided by its first value that is not a missing-value marker (empty, NA, N/A, #N/A, NaN, null, None, &lt;NA&gt;), looking up to 100 rows ahead; every feature value must then be a finite number in every row, so a missing value in a feature column is refused, naming its row and column.
+    /// When row 1's time value is an ISO 8601 date or date and time, or a number, each series' times must increase: a time that goes back or repeats is
+    /// refused, naming both rows and values (dates without a time of day may repeat, for files that keep the hour in a column of its own);
+    /// other time values (d/m/y dates, labels) are not checked.</para>
     /// <para>Content-Type application/x-ndjson (or application/ndjson, application/jsonl): labelled sequences for classification, one JSON object per line,
     /// {"sequence": [[x0, x1, ...], ...], "label": "walking"}, or a sequence of bare numbers for one feature. Every time step has the same width.</para>
     /// <para>Bad data answers 400 naming the line (and the row and column, or the step and feature); a body over Datasets:MaxUploadBytes (1 GiB by default) answers 413.</para>

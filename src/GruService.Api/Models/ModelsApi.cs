@@ -53,7 +53,7 @@ public static class ModelsApi
         TypedResults.Ok(new ModelList([.. registry.List().Select(m => m.Card())]));
 
     /// <summary>Get a model's card</summary>
-    /// <remarks>Architecture, task, sizes, variant, horizon and output size or classes, parameter count, file SHA-256, creation time and metadata of the active version.</remarks>
+    /// <remarks>Architecture, task, sizes, feature names (when the model file names them: which feature goes where in inputs), variant, horizon, output size and target names or classes, parameter count, file SHA-256, creation time and metadata of the active version.</remarks>
     /// <param name="name">The model's name.</param>
     /// <param name="registry">The model registry.</param>
     public static Results<Ok<ModelCard>, NotFoundProblem> GetModel(string name, ModelRegistry registry) =>

@@ -75,7 +75,7 @@ internal sealed class OperationDocsTransformer(ModelRegistry registry) : IOpenAp
                 {
                     Required = true,
                     Description = "The data, raw (not a form), in UTF-8. text/csv: a time series with a header row; numeric columns are features, "
-                        + "a date/time/timestamp column is the time index, an optional 'series' column holds several series. "
+                        + "a date/time/timestamp column is the time index (ISO 8601 or numeric times must increase within each series), an optional 'series' column holds several series. "
                         + "application/x-ndjson (also application/ndjson, application/jsonl): one {\"sequence\": [[...], ...], \"label\": \"...\"} object per line.",
                     Content = new Dictionary<string, OpenApiMediaType>
                     {

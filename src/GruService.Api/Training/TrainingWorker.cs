@@ -278,7 +278,7 @@ public sealed partial class TrainingWorker(
         run.Token.ThrowIfCancellationRequested();
 
         JsonElement metricsJson = JsonSerializer.SerializeToElement(new { validation = result.Validation, test = result.Test }, TrainingJson.Options);
-        GruModel model = WithTrainingRecord(result, plan, job, metricsJson);
+        GruModel model = WithTrainingRecord(result, problem, plan, job, metricsJson);
         ServedModel served = await registry.PublishAsync(plan.Model, ModelFile.Write(model), plan.Activate, CancellationToken.None);
         return new JobResult(plan.Model, served.Version, registry.TryGet(plan.Model, out ServedModel active) && active.Version == served.Version,
             metricsJson, result.BestEpoch + 1, result.StoppedEarly, Math.Round(result.Seconds, 3), Math.Round(result.TrainingGflops, 2));
@@ -324,25 +324,33 @@ public sealed partial class TrainingWorker(
             checkpointAndStop: run.HostStopping);
     }
 
-    /// <summary>The model's card carries the job, dataset, request (hyperparameters), metrics and duration.</summary>
-    private static GruModel WithTrainingRecord(TrainingResult result, TrainingPlan plan, TrainingJob job, JsonElement metricsJson)
+    /// <summary>
+    /// The model's card carries the job, dataset, request (hyperparameters), metrics and duration, and for a forecast
+    /// model the names of its input and target columns, so a caller knows which feature goes where in <c>inputs</c>.
+    /// A classifier's data has no feature names (NDJSON steps are bare arrays), so it records none; its labels are the
+    /// config's classes.
+    /// </summary>
+    private static GruModel WithTrainingRecord(TrainingResult result, TrainingProblem problem, TrainingPlan plan, TrainingJob job, JsonElement metricsJson)
     {
         GruConfig c = result.Model.Config;
-        var extra = new Dictionary<string, JsonElement>(c.Extra)
+        var extra = new Dictionary<string, JsonElement>(c.Extra);
+        if (problem is ForecastProblem forecast)
         {
-            ["training"] = JsonSerializer.SerializeToElement(new Dictionary<string, object?>
-            {
-                ["job"] = job.Id,
-                ["dataset"] = plan.Dataset,
-                ["trained_at"] = DateTimeOffset.UtcNow,
-                ["seconds"] = Math.Round(result.Seconds, 3),
-                ["epochs_run"] = result.History.Count,
-                ["best_epoch"] = result.BestEpoch + 1,
-                ["stopped_early"] = result.StoppedEarly,
-                ["metrics"] = metricsJson,
-                ["request"] = job.Request,
-            }, TrainingJson.Options),
-        };
+            extra[ModelCard.FeatureNamesKey] = JsonSerializer.SerializeToElement(forecast.Windows.InputColumns, TrainingJson.Options);
+            extra[ModelCard.TargetNamesKey] = JsonSerializer.SerializeToElement(forecast.Windows.TargetColumns, TrainingJson.Options);
+        }
+        extra["training"] = JsonSerializer.SerializeToElement(new Dictionary<string, object?>
+        {
+            ["job"] = job.Id,
+            ["dataset"] = plan.Dataset,
+            ["trained_at"] = DateTimeOffset.UtcNow,
+            ["seconds"] = Math.Round(result.Seconds, 3),
+            ["epochs_run"] = result.History.Count,
+            ["best_epoch"] = result.BestEpoch + 1,
+            ["stopped_early"] = result.StoppedEarly,
+            ["metrics"] = metricsJson,
+            ["request"] = job.Request,
+        }, TrainingJson.Options);
         return new GruModel(c with { Extra = extra }, result.Model.Directions, result.Model.HeadWeight, result.Model.HeadBias);
     }
 

@@ -183,10 +183,11 @@ public class CsvDatasetTests : IAsyncLifetime
     [InlineData("date,a,b\nd1,1,2\nd2,2,   \n", "Row 2 (line 3), column 'b': the value is empty")]
     [InlineData("a\n1\ninf\n", "Row 2 (line 3), column 'a': 'inf' is not a finite number")]
     [InlineData("a\n1\n-Infinity\n", "Row 2 (line 3), column 'a': '-Infinity' is not a finite number")]
-    [InlineData("a,b\n1,2\n3,NaN\n", "Row 2 (line 3), column 'b': 'NaN' is not a finite number")]
-    [InlineData("a,b\nNaN,1\n", "Row 1 (line 2), column 'a': 'NaN' is not a finite number")]
+    [InlineData("a,b\n1,2\n3,NaN\n", "Row 2 (line 3), column 'b': 'NaN' marks a missing value")]
+    [InlineData("a,b\n1,2\n3,NA\n", "Row 2 (line 3), column 'b': 'NA' marks a missing value")]
+    [InlineData("a,b\nNaN,1\n", "Column 'a' has no value in any of the 1 data rows")]
     [InlineData("a\n1\n1e39\n", "Row 2 (line 3), column 'a': '1e39' is not a finite number")]
-    [InlineData("a,b\n1,\n", "Row 1 (line 2), column 'b': the value is empty; the first data row decides")]
+    [InlineData("a,b\n1,\n2,null\n", "Column 'b' has no value in any of the 2 data rows")]
     [InlineData("date,name\nd1,x\n", "No column holds numbers")]
     [InlineData("date,a\n", "The CSV file has a header (line 1) but no data rows.")]
     [InlineData("date,a\r\n\r\n", "The CSV file has a header (line 1) but no data rows.")]
@@ -202,6 +203,114 @@ public class CsvDatasetTests : IAsyncLifetime
         string detail = await RejectedAsync(csv);
         Assert.Contains(expected, detail);
         Assert.StartsWith("The dataset was rejected and nothing was stored.", detail);
+    }
+
+    [Theory]
+    [InlineData("NA")]
+    [InlineData("NaN")]
+    [InlineData("nan")]
+    [InlineData("null")]
+    [InlineData("N/A")]
+    [InlineData("")]
+    [InlineData("  ")]
+    public async Task UploadCsv_Returns400ForTheMissingValue_WhenRowOneOfANumericColumnHoldsAMissingValueMarker(string marker)
+    {
+        // The column is numeric (its next values are numbers), so the marker is a missing feature value, not text
+        // that would make the whole column drop out of training.
+        string detail = await RejectedAsync($"date,load,temp\n2024-01-01,{marker},20\n2024-01-02,1.5,21\n2024-01-03,2.5,22\n");
+        Assert.Contains("Row 1 (line 2), column 'load': ", detail);
+        Assert.Contains("every row needs a number in each feature column, since missing values cannot be trained on", detail);
+    }
+
+    [Fact]
+    public async Task UploadCsv_TypesAColumnByItsFirstValueThatIsNotMissing_AndStoresTheRowsReadAheadUnchanged()
+    {
+        const string csv =
+            "series,date,city,load\n"
+            + "north,2024-01-01,,1\n"
+            + "south,2024-01-01,NA,2\n"
+            + "north,2024-01-02,Oslo,3\n"
+            + "south,2024-01-02,Bergen,4\n";
+        JsonObject record = await UploadAsync(csv);
+        Assert.Equal(["load"], record["features"]!.AsArray().Select(f => (string)f!));
+        Assert.Equal(["city"], record["summary"]!["ignored_columns"]!.AsArray().Select(c => (string)c!));
+        Assert.Equal(4, (long)record["rows"]!);
+
+        TimeSeriesData data = await Store.LoadTimeSeriesAsync((string)record["id"]!, CancellationToken.None);
+        Assert.Equal(["north", "south"], data.Series.Select(s => s.Name));
+        Assert.Equal([1f, 3f], data.Series[0].Values);
+        Assert.Equal([2f, 4f], data.Series[1].Values);
+    }
+
+    [Fact]
+    public async Task UploadCsv_TakesTheFirstTextColumnAsTimeIndex_WhenItsFirstValueIsMissing()
+    {
+        JsonObject record = await UploadAsync("Month,Passengers\n,112\n1949-02,118\n");
+        Assert.Equal("Month", (string?)record["summary"]!["time_column"]);
+        Assert.Equal(["Passengers"], record["features"]!.AsArray().Select(f => (string)f!));
+    }
+
+    [Fact]
+    public async Task UploadCsv_Returns400_ForAColumnWithOnlyMissingValuesInTheRowsReadAhead()
+    {
+        var csv = new StringBuilder("a,b\n");
+        for (int row = 0; row < CsvTimeSeriesParser.TypingRows + 50; row++) csv.Append(row).Append(row < CsvTimeSeriesParser.TypingRows + 10 ? ",NA\n" : ",1\n");
+        string detail = await RejectedAsync(csv.ToString());
+        Assert.Contains($"Column 'b' has no value in the first {CsvTimeSeriesParser.TypingRows} data rows, only missing-value markers", detail);
+    }
+
+    [Theory]
+    [InlineData("date,x\n2024-01-01 00:00,1\n2024-01-01 02:00,2\n2024-01-01 01:00,3\n",
+        "Row 3 (line 4), column 'date': the time index goes backwards: '2024-01-01 01:00' comes after '2024-01-01 02:00' in row 2.")]
+    [InlineData("date,x\n2024-01-01T00:00:00Z,1\n2024-01-01T00:00:00Z,2\n",
+        "Row 2 (line 3), column 'date': the time index repeats: '2024-01-01T00:00:00Z' is also the time of row 1.")]
+    [InlineData("timestamp,x\n2024-01-01T01:00:00.5+01:00,1\n2024-01-01T00:00:00.5Z,2\n",
+        "Row 2 (line 3), column 'timestamp': the time index repeats: '2024-01-01T00:00:00.5Z' is also the time of row 1.")]
+    [InlineData("date,x\n2024-01-02,1\n2024-01-01,2\n",
+        "Row 2 (line 3), column 'date': the time index goes backwards: '2024-01-01' comes after '2024-01-02' in row 1.")]
+    [InlineData("Month,Passengers\n1949-02,112\n1949-03,118\n1949-01,132\n",
+        "Row 3 (line 4), column 'Month': the time index goes backwards: '1949-01' comes after '1949-03' in row 2.")]
+    [InlineData("time,x\n0,1\n1.5,2\n1.5,3\n", "Row 3 (line 4), column 'time': the time index repeats: '1.5' is also the time of row 2.")]
+    [InlineData("time,x\n10,1\n9,2\n", "Row 2 (line 3), column 'time': the time index goes backwards: '9' comes after '10' in row 1.")]
+    [InlineData("series,date,x\nA,2024-01-02,1\nB,2024-01-01,2\nA,2024-01-01,3\n",
+        "Row 3 (line 4), column 'date': the time index goes backwards in series 'A': '2024-01-01' comes after '2024-01-02' in row 1.")]
+    [InlineData("date,x\n2024-01-01,1\n01/02/2024,2\n",
+        "Row 2 (line 3), column 'date': '01/02/2024' is not an ISO 8601 date or time, as the time index is in row 1 ('2024-01-01')")]
+    [InlineData("date,x\n2024-01-01 00:00,1\n,2\n", "Row 2 (line 3), column 'date': the time value is empty")]
+    public async Task UploadCsv_Returns400NamingTheRowsAndValues_WhenTheTimeIndexIsOutOfOrderOrRepeats(string csv, string expected)
+    {
+        string detail = await RejectedAsync(csv);
+        Assert.Contains(expected, detail);
+    }
+
+    [Fact]
+    public async Task UploadCsv_StoresNothing_WhenTheTimeIndexGoesBackwardsAfterManyRows()
+    {
+        // Values are already being written when the bad row comes.
+        string csv = StorageFaults.StorageFaultApiTests.SineCsv(5000) + "2024-01-01T03:00:00,0.5\n";
+        string detail = await RejectedAsync(csv);
+        Assert.Contains("Row 5001 (line 5002), column 'time': the time index goes backwards: '2024-01-01T03:00:00' comes after", detail);
+        Assert.Empty(DatasetTestExtensions.DatasetEntries(_factory.StorageRoot));
+    }
+
+    [Theory]
+    [InlineData("date,hour,load\n2011-01-01,0,16\n2011-01-01,1,40\n2011-01-02,0,17\n")] // the hour in a column of its own: dates repeat
+    [InlineData("series,date,load\nnorth,2024-01-01 00:00,1\nsouth,2024-01-01 00:00,2\nnorth,2024-01-01 01:00,3\n")] // each series in order
+    [InlineData("date,load\n31/01/2024,1\n01/02/2024,2\n15/01/2024,3\n")] // not ISO 8601: which is the day cannot be told, so the order is not checked
+    [InlineData("time,load\n00:00,1\n12:00,2\n00:00,3\n")] // times of day without a date
+    [InlineData("date,load\n2024-01-01T00:00:00+02:00,1\n2023-12-31T23:00:00Z,2\n")] // 22:00 UTC, then 23:00 UTC
+    public async Task UploadCsv_AcceptsATimeIndex_ThatDoesNotGoBackwardsOrCannotBeOrdered(string csv)
+    {
+        await UploadAsync(csv);
+    }
+
+    [Fact]
+    public async Task UploadCsv_AcceptsTheBundledEtth1File()
+    {
+        string csv = await File.ReadAllTextAsync(Path.Combine(BundledModelsTests.RepositoryRoot(), "models", "data", "ETTh1.csv"));
+        JsonObject record = await UploadAsync(csv);
+        Assert.Equal(17420, (long)record["rows"]!);
+        Assert.Equal("2018-06-26 19:00:00", (string?)record["summary"]!["series"]![0]!["last_time"]);
     }
 
     [Fact]

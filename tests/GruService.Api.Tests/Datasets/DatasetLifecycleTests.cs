@@ -259,6 +259,16 @@ public class DatasetLimitTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Upload_ReadsAheadNoMoreThanTheLineLimit_WhenTypingColumns()
+    {
+        // Rows of 303 bytes whose column b is empty: the rows held while b's type is unknown stop at 1024 bytes, the 4th row.
+        var csv = new StringBuilder("a,b,note\n");
+        for (int row = 0; row < 8; row++) csv.Append(row).Append(",,").Append('x', 300).Append('\n');
+        string detail = await (await _client.PostDatasetAsync(csv.ToString(), DatasetTestExtensions.Csv)).AssertProblemAsync(400, "invalid_dataset");
+        Assert.Contains("Column 'b' has no value in the first 4 data rows", detail);
+    }
+
+    [Fact]
     public async Task Upload_Returns400_ForAnUnclosedQuoteRunningPastTheLineLimit()
     {
         string detail = await (await _client.PostDatasetAsync("a,b\n1,\"2\n" + string.Concat(Enumerable.Repeat("3,4\n", 400)), DatasetTestExtensions.Csv))

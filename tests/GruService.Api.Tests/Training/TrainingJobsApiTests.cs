@@ -95,6 +95,30 @@ public class TrainingJobsApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ForecastJob_RecordsItsInputAndTargetColumnNames_InTheModelCard()
+    {
+        var csv = new System.Text.StringBuilder("date,load,temp,note\n");
+        for (int t = 0; t < 120; t++)
+            csv.Append(System.Globalization.CultureInfo.InvariantCulture, $"{new DateTime(2024, 1, 1).AddHours(t):yyyy-MM-dd HH:mm},{Math.Sin(t / 5.0):F4},{Math.Cos(t / 7.0):F4},ok\n");
+        HttpResponseMessage upload = await _client.PostDatasetAsync(csv.ToString(), DatasetTestExtensions.Csv);
+        Assert.Equal(HttpStatusCode.Created, upload.StatusCode);
+        var request = new JsonObject
+        {
+            ["model"] = "named", ["task"] = "forecast", ["dataset"] = (string)(await upload.JsonAsync())["id"]!,
+            ["window"] = 8, ["horizon"] = 2, ["inputs"] = new JsonArray("temp", "load"), ["targets"] = new JsonArray("load"),
+            ["architecture"] = new JsonObject { ["hidden_size"] = 4 }, ["hyperparameters"] = new JsonObject { ["epochs"] = 1 },
+        };
+        JsonObject job = await TrainingRequests.WaitAsync(_client, await StartAsync(request), TrainingRequests.Finished);
+        Assert.Equal("succeeded", (string?)job["status"]);
+
+        JsonObject card = await (await _client.GetAsync("/v1/models/named")).JsonAsync();
+        Assert.Equal(2, (int)card["input_size"]!);
+        Assert.Equal(["temp", "load"], card["feature_names"]!.AsArray().Select(n => (string?)n));
+        Assert.Equal(["load"], card["target_names"]!.AsArray().Select(n => (string?)n));
+        Assert.Equal(["temp", "load"], card["metadata"]!["feature_names"]!.AsArray().Select(n => (string?)n));
+    }
+
+    [Fact]
     public async Task ClassifyJob_LearnsInlineSequences_AndTheCardHasTheLabels()
     {
         var random = new Random(2);
@@ -119,6 +143,7 @@ public class TrainingJobsApiTests : IAsyncLifetime
         Assert.True((double)job["result"]!["metrics"]!["validation"]!["accuracy"]! >= 0.95, job["result"]!.ToJsonString());
         JsonObject card = await (await _client.GetAsync("/v1/models/updown")).JsonAsync();
         Assert.Equal(["down", "up"], card["classes"]!.AsArray().Select(c => (string?)c));
+        Assert.False(card.ContainsKey("feature_names")); // the sequences' steps have no names
         JsonObject prediction = await (await _client.PostJsonAsync("/v1/models/updown/classify", "{\"inputs\": [[0, 0.3, 0.6, 0.9, 1.2, 1.5]]}")).JsonAsync();
         Assert.Equal("up", (string?)prediction["predictions"]![0]!["label"]);
     }
