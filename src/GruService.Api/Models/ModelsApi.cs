@@ -1,3 +1,4 @@
+using GruService.Api.Hosting;
 using GruService.Api.Problems;
 using GruService.Api.Security;
 using GruService.Engine.ModelFiles;
@@ -35,13 +36,13 @@ public static class ModelsApi
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
-        group.MapGet("/", ListModels).WithName("ListModels").RequireAuthorization(ApiKeyPolicies.Read);
-        group.MapGet("/{name}", GetModel).WithName("GetModel").RequireAuthorization(ApiKeyPolicies.Read);
+        group.MapGetAndHead("/", ListModels).WithName("ListModels").RequireAuthorization(ApiKeyPolicies.Read);
+        group.MapGetAndHead("/{name}", GetModel).WithName("GetModel").RequireAuthorization(ApiKeyPolicies.Read);
         // The body is documented by OperationDocsTransformer rather than Accepts<T>: routing would otherwise refuse
         // any Content-Type but the declared one (curl --data-binary and Python's urllib send form types) with a bare 415.
         group.MapPut("/{name}", UploadModel).WithName("UploadModel").RequireAuthorization(ApiKeyPolicies.Manage)
             .WithRequestTimeout(RequestTimeoutPolicies.Upload);
-        group.MapGet("/{name}/versions", ListVersions).WithName("ListModelVersions").RequireAuthorization(ApiKeyPolicies.Read);
+        group.MapGetAndHead("/{name}/versions", ListVersions).WithName("ListModelVersions").RequireAuthorization(ApiKeyPolicies.Read);
         group.MapPost("/{name}/versions/{version:int}/activate", ActivateVersion).WithName("ActivateModelVersion").RequireAuthorization(ApiKeyPolicies.Manage);
         group.MapDelete("/{name}", DeleteModel).WithName("DeleteModel").RequireAuthorization(ApiKeyPolicies.Manage);
         return group;

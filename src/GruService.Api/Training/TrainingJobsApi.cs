@@ -1,5 +1,6 @@
 using System.Text.Json;
 using GruService.Api.Datasets;
+using GruService.Api.Hosting;
 using GruService.Api.Json;
 using GruService.Api.Models;
 using GruService.Api.Problems;
@@ -19,8 +20,8 @@ public static class TrainingJobsApi
             .AddEndpointFilter<ErrorMetricsFilter>();
 
         group.MapPost("/", StartJob).WithName("StartTrainingJob").RequireAuthorization(ApiKeyPolicies.Manage).ProducesStorageProblems();
-        group.MapGet("/", ListJobs).WithName("ListTrainingJobs").RequireAuthorization(ApiKeyPolicies.Read);
-        group.MapGet("/{id}", GetJob).WithName("GetTrainingJob").RequireAuthorization(ApiKeyPolicies.Read);
+        group.MapGetAndHead("/", ListJobs).WithName("ListTrainingJobs").RequireAuthorization(ApiKeyPolicies.Read);
+        group.MapGetAndHead("/{id}", GetJob).WithName("GetTrainingJob").RequireAuthorization(ApiKeyPolicies.Read);
         group.MapPost("/{id}/cancel", CancelJob).WithName("CancelTrainingJob").RequireAuthorization(ApiKeyPolicies.Manage).ProducesStorageProblems();
         return group;
     }
