@@ -149,6 +149,16 @@ public class OpenApiTests(ReferenceServiceFixture fixture) : IClassFixture<Refer
     }
 
     [Fact]
+    public async Task Document_DescribesActivateVersion_AsAPositiveInteger_WithItsProblem()
+    {
+        JsonObject activate = (await DocumentAsync())["paths"]!["/v1/models/{name}/versions/{version}/activate"]!["post"]!.AsObject();
+        JsonNode schema = activate["parameters"]!.AsArray().Single(p => (string?)p!["name"] == "version")!["schema"]!;
+        Assert.Equal("integer", (string?)schema["type"]);
+        Assert.Equal(1, (int)schema["minimum"]!);
+        Assert.NotNull(activate["responses"]!["400"]!["content"]!["application/problem+json"]);
+    }
+
+    [Fact]
     public async Task SwaggerUi_IsServedAndPointsAtTheDocument()
     {
         HttpResponseMessage page = await fixture.Client.GetAsync("/swagger/index.html");

@@ -37,6 +37,10 @@ internal sealed class OperationDocsTransformer(ModelRegistry registry) : IOpenAp
                 "version" => JsonValue.Create(example?.Version ?? 1),
                 _ => concrete.Example,
             };
+            // ActivateModelVersion reads {version} as text, so that one that is no version answers a 400 problem
+            // rather than a routing 404; what it accepts is a positive integer.
+            if (concrete.Name == "version")
+                concrete.Schema = new OpenApiSchema { Type = JsonSchemaType.Integer, Format = "int32", Minimum = "1" };
         }
 
         switch (operation.OperationId)
