@@ -48,6 +48,17 @@ public class OpenApiTests(ReferenceServiceFixture fixture) : IClassFixture<Refer
             Assert.NotNull(forecast["responses"]![status]!["content"]!["application/problem+json"]);
     }
 
+    [Fact]
+    public async Task Document_DeclaresEveryAnswerOfStartTrainingJob_AndItsBody()
+    {
+        JsonObject post = (await DocumentAsync())["paths"]!["/v1/training-jobs"]!["post"]!.AsObject();
+        foreach (string status in new[] { "400", "409", "413", "415", "429" })
+            Assert.NotNull(post["responses"]![status]?["content"]?["application/problem+json"]);
+        JsonNode body = post["requestBody"]!;
+        Assert.True((bool)body["required"]!);
+        Assert.Equal("#/components/schemas/TrainingJobRequest", (string?)body["content"]!["application/json"]!["schema"]!["$ref"]);
+    }
+
     [Theory]
     [InlineData("/v1/training-jobs")]
     [InlineData("/v1/training-jobs/{id}/cancel")]

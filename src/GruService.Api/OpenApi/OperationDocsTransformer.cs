@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using GruService.Api.Inference;
 using GruService.Api.Models;
+using GruService.Api.Training;
 using GruService.Engine;
 using Microsoft.AspNetCore.OpenApi;
 using Microsoft.OpenApi;
@@ -72,6 +73,17 @@ internal sealed class OperationDocsTransformer(ModelRegistry registry) : IOpenAp
                     },
                 };
                 break;
+            case "StartTrainingJob":
+                operation.RequestBody = new OpenApiRequestBody
+                {
+                    Required = true,
+                    Description = "What to train, as JSON. Every field but model, task and the data (dataset, or inline data) has a default.",
+                    Content = new Dictionary<string, OpenApiMediaType>
+                    {
+                        ["application/json"] = new() { Schema = await TrainingJobSchemaAsync(context, cancellationToken) },
+                    },
+                };
+                break;
             case "UploadDataset":
                 foreach (IOpenApiParameter parameter in operation.Parameters ?? [])
                     if (parameter is OpenApiParameter { Name: "name" } datasetName) datasetName.Example = JsonValue.Create("etth1");
@@ -97,6 +109,17 @@ internal sealed class OperationDocsTransformer(ModelRegistry registry) : IOpenAp
                 };
                 break;
         }
+    }
+
+    /// <summary>
+    /// The training job schema as a component, as it was when the framework bound the body: its name in the document
+    /// and in clients generated from it stays TrainingJobRequest.
+    /// </summary>
+    private static async Task<IOpenApiSchema> TrainingJobSchemaAsync(OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
+    {
+        OpenApiSchema schema = await context.GetOrCreateSchemaAsync(typeof(TrainingJobRequest), cancellationToken: cancellationToken);
+        context.Document!.AddComponent(nameof(TrainingJobRequest), schema);
+        return new OpenApiSchemaReference(nameof(TrainingJobRequest), context.Document);
     }
 
     /// <summary>Two sequences of different lengths: the model's example window and its last half.</summary>
