@@ -38,6 +38,7 @@ public static class OpenApiExtensions
             options.AddSchemaTransformer<OmittedPropertiesTransformer>();
             options.AddDocumentTransformer<ApiKeySecurityTransformer>();
             options.AddOperationTransformer<ApiKeySecurityTransformer>();
+            options.AddOperationTransformer<RateLimitTransformer>();
         });
         return services;
     }
