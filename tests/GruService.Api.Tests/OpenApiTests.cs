@@ -108,6 +108,15 @@ public class OpenApiTests(ReferenceServiceFixture fixture) : IClassFixture<Refer
     }
 
     [Fact]
+    public async Task Document_RequiresModelAndTask_OfATrainingJob_AsStrings()
+    {
+        JsonObject request = (await DocumentAsync())["components"]!["schemas"]!["TrainingJobRequest"]!.AsObject();
+        Assert.Equal(["model", "task"], request["required"]!.AsArray().Select(p => (string)p!).Order());
+        Assert.Equal("string", (string?)request["properties"]!["model"]!["type"]);
+        Assert.Equal("string", (string?)request["properties"]!["task"]!["type"]);
+    }
+
+    [Fact]
     public async Task ModelCards_HoldEveryPropertyTheDocumentRequires()
     {
         JsonObject schemas = (await DocumentAsync())["components"]!["schemas"]!.AsObject();

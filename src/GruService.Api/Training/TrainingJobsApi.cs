@@ -99,7 +99,7 @@ public static class TrainingJobsApi
             }
         }
         string id = $"job-{Guid.NewGuid():N}"[..16];
-        var job = new TrainingJob(id, JobStatus.Queued, request.Model!, request.Task!, request.Dataset, DateTimeOffset.UtcNow,
+        var job = new TrainingJob(id, JobStatus.Queued, request.Model, request.Task, request.Dataset, DateTimeOffset.UtcNow,
             null, null, null, [], null, null, 0, recordedRequest);
         // Not the request's token: once the job may be stored, a client that goes away must not leave the outcome unknown.
         if (!await jobs.TryEnqueueAsync(job, options.Value.QueueCapacity, CancellationToken.None))

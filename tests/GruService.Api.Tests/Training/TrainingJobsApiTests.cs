@@ -272,7 +272,10 @@ public class TrainingJobsApiTests : IAsyncLifetime
 
     public static TheoryData<string, string> InvalidRequests => new()
     {
+        // The document requires model and task; a body without them still gets the planner's answer, not the serializer's.
         { """{"task": "forecast", "data": {"series": [[1, 2]]}}""", "'model' is required" },
+        { """{"model": null, "task": "forecast", "data": {"series": [[1, 2]]}}""", "'model' is required" },
+        { """{"model": "m", "data": {"series": [[1, 2]]}}""", "'task' is missing; it must be 'forecast' or 'classify'." },
         { """{"model": "Bad Name", "task": "forecast", "data": {"series": [[1, 2]]}}""", "not a valid model name" },
         { """{"model": "m", "task": "regress", "data": {"series": [[1, 2]]}}""", "'task' is 'regress'" },
         { """{"model": "m", "task": "forecast"}""", "exactly one of 'dataset'" },
