@@ -11,8 +11,8 @@ namespace GruService.Api.OpenApi;
 
 /// <summary>
 /// Describes the request bodies the handlers read themselves, and fills path and body examples from the models
-/// actually served, so "Try it out" in Swagger UI succeeds: the example name is a served model of the right task,
-/// and the example body has that model's input size (a real window from its training data when the model file
+/// actually served, so "Try it out" in Swagger UI succeeds: the example name is a served model of the right task
+/// (a bundled one when served), and the example body has that model's input size (a real window from its training data when the model file
 /// carries one in the config key <c>example_input</c>).
 /// </summary>
 internal sealed class OperationDocsTransformer(ModelRegistry registry) : IOpenApiOperationTransformer
@@ -21,12 +21,11 @@ internal sealed class OperationDocsTransformer(ModelRegistry registry) : IOpenAp
 
     public async Task TransformAsync(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
     {
-        IReadOnlyList<ServedModel> models = registry.List();
         ServedModel? example = operation.OperationId switch
         {
-            "Forecast" => models.FirstOrDefault(m => m.Task == GruTask.Forecast),
-            "Classify" => models.FirstOrDefault(m => m.Task == GruTask.Classify),
-            _ => models.FirstOrDefault(),
+            "Forecast" => Example(GruTask.Forecast),
+            "Classify" => Example(GruTask.Classify),
+            _ => Example(task: null),
         };
 
         foreach (IOpenApiParameter parameter in operation.Parameters ?? [])
@@ -120,6 +119,16 @@ internal sealed class OperationDocsTransformer(ModelRegistry registry) : IOpenAp
         OpenApiSchema schema = await context.GetOrCreateSchemaAsync(typeof(TrainingJobRequest), cancellationToken: cancellationToken);
         context.Document!.AddComponent(nameof(TrainingJobRequest), schema);
         return new OpenApiSchemaReference(nameof(TrainingJobRequest), context.Document);
+    }
+
+    /// <summary>
+    /// The served model the examples name: a bundled one when one of the task is served (they carry a real window from
+    /// their training data, and are the models the README's examples use), else the first by name.
+    /// </summary>
+    private ServedModel? Example(GruTask? task)
+    {
+        ServedModel[] served = [.. registry.List().Where(m => task is null || m.Task == task)];
+        return served.FirstOrDefault(m => registry.IsBundled(m.Name)) ?? served.FirstOrDefault();
     }
 
     /// <summary>Two sequences of different lengths: the model's example window and its last half.</summary>
