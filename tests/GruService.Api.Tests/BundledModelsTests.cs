@@ -29,6 +29,20 @@ public class BundledModelsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task SwaggerExamples_NameTheBundledModels_WhenUploadsSortBeforeThem()
+    {
+        Assert.Equal(HttpStatusCode.Created, (await _client.PutModelAsync("aaa-forecast", ReferenceModel.Load(8).File)).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await _client.PutModelAsync("aaa-classify", ReferenceModel.Load(5).File)).StatusCode);
+        JsonObject paths = (await (await _client.GetAsync("/openapi/v1.json")).JsonAsync())["paths"]!.AsObject();
+        string ExampleName(string path, string method) =>
+            (string)paths[path]![method]!["parameters"]!.AsArray().Single(p => (string?)p!["name"] == "name")!["example"]!;
+
+        Assert.Equal("ett-oil-temperature", ExampleName("/v1/models/{name}/forecast", "post"));
+        Assert.Equal("fashion-mnist", ExampleName("/v1/models/{name}/classify", "post"));
+        Assert.Equal("ett-oil-temperature", ExampleName("/v1/models/{name}", "get"));
+    }
+
+    [Fact]
     public async Task BothBundledModels_AreServed_WithTheirTrainingRecord()
     {
         JsonObject list = await (await _client.GetAsync("/v1/models")).JsonAsync();

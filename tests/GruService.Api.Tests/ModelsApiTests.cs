@@ -259,6 +259,23 @@ public class ModelsApiTests : IAsyncLifetime
         await (await _client.PostAsync("/v1/models/ghost/versions/1/activate", null)).AssertProblemAsync(404, "unknown_model");
     }
 
+    [Theory]
+    [InlineData("abc")]
+    [InlineData("1.5")]
+    [InlineData("99999999999")]
+    [InlineData("0")]
+    [InlineData("-1")]
+    [InlineData("+1")]
+    public async Task ActivateVersion_Returns400_ForAVersionThatIsNotAPositiveInteger(string version)
+    {
+        await _client.PutModelAsync("demand", Forecaster.File);
+        string detail = await (await _client.PostAsync($"/v1/models/demand/versions/{Uri.EscapeDataString(version)}/activate", null))
+            .AssertProblemAsync(400, "invalid_version");
+        Assert.Contains($"'{version}' is not a version", detail);
+        Assert.Contains("positive integers", detail);
+        Assert.Equal(1, (int)(await (await _client.GetAsync("/v1/models/demand")).JsonAsync())["version"]!);
+    }
+
     [Fact]
     public async Task DeleteModel_RemovesEveryVersion_ThenAnswers404()
     {

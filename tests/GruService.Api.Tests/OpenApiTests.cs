@@ -48,6 +48,17 @@ public class OpenApiTests(ReferenceServiceFixture fixture) : IClassFixture<Refer
             Assert.NotNull(forecast["responses"]![status]!["content"]!["application/problem+json"]);
     }
 
+    [Fact]
+    public async Task Document_DeclaresEveryAnswerOfStartTrainingJob_AndItsBody()
+    {
+        JsonObject post = (await DocumentAsync())["paths"]!["/v1/training-jobs"]!["post"]!.AsObject();
+        foreach (string status in new[] { "400", "409", "413", "415", "429" })
+            Assert.NotNull(post["responses"]![status]?["content"]?["application/problem+json"]);
+        JsonNode body = post["requestBody"]!;
+        Assert.True((bool)body["required"]!);
+        Assert.Equal("#/components/schemas/TrainingJobRequest", (string?)body["content"]!["application/json"]!["schema"]!["$ref"]);
+    }
+
     [Theory]
     [InlineData("/v1/training-jobs")]
     [InlineData("/v1/training-jobs/{id}/cancel")]
@@ -94,6 +105,15 @@ public class OpenApiTests(ReferenceServiceFixture fixture) : IClassFixture<Refer
             foreach (string property in row[1..])
                 Assert.DoesNotContain(property, Required(schemas, row[0]));
         }
+    }
+
+    [Fact]
+    public async Task Document_RequiresModelAndTask_OfATrainingJob_AsStrings()
+    {
+        JsonObject request = (await DocumentAsync())["components"]!["schemas"]!["TrainingJobRequest"]!.AsObject();
+        Assert.Equal(["model", "task"], request["required"]!.AsArray().Select(p => (string)p!).Order());
+        Assert.Equal("string", (string?)request["properties"]!["model"]!["type"]);
+        Assert.Equal("string", (string?)request["properties"]!["task"]!["type"]);
     }
 
     [Fact]
@@ -146,6 +166,16 @@ public class OpenApiTests(ReferenceServiceFixture fixture) : IClassFixture<Refer
         string name = (string)activate["parameters"]!.AsArray().Single(p => (string?)p!["name"] == "name")!["example"]!;
         int version = (int)activate["parameters"]!.AsArray().Single(p => (string?)p!["name"] == "version")!["example"]!;
         Assert.Equal(HttpStatusCode.OK, (await fixture.Client.PostAsync($"/v1/models/{name}/versions/{version}/activate", null)).StatusCode);
+    }
+
+    [Fact]
+    public async Task Document_DescribesActivateVersion_AsAPositiveInteger_WithItsProblem()
+    {
+        JsonObject activate = (await DocumentAsync())["paths"]!["/v1/models/{name}/versions/{version}/activate"]!["post"]!.AsObject();
+        JsonNode schema = activate["parameters"]!.AsArray().Single(p => (string?)p!["name"] == "version")!["schema"]!;
+        Assert.Equal("integer", (string?)schema["type"]);
+        Assert.Equal(1, (int)schema["minimum"]!);
+        Assert.NotNull(activate["responses"]!["400"]!["content"]!["application/problem+json"]);
     }
 
     [Fact]

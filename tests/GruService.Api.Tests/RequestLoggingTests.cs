@@ -47,7 +47,7 @@ public class RequestLoggingTests
         var capture = new CapturingLoggerProvider();
         using var factory = new GruServiceFactory { ConfigureTestServices = services => services.AddSingleton<ILoggerProvider>(capture) };
         HttpClient client = await factory.ReadyClientAsync();
-        await (await client.PostJsonAsync("/v1/training-jobs", "{\"model\": ")).AssertProblemAsync(400, "bad_request");
+        await (await client.PostJsonAsync("/v1/training-jobs", "{\"model\": ")).AssertProblemAsync(400, "invalid_training_job");
 
         Assert.DoesNotContain(capture.Events, e => e.Level >= LogLevel.Error);
         Assert.Contains(capture.Events, e => e.Category.EndsWith("RequestLoggingMiddleware") && Equals(e.State["StatusCode"], 400));

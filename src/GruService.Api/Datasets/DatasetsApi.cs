@@ -1,4 +1,5 @@
 using System.Text.Json;
+using GruService.Api.Hosting;
 using GruService.Api.Json;
 using GruService.Api.Models;
 using GruService.Api.Problems;
@@ -24,8 +25,8 @@ public static class DatasetsApi
             .WithTags("Datasets")
             .AddEndpointFilter<ErrorMetricsFilter>();
 
-        group.MapGet("/", ListDatasets).WithName("ListDatasets").RequireAuthorization(ApiKeyPolicies.Read);
-        group.MapGet("/{id}", GetDataset).WithName("GetDataset").RequireAuthorization(ApiKeyPolicies.Read);
+        group.MapGetAndHead("/", ListDatasets).WithName("ListDatasets").RequireAuthorization(ApiKeyPolicies.Read);
+        group.MapGetAndHead("/{id}", GetDataset).WithName("GetDataset").RequireAuthorization(ApiKeyPolicies.Read);
         // The body is documented by OperationDocsTransformer rather than Accepts<T>: routing would otherwise refuse
         // other content types with a bare 415 before the handler could say which ones it takes.
         group.MapPost("/", UploadDataset).WithName("UploadDataset").RequireAuthorization(ApiKeyPolicies.Manage)

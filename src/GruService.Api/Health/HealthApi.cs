@@ -1,3 +1,4 @@
+using GruService.Api.Hosting;
 using GruService.Api.Models;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -30,8 +31,8 @@ public static class HealthApi
     public static RouteGroupBuilder MapHealthApi(this IEndpointRouteBuilder app)
     {
         RouteGroupBuilder group = app.MapGroup("").WithTags("Health");
-        group.MapGet("/healthz", Liveness).WithName("Liveness");
-        group.MapGet("/readyz", Readiness).WithName("Readiness").Produces<HealthResponse>(StatusCodes.Status503ServiceUnavailable);
+        group.MapGetAndHead("/healthz", Liveness).WithName("Liveness");
+        group.MapGetAndHead("/readyz", Readiness).WithName("Readiness").Produces<HealthResponse>(StatusCodes.Status503ServiceUnavailable);
         return group;
     }
 

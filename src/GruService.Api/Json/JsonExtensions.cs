@@ -8,7 +8,8 @@ public static class JsonExtensions
     /// <summary>snake_case everywhere, through the source-generated context first.</summary>
     public static IServiceCollection AddGruJson(this IServiceCollection services) =>
         services
-            // A body that does not bind throws, so the problem body can say why (which property, which line).
+            // A parameter that does not bind throws, so the problem body can say why. (No endpoint binds a JSON body:
+            // each reads its own, to word its errors; POST /v1/training-jobs with JsonBodyErrors.)
             .Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(options => options.ThrowOnBadRequest = true)
             .ConfigureHttpJsonOptions(options =>
         {

@@ -35,6 +35,7 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
     private readonly ConcurrentDictionary<string, ServedModel> _active = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _changes = new(1, 1);
     private volatile bool _loaded;
+    private IReadOnlySet<string> _bundled = new HashSet<string>();
 
     private ModelLimits Limits => options.Value.Limits;
 
@@ -45,6 +46,9 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
     public bool IsLoaded => _loaded;
 
     public bool TryGet(string name, out ServedModel model) => _active.TryGetValue(name, out model!);
+
+    /// <summary>Whether a bundled default model file (Models:BundledDirectory) has this name.</summary>
+    public bool IsBundled(string name) => Volatile.Read(ref _bundled).Contains(name);
 
     public IReadOnlyList<ServedModel> List() => [.. _active.Values.OrderBy(m => m.Name, StringComparer.Ordinal)];
 
@@ -294,7 +298,9 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
 
     private async Task ImportBundledAsync(string directory, CancellationToken cancellationToken)
     {
-        foreach (string file in Directory.EnumerateFiles(directory, "*.safetensors").Order(StringComparer.Ordinal))
+        string[] files = [.. Directory.EnumerateFiles(directory, "*.safetensors").Order(StringComparer.Ordinal)];
+        Volatile.Write(ref _bundled, files.Select(file => Path.GetFileNameWithoutExtension(file)).Where(ModelName.IsValid).ToHashSet(StringComparer.Ordinal));
+        foreach (string file in files)
         {
             string name = Path.GetFileNameWithoutExtension(file);
             if (!ModelName.IsValid(name) || (await store.ListVersionsAsync(name, cancellationToken)).Count > 0) continue;

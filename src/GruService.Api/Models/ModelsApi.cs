@@ -1,3 +1,5 @@
+using System.Globalization;
+using GruService.Api.Hosting;
 using GruService.Api.Problems;
 using GruService.Api.Security;
 using GruService.Engine.ModelFiles;
@@ -35,14 +37,16 @@ public static class ModelsApi
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
-        group.MapGet("/", ListModels).WithName("ListModels").RequireAuthorization(ApiKeyPolicies.Read);
-        group.MapGet("/{name}", GetModel).WithName("GetModel").RequireAuthorization(ApiKeyPolicies.Read);
+        group.MapGetAndHead("/", ListModels).WithName("ListModels").RequireAuthorization(ApiKeyPolicies.Read);
+        group.MapGetAndHead("/{name}", GetModel).WithName("GetModel").RequireAuthorization(ApiKeyPolicies.Read);
         // The body is documented by OperationDocsTransformer rather than Accepts<T>: routing would otherwise refuse
         // any Content-Type but the declared one (curl --data-binary and Python's urllib send form types) with a bare 415.
         group.MapPut("/{name}", UploadModel).WithName("UploadModel").RequireAuthorization(ApiKeyPolicies.Manage)
             .WithRequestTimeout(RequestTimeoutPolicies.Upload);
-        group.MapGet("/{name}/versions", ListVersions).WithName("ListModelVersions").RequireAuthorization(ApiKeyPolicies.Read);
-        group.MapPost("/{name}/versions/{version:int}/activate", ActivateVersion).WithName("ActivateModelVersion").RequireAuthorization(ApiKeyPolicies.Manage);
+        group.MapGetAndHead("/{name}/versions", ListVersions).WithName("ListModelVersions").RequireAuthorization(ApiKeyPolicies.Read);
+        // {version} takes any text, not {version:int}: the handler answers one that is no version with a 400 saying so,
+        // where a route constraint would answer a bare 404.
+        group.MapPost("/{name}/versions/{version}/activate", ActivateVersion).WithName("ActivateModelVersion").RequireAuthorization(ApiKeyPolicies.Manage);
         group.MapDelete("/{name}", DeleteModel).WithName("DeleteModel").RequireAuthorization(ApiKeyPolicies.Manage);
         return group;
     }
@@ -126,33 +130,36 @@ public static class ModelsApi
     }
 
     /// <summary>Activate a stored version</summary>
-    /// <remarks>Rolls back or forward: the version is loaded and validated, then swapped in atomically. Returns the new active card.</remarks>
+    /// <remarks>Rolls back or forward: the version is loaded and validated, then swapped in atomically. Returns the new active card. A version that is not a positive integer answers 400 (reason invalid_version).</remarks>
     /// <param name="name">The model's name.</param>
-    /// <param name="version">The stored version to serve.</param>
+    /// <param name="version">The stored version to serve: 1, 2, 3, ...</param>
     /// <param name="registry">The model registry.</param>
     /// <param name="cancellationToken">Aborted when the client goes away.</param>
-    public static async Task<Results<Ok<ModelCard>, NotFoundProblem, ConflictProblem, StorageProblem>> ActivateVersion(
-        string name, int version, ModelRegistry registry, CancellationToken cancellationToken)
+    public static async Task<Results<Ok<ModelCard>, BadRequestProblem, NotFoundProblem, ConflictProblem, StorageProblem>> ActivateVersion(
+        string name, string version, ModelRegistry registry, CancellationToken cancellationToken)
     {
+        if (!int.TryParse(version, NumberStyles.None, CultureInfo.InvariantCulture, out int number) || number < 1)
+            return ApiProblem.BadRequest("invalid_version",
+                $"'{version}' is not a version: versions are positive integers (1, 2, 3, ...); GET /v1/models/{name}/versions lists the stored ones.");
         try
         {
-            ServedModel? served = await registry.ActivateAsync(name, version, cancellationToken);
+            ServedModel? served = await registry.ActivateAsync(name, number, cancellationToken);
             if (served is not null) return TypedResults.Ok(served.Card());
             return (await registry.VersionsAsync(name, cancellationToken)).Count == 0
                 ? UnknownModel(name)
-                : ApiProblem.NotFound("unknown_version", $"Model '{name}' has no version {version}; GET /v1/models/{name}/versions lists them.");
+                : ApiProblem.NotFound("unknown_version", $"Model '{name}' has no version {number}; GET /v1/models/{name}/versions lists them.");
         }
         catch (ModelFileException e)
         {
-            return ApiProblem.Conflict("invalid_stored_model", $"Version {version} of '{name}' cannot be loaded, so the active version is unchanged: {e.Message}");
+            return ApiProblem.Conflict("invalid_stored_model", $"Version {number} of '{name}' cannot be loaded, so the active version is unchanged: {e.Message}");
         }
         catch (ModelTaskConflictException e)
         {
-            return ApiProblem.Conflict("task_mismatch", $"Version {version} was not activated and the active version is unchanged: {e.Message}");
+            return ApiProblem.Conflict("task_mismatch", $"Version {number} was not activated and the active version is unchanged: {e.Message}");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return StorageFailed(e, $"version {version} of '{name}' was not activated and the active version is unchanged");
+            return StorageFailed(e, $"version {number} of '{name}' was not activated and the active version is unchanged");
         }
     }
 

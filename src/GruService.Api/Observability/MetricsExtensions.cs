@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using GruService.Api.Hosting;
 using GruService.Api.Security;
 
 namespace GruService.Api.Observability;
@@ -19,9 +20,9 @@ public static class MetricsExtensions
         return services;
     }
 
-    /// <summary>GET /metrics: Prometheus text format 0.0.4.</summary>
+    /// <summary>GET (and HEAD) /metrics: Prometheus text format 0.0.4.</summary>
     public static IEndpointConventionBuilder MapMetrics(this IEndpointRouteBuilder app) =>
-        app.MapGet("/metrics", (PrometheusExporter exporter) => Results.Text(exporter.Render(), PrometheusExporter.ContentType))
+        app.MapGetAndHead("/metrics", (PrometheusExporter exporter) => Results.Text(exporter.Render(), PrometheusExporter.ContentType))
             .WithName("GetMetrics")
             .WithTags("Health")
             .WithSummary("Prometheus metrics")

@@ -28,14 +28,17 @@ public static class OpenApiExtensions
                     Version = "v1",
                     Description = "Serves GRU models (PyTorch torch.nn.GRU semantics) for time-series forecasting and sequence classification. "
                         + "Upload a model file with PUT /v1/models/{name}, then POST sequences to /v1/models/{name}/forecast or /classify. "
-                        + "Errors are RFC 7807 problem bodies (application/problem+json) whose 'detail' says exactly what is wrong.",
+                        + "Errors are RFC 7807 problem bodies (application/problem+json) whose 'detail' says exactly what is wrong. "
+                        + "Every GET operation also answers HEAD, with the same status and headers and no body.",
                 };
                 return Task.CompletedTask;
             });
+            options.AddDocumentTransformer<HeadOperationsTransformer>();
             options.AddOperationTransformer<OperationDocsTransformer>();
             options.AddSchemaTransformer<OmittedPropertiesTransformer>();
             options.AddDocumentTransformer<ApiKeySecurityTransformer>();
             options.AddOperationTransformer<ApiKeySecurityTransformer>();
+            options.AddOperationTransformer<RateLimitTransformer>();
         });
         return services;
     }

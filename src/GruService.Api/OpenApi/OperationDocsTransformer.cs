@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using GruService.Api.Inference;
 using GruService.Api.Models;
+using GruService.Api.Training;
 using GruService.Engine;
 using Microsoft.AspNetCore.OpenApi;
 using Microsoft.OpenApi;
@@ -10,8 +11,8 @@ namespace GruService.Api.OpenApi;
 
 /// <summary>
 /// Describes the request bodies the handlers read themselves, and fills path and body examples from the models
-/// actually served, so "Try it out" in Swagger UI succeeds: the example name is a served model of the right task,
-/// and the example body has that model's input size (a real window from its training data when the model file
+/// actually served, so "Try it out" in Swagger UI succeeds: the example name is a served model of the right task
+/// (a bundled one when served), and the example body has that model's input size (a real window from its training data when the model file
 /// carries one in the config key <c>example_input</c>).
 /// </summary>
 internal sealed class OperationDocsTransformer(ModelRegistry registry) : IOpenApiOperationTransformer
@@ -20,12 +21,11 @@ internal sealed class OperationDocsTransformer(ModelRegistry registry) : IOpenAp
 
     public async Task TransformAsync(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
     {
-        IReadOnlyList<ServedModel> models = registry.List();
         ServedModel? example = operation.OperationId switch
         {
-            "Forecast" => models.FirstOrDefault(m => m.Task == GruTask.Forecast),
-            "Classify" => models.FirstOrDefault(m => m.Task == GruTask.Classify),
-            _ => models.FirstOrDefault(),
+            "Forecast" => Example(GruTask.Forecast),
+            "Classify" => Example(GruTask.Classify),
+            _ => Example(task: null),
         };
 
         foreach (IOpenApiParameter parameter in operation.Parameters ?? [])
@@ -37,6 +37,10 @@ internal sealed class OperationDocsTransformer(ModelRegistry registry) : IOpenAp
                 "version" => JsonValue.Create(example?.Version ?? 1),
                 _ => concrete.Example,
             };
+            // ActivateModelVersion reads {version} as text, so that one that is no version answers a 400 problem
+            // rather than a routing 404; what it accepts is a positive integer.
+            if (concrete.Name == "version")
+                concrete.Schema = new OpenApiSchema { Type = JsonSchemaType.Integer, Format = "int32", Minimum = "1" };
         }
 
         switch (operation.OperationId)
@@ -68,6 +72,17 @@ internal sealed class OperationDocsTransformer(ModelRegistry registry) : IOpenAp
                     },
                 };
                 break;
+            case "StartTrainingJob":
+                operation.RequestBody = new OpenApiRequestBody
+                {
+                    Required = true,
+                    Description = "What to train, as JSON. Every field but model, task and the data (dataset, or inline data) has a default.",
+                    Content = new Dictionary<string, OpenApiMediaType>
+                    {
+                        ["application/json"] = new() { Schema = await TrainingJobSchemaAsync(context, cancellationToken) },
+                    },
+                };
+                break;
             case "UploadDataset":
                 foreach (IOpenApiParameter parameter in operation.Parameters ?? [])
                     if (parameter is OpenApiParameter { Name: "name" } datasetName) datasetName.Example = JsonValue.Create("etth1");
@@ -93,6 +108,27 @@ internal sealed class OperationDocsTransformer(ModelRegistry registry) : IOpenAp
                 };
                 break;
         }
+    }
+
+    /// <summary>
+    /// The training job schema as a component, as it was when the framework bound the body: its name in the document
+    /// and in clients generated from it stays TrainingJobRequest.
+    /// </summary>
+    private static async Task<IOpenApiSchema> TrainingJobSchemaAsync(OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
+    {
+        OpenApiSchema schema = await context.GetOrCreateSchemaAsync(typeof(TrainingJobRequest), cancellationToken: cancellationToken);
+        context.Document!.AddComponent(nameof(TrainingJobRequest), schema);
+        return new OpenApiSchemaReference(nameof(TrainingJobRequest), context.Document);
+    }
+
+    /// <summary>
+    /// The served model the examples name: a bundled one when one of the task is served (they carry a real window from
+    /// their training data, and are the models the README's examples use), else the first by name.
+    /// </summary>
+    private ServedModel? Example(GruTask? task)
+    {
+        ServedModel[] served = [.. registry.List().Where(m => task is null || m.Task == task)];
+        return served.FirstOrDefault(m => registry.IsBundled(m.Name)) ?? served.FirstOrDefault();
     }
 
     /// <summary>Two sequences of different lengths: the model's example window and its last half.</summary>

@@ -86,7 +86,7 @@ public static class SecurityExtensions
     }
 
     /// <summary>Probes and metrics must answer whatever a client does, or a busy service would look dead.</summary>
-    private static bool IsUnlimited(PathString path) =>
+    internal static bool IsUnlimited(PathString path) =>
         path.StartsWithSegments("/healthz") || path.StartsWithSegments("/readyz") || path.StartsWithSegments("/metrics");
 
     /// <summary>The API key's name for a client that sent a valid key, else its address.</summary>

@@ -20,8 +20,12 @@ namespace GruService.Api.Training;
 /// <param name="Activate">Make the trained version active. Default true.</param>
 [JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
 public sealed record TrainingJobRequest(
-    string? Model,
-    string? Task,
+    // Non-null because every job has them, which is what makes the OpenAPI schema require them (OmittedPropertiesTransformer
+    // takes only properties that can be null out of "required"). The serializer does not hold a body to that
+    // (RespectNullableAnnotations and RespectRequiredConstructorParameters are off), so a body without them still reads,
+    // with null, and TrainingPlan answers the 400 that says which one is missing.
+    string Model,
+    string Task,
     string? Dataset = null,
     JsonElement? Data = null,
     string? ValidationDataset = null,

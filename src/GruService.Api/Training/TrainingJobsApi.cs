@@ -1,11 +1,15 @@
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using GruService.Api.Datasets;
+using GruService.Api.Hosting;
 using GruService.Api.Json;
 using GruService.Api.Models;
 using GruService.Api.Problems;
 using GruService.Api.Security;
 using GruService.Engine.ModelFiles;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.Options;
 
 namespace GruService.Api.Training;
@@ -18,9 +22,10 @@ public static class TrainingJobsApi
             .WithTags("Training")
             .AddEndpointFilter<ErrorMetricsFilter>();
 
+        // The body is read by the handler (for errors in the API's words) and documented by OperationDocsTransformer.
         group.MapPost("/", StartJob).WithName("StartTrainingJob").RequireAuthorization(ApiKeyPolicies.Manage).ProducesStorageProblems();
-        group.MapGet("/", ListJobs).WithName("ListTrainingJobs").RequireAuthorization(ApiKeyPolicies.Read);
-        group.MapGet("/{id}", GetJob).WithName("GetTrainingJob").RequireAuthorization(ApiKeyPolicies.Read);
+        group.MapGetAndHead("/", ListJobs).WithName("ListTrainingJobs").RequireAuthorization(ApiKeyPolicies.Read);
+        group.MapGetAndHead("/{id}", GetJob).WithName("GetTrainingJob").RequireAuthorization(ApiKeyPolicies.Read);
         group.MapPost("/{id}/cancel", CancelJob).WithName("CancelTrainingJob").RequireAuthorization(ApiKeyPolicies.Manage).ProducesStorageProblems();
         return group;
     }
@@ -32,28 +37,39 @@ public static class TrainingJobsApi
     /// progress. Every field but model, task and the data has a default. A full queue answers 429 with Retry-After. A model
     /// keeps one task across its versions: a job whose task is not that of the model it would publish to answers 409.
     /// Inline data is checked whole before the job is queued (400 saying what is wrong); a stored dataset is checked
-    /// against its record now and read when the job runs.
+    /// against its record now and read when the job runs. The body is JSON (Content-Type application/json, or none) of
+    /// at most Kestrel's request body limit (30 MB); larger data belongs in a dataset.
     /// </remarks>
-    /// <param name="request">What to train.</param>
     /// <param name="jobs">The job store, which is the queue.</param>
     /// <param name="signal">Wakes a worker of this process for the job.</param>
     /// <param name="datasets">The dataset store.</param>
     /// <param name="registry">The served models, whose tasks a job must keep.</param>
     /// <param name="models">Model limits.</param>
     /// <param name="options">Queue settings.</param>
-    /// <param name="context">The request: for Retry-After, and its abort token for the dataset lookups.</param>
-    public static async Task<Results<Accepted<TrainingJobAccepted>, BadRequestProblem, ConflictProblem, TooManyRequestsProblem>> StartJob(
-        TrainingJobRequest request, IJobStore jobs, TrainingJobSignal signal, IDatasetStore datasets, ModelRegistry registry,
-        IOptions<ModelOptions> models, IOptions<TrainingJobOptions> options, HttpContext context)
+    /// <param name="json">The JSON options the body is read with.</param>
+    /// <param name="context">The request, whose body says what to train; for Retry-After, and its abort token for the reads.</param>
+    public static async Task<Results<Accepted<TrainingJobAccepted>, BadRequestProblem, ConflictProblem, ContentTooLargeProblem, UnsupportedMediaTypeProblem, TooManyRequestsProblem>> StartJob(
+        IJobStore jobs, TrainingJobSignal signal, IDatasetStore datasets, ModelRegistry registry,
+        IOptions<ModelOptions> models, IOptions<TrainingJobOptions> options, IOptions<JsonOptions> json, HttpContext context)
     {
+        if (context.Request.ContentType is { } type && !context.Request.HasJsonContentType())
+            return ApiProblem.UnsupportedMediaType($"The body is sent as '{type}'; send the training job as JSON with Content-Type: application/json.");
+        TrainingJobRequest request;
         TrainingPlan plan;
         try
         {
+            request = await ReadRequestAsync(context.Request, json.Value.SerializerOptions, context.RequestAborted);
             plan = await TrainingPlan.CreateAsync(request, datasets, models.Value.Limits, options.Value.Threads, context.RequestAborted);
         }
         catch (TrainingRequestException e)
         {
             return ApiProblem.BadRequest("invalid_training_job", e.Message);
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            long? limit = context.Features.Get<IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize;
+            return ApiProblem.ContentTooLarge(
+                $"The training job is larger than the server's limit of {limit} bytes for a request body; upload large data as a dataset (POST /v1/datasets) and name it in 'dataset'.");
         }
         // Checked again when the job publishes, in case the model changes meanwhile; here it fails before any training.
         if (registry.TaskConflict(plan.Model, plan.Task) is { } conflict)
@@ -83,7 +99,7 @@ public static class TrainingJobsApi
             }
         }
         string id = $"job-{Guid.NewGuid():N}"[..16];
-        var job = new TrainingJob(id, JobStatus.Queued, request.Model!, request.Task!, request.Dataset, DateTimeOffset.UtcNow,
+        var job = new TrainingJob(id, JobStatus.Queued, request.Model, request.Task, request.Dataset, DateTimeOffset.UtcNow,
             null, null, null, [], null, null, 0, recordedRequest);
         // Not the request's token: once the job may be stored, a client that goes away must not leave the outcome unknown.
         if (!await jobs.TryEnqueueAsync(job, options.Value.QueueCapacity, CancellationToken.None))
@@ -134,6 +150,45 @@ public static class TrainingJobsApi
             return ApiProblem.Conflict("job_finished", $"Training job '{id}' has already {job.Status}.");
         if (job.Status == JobStatus.Running) worker.CancelRunning(id);
         return TypedResults.Accepted($"/v1/training-jobs/{id}", job);
+    }
+
+    /// <summary>
+    /// The body as a request, read with the JSON options the framework's binding would use, but refused in the API's
+    /// words: a body that is empty, not JSON, or not a training job throws a TrainingRequestException saying where and why.
+    /// </summary>
+    private static async Task<TrainingJobRequest> ReadRequestAsync(HttpRequest http, JsonSerializerOptions options, CancellationToken cancellationToken)
+    {
+        const string Expected = "send the training job as a JSON object, e.g. {\"model\": \"oil\", \"task\": \"forecast\", \"dataset\": \"...\"}";
+        if (http.ContentLength == 0 || http.HttpContext.Features.Get<IHttpRequestBodyDetectionFeature>() is { CanHaveBody: false })
+            throw new TrainingRequestException($"The body is empty; {Expected}.");
+        var documentOptions = new JsonDocumentOptions
+        {
+            AllowTrailingCommas = options.AllowTrailingCommas,
+            CommentHandling = options.ReadCommentHandling,
+            MaxDepth = options.MaxDepth,
+        };
+        JsonDocument document;
+        try
+        {
+            document = await JsonDocument.ParseAsync(http.Body, documentOptions, cancellationToken);
+        }
+        catch (JsonException e)
+        {
+            throw new TrainingRequestException(JsonBodyErrors.NotJson(e));
+        }
+        using (document)
+        {
+            var type = (JsonTypeInfo<TrainingJobRequest>)options.GetTypeInfo(typeof(TrainingJobRequest));
+            try
+            {
+                // Data, a JsonElement, is copied out of the document, so it outlives it.
+                return document.Deserialize(type) ?? throw new TrainingRequestException($"The body is null; {Expected}.");
+            }
+            catch (JsonException e)
+            {
+                throw new TrainingRequestException(JsonBodyErrors.Describe(e, document.RootElement, type));
+            }
+        }
     }
 
     private static NotFoundProblem UnknownJob(string id) =>

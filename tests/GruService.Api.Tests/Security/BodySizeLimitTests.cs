@@ -28,6 +28,22 @@ public sealed class BodySizeLimitTests : IDisposable
         await (await client.PostJsonAsync("/v1/models/demand/forecast", body)).AssertProblemAsync(413, "body_too_large");
     }
 
+    [Fact]
+    public async Task TrainingJob_LargerThanKestrelsLimit_Returns413Problem_NamingTheLimit()
+    {
+        await _service.StartAsync();
+        var json = new StringBuilder("{\"model\": \"m\", \"task\": \"forecast\", \"data\": {\"series\": [[0.5", 31_000_000);
+        while (json.Length < 30_500_000) json.Append(",0.5");
+        json.Append("]]}}");
+        // Expect: 100-continue, as curl sends for a large body: Kestrel refuses it before the client sends it, rather than
+        // closing the connection under a client still writing.
+        var request = new HttpRequestMessage(HttpMethod.Post, "/v1/training-jobs") { Content = new StringContent(json.ToString(), Encoding.UTF8, "application/json") };
+        request.Headers.ExpectContinue = true;
+        string detail = await (await _service.Client.SendAsync(request)).AssertProblemAsync(413, "body_too_large");
+        Assert.Contains("limit of 30000000 bytes", detail);
+        Assert.Contains("POST /v1/datasets", detail);
+    }
+
     public void Dispose()
     {
         _service.Dispose();

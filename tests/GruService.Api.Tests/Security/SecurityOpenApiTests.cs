@@ -37,4 +37,37 @@ public sealed class SecurityOpenApiTests
         Assert.Equal(2, forecast["security"]!.AsArray().Count);
         Assert.Contains("infer", (string?)forecast["responses"]!["403"]!["description"]);
     }
+
+    [Fact]
+    public async Task Document_Lists429WithRetryAfter_OnEveryRateLimitedOperation()
+    {
+        using var factory = new GruServiceFactory();
+        string[] unlimited = ["/healthz", "/readyz", "/metrics"];
+        foreach ((string path, JsonNode? item) in (await DocumentAsync(factory))["paths"]!.AsObject())
+        {
+            foreach ((string method, JsonNode? operation) in item!.AsObject())
+            {
+                JsonNode? tooMany = operation!["responses"]!["429"];
+                if (unlimited.Contains(path))
+                {
+                    Assert.True(tooMany is null, $"{method} {path} is never rate limited but lists a 429");
+                    continue;
+                }
+                Assert.True(tooMany?["content"]?["application/problem+json"] is not null, $"{method} {path} lists no 429 problem");
+                Assert.Contains("rate_limited", (string?)tooMany!["description"]);
+                Assert.NotNull(tooMany["headers"]?["Retry-After"]);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Document_ListsNoRateLimit429_WhenRateLimitingIsOff()
+    {
+        using var factory = new GruServiceFactory(settings: new Dictionary<string, string?> { ["RateLimiting:Enabled"] = "false" });
+        JsonObject paths = (await DocumentAsync(factory))["paths"]!.AsObject();
+        Assert.Null(paths["/v1/models"]!["get"]!["responses"]!["429"]);
+        // The training queue's own 429 stays.
+        JsonNode queueFull = paths["/v1/training-jobs"]!["post"]!["responses"]!["429"]!;
+        Assert.DoesNotContain("rate_limited", (string?)queueFull["description"]);
+    }
 }
