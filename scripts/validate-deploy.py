@@ -47,7 +47,7 @@ def load_yaml_documents(path: Path) -> list[dict]:
 def health_paths() -> set[str]:
     """The probe paths the service maps, read from its source so the manifests cannot drift from it."""
     source = (ROOT / "src/GruService.Api/Health/HealthApi.cs").read_text()
-    return set(re.findall(r'MapGet\("(/[a-z]+)"', source))
+    return set(re.findall(r'MapGet(?:AndHead)?\("(/[a-z]+)"', source))
 
 
 def seconds(value) -> float:
