@@ -16,7 +16,7 @@ public sealed class FileModelStoreTaskTests : IDisposable
 
     public void Dispose() => Directory.Delete(_root, recursive: true);
 
-    internal static GruTask TaskOf(ReferenceModel model) => ServedModel.TaskNamed(model.Task)!.Value;
+    internal static GruTask TaskOf(ReferenceModel model) => GruTaskNames.Parse(model.Task)!.Value;
 
     internal static string Sha(ReferenceModel model) => Convert.ToHexStringLower(SHA256.HashData(model.File));
 

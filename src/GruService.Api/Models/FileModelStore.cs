@@ -110,7 +110,7 @@ public sealed partial class FileModelStore : IModelStore
         Directory.CreateDirectory(directory);
         // Before the version: a task file without versions (a first add that failed or crashed) is ignored and rewritten.
         if (recorded is null)
-            await WriteAtomicAsync(Path.Combine(directory, TaskFile), System.Text.Encoding.ASCII.GetBytes(ServedModel.NameOf(task)), cancellationToken);
+            await WriteAtomicAsync(Path.Combine(directory, TaskFile), System.Text.Encoding.ASCII.GetBytes(GruTaskNames.NameOf(task)), cancellationToken);
         int version = versions.Select(v => v.Version).DefaultIfEmpty(0).Max() + 1;
         var record = new StoredVersion(version, DateTimeOffset.UtcNow, sha256, new FileInfo(stagingPath).Length);
         // The record first: a version file is only listed once it is in place, and a missing record is rebuilt.
@@ -195,7 +195,7 @@ public sealed partial class FileModelStore : IModelStore
     private GruTask? RecordedTask(string name)
     {
         string path = Path.Combine(ModelDirectory(name), TaskFile);
-        return File.Exists(path) ? ServedModel.TaskNamed(File.ReadAllText(path).Trim()) : null;
+        return File.Exists(path) ? GruTaskNames.Parse(File.ReadAllText(path).Trim()) : null;
     }
 
     /// <summary>

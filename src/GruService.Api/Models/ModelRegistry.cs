@@ -21,7 +21,7 @@ public sealed class ModelTaskConflictException(string name, GruTask modelTask, G
     : InvalidOperationException(Explain(name, modelTask, versionTask))
 {
     public static string Explain(string name, GruTask modelTask, GruTask versionTask) =>
-        $"Model '{name}' is a {ServedModel.NameOf(modelTask)} model, so a {ServedModel.NameOf(versionTask)} model cannot be a version of it: every " +
+        $"Model '{name}' is a {GruTaskNames.NameOf(modelTask)} model, so a {GruTaskNames.NameOf(versionTask)} model cannot be a version of it: every " +
         $"version of a model has the same task, so that its clients keep working. Use another name, or delete '{name}' first.";
 }
 

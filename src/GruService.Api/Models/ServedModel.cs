@@ -22,13 +22,7 @@ public sealed class ServedModel
     public StoredVersion Stored { get; }
     public GruModel Model { get; }
     public GruTask Task => Model.Config.Task;
-    public string TaskName => NameOf(Task);
-
-    /// <summary>The task's name in the API: "forecast" or "classify".</summary>
-    public static string NameOf(GruTask task) => task == GruTask.Forecast ? "forecast" : "classify";
-
-    /// <summary>The task a name given by <see cref="NameOf"/> stands for; null for anything else.</summary>
-    public static GruTask? TaskNamed(string? name) => name switch { "forecast" => GruTask.Forecast, "classify" => GruTask.Classify, _ => null };
+    public string TaskName => GruTaskNames.NameOf(Task);
 
     public ModelCard Card() => ModelCard.From(this);
 }

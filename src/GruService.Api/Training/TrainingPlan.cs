@@ -48,7 +48,7 @@ public sealed record TrainingPlan(
     {
         if (string.IsNullOrEmpty(request.Model)) throw new TrainingRequestException("'model' is required: the name the trained model is published as.");
         if (!ModelName.IsValid(request.Model)) throw new TrainingRequestException($"'model' is '{request.Model}', not a valid model name: {ModelName.Rule}.");
-        GruTask? task = ServedModel.TaskNamed(request.Task);
+        GruTask? task = GruTaskNames.Parse(request.Task);
         if (task is null) throw new TrainingRequestException($"'task' is {(request.Task is null ? "missing" : $"'{request.Task}'")}; it must be 'forecast' or 'classify'.");
         bool forecast = task == GruTask.Forecast;
 

@@ -41,12 +41,9 @@ public static class GruConfigJson
             string format = RequiredString(root, "format");
             if (format != GruConfig.FormatV1)
                 throw new ModelFileException($"config.format is '{format}'; expected '{GruConfig.FormatV1}'.");
-            GruTask task = RequiredString(root, "task") switch
-            {
-                "forecast" => GruTask.Forecast,
-                "classify" => GruTask.Classify,
-                var other => throw new ModelFileException($"config.task is '{other}'; expected 'forecast' or 'classify'."),
-            };
+            string taskName = RequiredString(root, "task");
+            GruTask task = GruTaskNames.Parse(taskName)
+                ?? throw new ModelFileException($"config.task is '{taskName}'; expected 'forecast' or 'classify'.");
             int inputSize = RequiredInt(root, "input_size", 1, limits.MaxInputSize);
             int hiddenSize = RequiredInt(root, "hidden_size", 1, limits.MaxHiddenSize);
             int numLayers = RequiredInt(root, "num_layers", 1, limits.MaxLayers);
@@ -121,7 +118,7 @@ public static class GruConfigJson
         var o = new JsonObject
         {
             ["format"] = GruConfig.FormatV1,
-            ["task"] = config.Task == GruTask.Forecast ? "forecast" : "classify",
+            ["task"] = GruTaskNames.NameOf(config.Task),
             ["input_size"] = config.InputSize,
             ["hidden_size"] = config.HiddenSize,
             ["num_layers"] = config.NumLayers,

@@ -79,12 +79,8 @@ public static class ModelFile
                 && configDocument.RootElement.TryGetProperty("task", out var value) && value.ValueKind == JsonValueKind.String
                 ? value.GetString()
                 : null;
-            return task switch
-            {
-                "forecast" => GruTask.Forecast,
-                "classify" => GruTask.Classify,
-                _ => throw new ModelFileException($"config.task is {(task is null ? "missing" : $"'{task}'")}; expected 'forecast' or 'classify'."),
-            };
+            return GruTaskNames.Parse(task)
+                ?? throw new ModelFileException($"config.task is {(task is null ? "missing" : $"'{task}'")}; expected 'forecast' or 'classify'.");
         }
         catch (Exception e) when (e is JsonException or EndOfStreamException)
         {
@@ -142,5 +138,5 @@ public static class ModelFile
     private static string Suffix(int layer, int direction) => $"_l{layer}" + (direction == 1 ? "_reverse" : "");
 
     private static string Describe(GruConfig c) =>
-        $"{c.NumLayers}-layer{(c.Bidirectional ? " bidirectional" : "")} {(c.Task == GruTask.Forecast ? "forecast" : "classify")}";
+        $"{c.NumLayers}-layer{(c.Bidirectional ? " bidirectional" : "")} {GruTaskNames.NameOf(c.Task)}";
 }

@@ -164,13 +164,13 @@ public sealed class PostgresModelStore(PostgresDatabase database, IOptions<Stora
             ON CONFLICT (name) DO UPDATE SET last_version = models.last_version + 1, task = coalesce(models.task, excluded.task)
             WHERE models.task IS NULL OR models.task = excluded.task
             RETURNING last_version
-            """, connection, transaction) { Parameters = { new() { Value = name }, new() { Value = ServedModel.NameOf(task) } } })
+            """, connection, transaction) { Parameters = { new() { Value = name }, new() { Value = GruTaskNames.NameOf(task) } } })
         {
             if (await command.ExecuteScalarAsync(cancellationToken) is int version) return version;
         }
         // ON CONFLICT locked the row even though its WHERE refused the update, so its task cannot change under us.
         await using var stored = new NpgsqlCommand("SELECT task FROM models WHERE name = $1", connection, transaction) { Parameters = { new() { Value = name } } };
-        GruTask modelTask = ServedModel.TaskNamed(await stored.ExecuteScalarAsync(cancellationToken) as string)
+        GruTask modelTask = GruTaskNames.Parse(await stored.ExecuteScalarAsync(cancellationToken) as string)
             ?? throw new InvalidOperationException($"Model '{name}' refused a version but records no task.");
         throw new ModelTaskConflictException(name, modelTask, task);
     }
