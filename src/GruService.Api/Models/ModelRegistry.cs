@@ -262,7 +262,11 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
     /// and the store itself refuses the version if another replica stored one of another task meanwhile.
     /// </summary>
     public string? TaskConflict(string name, GruTask task) =>
-        _active.TryGetValue(name, out ServedModel? served) && served.Task != task ? ModelTaskConflictException.Explain(name, served.Task, task) : null;
+        OtherServedTask(name, task) is { } served ? ModelTaskConflictException.Explain(name, served, task) : null;
+
+    /// <summary>The task <paramref name="name"/> serves when it is not <paramref name="task"/>; null when it is, or nothing is served.</summary>
+    private GruTask? OtherServedTask(string name, GruTask task) =>
+        _active.TryGetValue(name, out ServedModel? served) && served.Task != task ? served.Task : null;
 
     /// <summary>
     /// Throws <see cref="ModelTaskConflictException"/> when <paramref name="name"/> serves a model of another task: the
@@ -271,8 +275,8 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
     /// </summary>
     private void RequireServedTask(string name, GruModel model)
     {
-        if (_active.TryGetValue(name, out ServedModel? served) && served.Task != model.Config.Task)
-            throw new ModelTaskConflictException(name, served.Task, model.Config.Task);
+        if (OtherServedTask(name, model.Config.Task) is { } served)
+            throw new ModelTaskConflictException(name, served, model.Config.Task);
     }
 
     /// <summary>Stores a staging file as the next version; the store refuses it, changing nothing, when its model has another task.</summary>
