@@ -365,20 +365,6 @@ public class TrainingJobsApiTests : IAsyncLifetime
         Assert.DoesNotContain("Request'", detail);
         Assert.DoesNotContain((await (await _client.GetAsync("/v1/training-jobs")).JsonAsync())["jobs"]!.AsArray(), j => (string?)j!["model"] == "m");
     }
-}
-
-public class TrainingJobBodyTests : IAsyncLifetime
-{
-    private readonly GruServiceFactory _factory = new();
-    private HttpClient _client = null!;
-
-    public async Task InitializeAsync() => _client = await _factory.ReadyClientAsync();
-
-    public Task DisposeAsync()
-    {
-        _factory.Dispose();
-        return Task.CompletedTask;
-    }
 
     [Theory]
     [InlineData("text/plain")]
