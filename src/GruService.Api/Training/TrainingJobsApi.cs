@@ -55,11 +55,18 @@ public static class TrainingJobsApi
         if (context.Request.ContentType is { } type && !context.Request.HasJsonContentType())
             return ApiProblem.UnsupportedMediaType($"The body is sent as '{type}'; send the training job as JSON with Content-Type: application/json.");
         TrainingJobRequest request;
-        TrainingPlan plan;
+        JsonElement recordedRequest;
         try
         {
             request = await ReadRequestAsync(context.Request, json.Value.SerializerOptions, context.RequestAborted);
-            plan = await TrainingPlan.CreateAsync(request, datasets, models.Value.Limits, options.Value.Threads, context.RequestAborted);
+            TrainingPlan plan = await TrainingPlan.CreateAsync(request, datasets, models.Value.Limits, options.Value.Threads, context.RequestAborted);
+            // Checked again when the job publishes, in case the model changes meanwhile; here it fails before any training.
+            if (registry.TaskConflict(plan.Model, plan.Task) is { } conflict)
+                return ApiProblem.Conflict("task_mismatch", $"The job was not queued: {conflict}");
+            recordedRequest = RecordRequest(request);
+            // Inline data came with the request, so it is checked whole now (once it is known to be valid Unicode); a
+            // stored dataset is read when the job runs.
+            if (plan.DataIsInline) await plan.CheckInlineDataAsync(datasets, context.RequestAborted);
         }
         catch (TrainingRequestException e)
         {
@@ -70,33 +77,6 @@ public static class TrainingJobsApi
             long? limit = context.Features.Get<IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize;
             return ApiProblem.ContentTooLarge(
                 $"The training job is larger than the server's limit of {limit} bytes for a request body; upload large data as a dataset (POST /v1/datasets) and name it in 'dataset'.");
-        }
-        // Checked again when the job publishes, in case the model changes meanwhile; here it fails before any training.
-        if (registry.TaskConflict(plan.Model, plan.Task) is { } conflict)
-            return ApiProblem.Conflict("task_mismatch", $"The job was not queued: {conflict}");
-
-        JsonElement recordedRequest;
-        try
-        {
-            recordedRequest = JsonSerializer.SerializeToElement(request, GruJsonContext.Default.TrainingJobRequest);
-        }
-        catch (JsonException e)
-        {
-            // The reader accepts escaped lone surrogates inside free-form inline data, which no JSON writer may emit.
-            return ApiProblem.BadRequest("invalid_training_job", $"The request cannot be recorded as JSON: {e.InnerException?.Message ?? e.Message} Send text as valid Unicode.");
-        }
-        // Inline data came with the request, so it is checked whole now (once it is known to be valid Unicode); a
-        // stored dataset is read when the job runs.
-        if (plan.DataIsInline)
-        {
-            try
-            {
-                await plan.CheckInlineDataAsync(datasets, context.RequestAborted);
-            }
-            catch (TrainingRequestException e)
-            {
-                return ApiProblem.BadRequest("invalid_training_job", e.Message);
-            }
         }
         string id = $"job-{Guid.NewGuid():N}"[..16];
         var job = new TrainingJob(id, JobStatus.Queued, request.Model, request.Task, request.Dataset, DateTimeOffset.UtcNow,
@@ -150,6 +130,20 @@ public static class TrainingJobsApi
             return ApiProblem.Conflict("job_finished", $"Training job '{id}' has already {job.Status}.");
         if (job.Status == JobStatus.Running) worker.CancelRunning(id);
         return TypedResults.Accepted($"/v1/training-jobs/{id}", job);
+    }
+
+    /// <summary>The request as the job records it; a TrainingRequestException when it cannot be written back as JSON.</summary>
+    private static JsonElement RecordRequest(TrainingJobRequest request)
+    {
+        try
+        {
+            return JsonSerializer.SerializeToElement(request, GruJsonContext.Default.TrainingJobRequest);
+        }
+        catch (JsonException e)
+        {
+            // The reader accepts escaped lone surrogates inside free-form inline data, which no JSON writer may emit.
+            throw new TrainingRequestException($"The request cannot be recorded as JSON: {e.InnerException?.Message ?? e.Message} Send text as valid Unicode.");
+        }
     }
 
     /// <summary>
