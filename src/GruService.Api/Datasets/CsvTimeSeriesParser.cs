@@ -13,8 +13,9 @@ namespace GruService.Api.Datasets;
 /// <item>Syntax: RFC 4180. Fields are separated by commas; a field in double quotes may hold commas, line breaks and
 /// doubled quotes (""). Lines end in LF or CRLF; a UTF-8 byte order mark is skipped; blank lines are skipped anywhere.</item>
 /// <item>The first record is the header. Names are trimmed, must be non-empty and unique ignoring case.</item>
-/// <item>Column roles: "series" (any case) holds the series id; the first column named "date", "time" or
-/// "timestamp" (any case) is the time index. Every other column is typed by its first value that is not a
+/// <item>Column roles: the column the upload names as the series id (<see cref="CsvColumnRoles.Series"/>), or else one
+/// named "series" (any case), holds the series id; the column it names as the time index (<see cref="CsvColumnRoles.Time"/>),
+/// or else the first column named "date", "time" or "timestamp" (any case), is the time index. Every other column is typed by its first value that is not a
 /// missing-value marker (an empty cell, NA, N/A, #N/A, NaN, null, None or &lt;NA&gt;, in any case), looking at most
 /// <see cref="TypingRows"/> rows ahead: a number makes it a feature, text makes it a text column (the first text
 /// column is the time index when no column is named for it; further text columns are ignored and listed in the
@@ -47,6 +48,7 @@ internal sealed class CsvTimeSeriesParser
 
     private readonly BodyLineReader _lines;
     private readonly DatasetOptions _options;
+    private readonly CsvColumnRoles _roles;
 
     // The current record: one line, or several joined in _joined when a quoted field holds a line break.
     private ReadOnlyMemory<byte> _record;
@@ -76,15 +78,16 @@ internal sealed class CsvTimeSeriesParser
     private string _firstTime = "";
     private long _rows;
 
-    private CsvTimeSeriesParser(BodyLineReader lines, DatasetOptions options)
+    private CsvTimeSeriesParser(BodyLineReader lines, DatasetOptions options, CsvColumnRoles roles)
     {
         _lines = lines;
         _options = options;
+        _roles = roles;
     }
 
     /// <exception cref="DatasetFormatException">The data is not a valid time-series CSV file; the message names the line, row and column.</exception>
-    public static Task<ParsedDataset> ParseAsync(BodyLineReader lines, IDatasetUpload upload, DatasetOptions options, CancellationToken cancellationToken) =>
-        new CsvTimeSeriesParser(lines, options).ParseAsync(upload, cancellationToken);
+    public static Task<ParsedDataset> ParseAsync(BodyLineReader lines, IDatasetUpload upload, DatasetOptions options, CsvColumnRoles roles, CancellationToken cancellationToken) =>
+        new CsvTimeSeriesParser(lines, options, roles).ParseAsync(upload, cancellationToken);
 
     private async Task<ParsedDataset> ParseAsync(IDatasetUpload upload, CancellationToken cancellationToken)
     {
@@ -135,7 +138,8 @@ internal sealed class CsvTimeSeriesParser
         var summary = new DatasetSummary(
             Series: [.. _series.Select(s => s.ToSummary())],
             TimeColumn: _timeColumn >= 0 ? _columns[_timeColumn] : null,
-            IgnoredColumns: _ignoredColumns);
+            IgnoredColumns: _ignoredColumns,
+            SeriesColumn: _seriesColumn >= 0 ? _columns[_seriesColumn] : null);
         return new ParsedDataset(DatasetRecord.CsvFormat, DatasetRecord.TimeSeriesKind, _rows, [.. _featureColumns.Select(i => _columns[i])], summary);
     }
 
@@ -262,8 +266,23 @@ internal sealed class CsvTimeSeriesParser
                     $"The header (line {_recordLine}) names column '{name}' twice (columns {seen[name] + 1} and {i + 1}); column names must be unique, ignoring case.");
             _columns[i] = name;
         }
-        _seriesColumn = Array.FindIndex(_columns, c => c.Equals("series", StringComparison.OrdinalIgnoreCase));
-        _timeColumn = Array.FindIndex(_columns, c => c.ToLowerInvariant() is "date" or "time" or "timestamp");
+        _seriesColumn = _roles.Series is { } series ? NamedColumn(series, "series")
+            : Array.FindIndex(_columns, c => c.Equals("series", StringComparison.OrdinalIgnoreCase));
+        _timeColumn = _roles.Time is { } time ? NamedColumn(time, "time")
+            : Array.FindIndex(_columns, c => c.ToLowerInvariant() is "date" or "time" or "timestamp" && !c.Equals(_roles.Series, StringComparison.OrdinalIgnoreCase));
+        if (_seriesColumn >= 0 && _seriesColumn == _timeColumn)
+            throw new DatasetFormatException($"Column '{_columns[_seriesColumn]}' cannot be both the series id and the time index (series and time name the same column).");
+    }
+
+    /// <summary>The column a query parameter names for a role, matched as the header's names are: trimmed, ignoring case.</summary>
+    private int NamedColumn(string name, string parameter)
+    {
+        int column = Array.FindIndex(_columns, c => c.Equals(name.Trim(), StringComparison.OrdinalIgnoreCase));
+        if (column >= 0) return column;
+        const int shown = 20;
+        throw new DatasetFormatException(
+            $"{parameter}={name} names no column of the header (line {_recordLine}); its columns are "
+            + string.Join(", ", _columns.Take(shown).Select(c => $"'{c}'")) + (_columns.Length > shown ? $" and {_columns.Length - shown} more" : "") + ".");
     }
 
     private void SplitRow()
@@ -395,13 +414,24 @@ internal sealed class CsvTimeSeriesParser
             string ofSeries = series.Name is null ? "" : $" in series {DatasetFormatException.Quote(series.Utf8Name)}";
             if (order < 0)
                 throw RowError(_timeColumn, $"the time index goes backwards{ofSeries}: {DatasetFormatException.Quote(text)} comes after {series.LastTimeQuoted} in row {series.LastTimeRow}. "
-                    + "Rows must be in time order (sort the file by time before uploading).");
+                    + $"Rows must be in time order (sort the file by time before uploading).{SeveralSeriesHint()}");
             if (order == 0 && !(time.DateOnly && previous.DateOnly))
                 throw RowError(_timeColumn, $"the time index repeats{ofSeries}: {DatasetFormatException.Quote(text)} is also the time of row {series.LastTimeRow}. "
-                    + $"Each time may appear only once{(series.Name is null ? "" : " per series")}.");
+                    + $"Each time may appear only once{(series.Name is null ? "" : " per series")}.{SeveralSeriesHint()}");
         }
         series.LastTimeKey = time;
         series.LastTimeRow = _rows;
+    }
+
+    /// <summary>
+    /// Without a series column, time going back or repeating most often means several series stacked in one file
+    /// whose id column is not named "series"; says how to name it.
+    /// </summary>
+    private string SeveralSeriesHint()
+    {
+        if (_seriesColumn >= 0) return "";
+        string candidates = _ignoredColumns.Count == 0 ? "" : $" (the text column{(_ignoredColumns.Count == 1 ? "" : "s")} {string.Join(", ", _ignoredColumns.Take(5).Select(c => $"'{c}'"))} could be one)";
+        return $" If the file holds several series, say which column tells them apart{candidates}: upload with ?series=COLUMN, or name that column 'series'.";
     }
 
     private enum TimeOrder { Unchecked, Timestamps, Numbers }
@@ -544,3 +574,9 @@ internal sealed class CsvTimeSeriesParser
             new(name, Length, _firstTime, _hasTime ? Encoding.UTF8.GetString(_lastTime, 0, _lastTimeLength) : null);
     }
 }
+
+/// <summary>
+/// The columns an upload names for the series id and the time index, overriding the names the parser looks for
+/// ("series"; "date", "time", "timestamp"); null leaves a role to those names.
+/// </summary>
+internal readonly record struct CsvColumnRoles(string? Series, string? Time);

@@ -29,23 +29,25 @@ public sealed record DatasetRecord(
     public const string SequencesKind = "sequences";
 }
 
-/// <summary>What a dataset holds. Time series fill series, time_column and ignored_columns; sequences fill label_counts, min_length and max_length.</summary>
+/// <summary>What a dataset holds. Time series fill series, series_column, time_column and ignored_columns; sequences fill label_counts, min_length and max_length.</summary>
 /// <param name="Series">Time series: each series in order of first appearance in the file.</param>
 /// <param name="TimeColumn">Time series: the column read as the time index, when there is one.</param>
 /// <param name="IgnoredColumns">Time series: text columns that are neither features, the series id nor the time index.</param>
 /// <param name="LabelCounts">Sequences: how many sequences carry each label, labels in order of first appearance.</param>
 /// <param name="MinLength">Sequences: the fewest time steps in a sequence.</param>
 /// <param name="MaxLength">Sequences: the most time steps in a sequence.</param>
+/// <param name="SeriesColumn">Time series: the column read as the series id, when there is one.</param>
 public sealed record DatasetSummary(
     IReadOnlyList<SeriesSummary>? Series = null,
     string? TimeColumn = null,
     IReadOnlyList<string>? IgnoredColumns = null,
     IReadOnlyDictionary<string, long>? LabelCounts = null,
     int? MinLength = null,
-    int? MaxLength = null);
+    int? MaxLength = null,
+    string? SeriesColumn = null);
 
 /// <summary>One time series of a CSV dataset.</summary>
-/// <param name="Name">The value of its 'series' column; absent when the file has no series column (it then holds one series).</param>
+/// <param name="Name">Its id, the value of the series column; absent when the file has no series column (it then holds one series).</param>
 /// <param name="Length">Its rows (time steps).</param>
 /// <param name="FirstTime">Its first time index value, as written in the file; absent without a time column.</param>
 /// <param name="LastTime">Its last time index value, as written in the file; absent without a time column.</param>

@@ -53,9 +53,9 @@ public static class DatasetsApi
     /// <summary>Upload a dataset</summary>
     /// <remarks>
     /// The body is the data itself, raw (not a form), read as a stream, so it may be far larger than memory; nothing is stored unless all of it is valid.
-    /// <para>Content-Type text/csv: a time series with a header row. Numeric columns are features; a column named date, time or timestamp
-    /// (or else the first text column) is the time index; an optional "series" column holds several series in one file, whose rows may
-    /// be interleaved (each series keeps its rows in file order). Other text columns are ignored and listed in the summary. RFC 4180 quoting, LF or CRLF,
+    /// <para>Content-Type text/csv: a time series with a header row. Numeric columns are features; the column that ?time= names, or else a column
+    /// named date, time or timestamp, or else the first text column, is the time index; an optional series id column (the one ?series= names, or else
+    /// one named "series") holds several series in one file, whose rows may be interleaved (each series keeps its rows in file order). Other text columns are ignored and listed in the summary. RFC 4180 quoting, LF or CRLF,
     /// an optional UTF-8 byte order mark. A column's type is decided by its first value that is not a missing-value marker (empty, NA, N/A, #N/A, NaN, null, None, &lt;NA&gt;), looking up to 100 rows ahead; every feature value must then be a finite number in every row, so a missing value in a feature column is refused, naming its row and column.
     /// When row 1's time value is an ISO 8601 date or date and time, or a number, each series' times must increase: a time that goes back or repeats is
     /// refused, naming both rows and values (dates without a time of day may repeat, for files that keep the hour in a column of its own);
@@ -65,12 +65,14 @@ public static class DatasetsApi
     /// <para>Bad data answers 400 naming the line (and the row and column, or the step and feature); a body over Datasets:MaxUploadBytes (1 GiB by default) answers 413.</para>
     /// </remarks>
     /// <param name="name">A name for people to recognise the dataset by (not unique): 1 to 64 characters of a-z, 0-9, '.', '_' and '-', starting with a letter or digit. Default: dataset-ID8, from the first 8 characters of the id.</param>
+    /// <param name="series">CSV only: the column that holds the series id (its name in the header, ignoring case), for files whose id column is not named "series".</param>
+    /// <param name="time">CSV only: the column that holds the time index, for files whose time column is not named date, time or timestamp.</param>
     /// <param name="request">The HTTP request whose body is the data.</param>
     /// <param name="store">The dataset store.</param>
     /// <param name="options">The upload limits.</param>
     /// <param name="cancellationToken">Aborted when the client goes away.</param>
     public static async Task<Results<Created<DatasetRecord>, BadRequestProblem, ContentTooLargeProblem, UnsupportedMediaTypeProblem, StorageProblem>> UploadDataset(
-        string? name, HttpRequest request, IDatasetStore store, IOptions<DatasetOptions> options, CancellationToken cancellationToken)
+        string? name, string? series, string? time, HttpRequest request, IDatasetStore store, IOptions<DatasetOptions> options, CancellationToken cancellationToken)
     {
         DatasetOptions limits = options.Value;
         string? format = FormatOf(request.ContentType);
@@ -81,6 +83,8 @@ public static class DatasetsApi
                 + $"The request's Content-Type is {(string.IsNullOrEmpty(request.ContentType) ? "missing" : $"'{request.ContentType}'")}.");
         if (name is not null && !ModelName.IsValid(name))
             return ApiProblem.BadRequest("invalid_dataset_name", $"'{name}' is not a valid dataset name: {ModelName.Rule}.");
+        if (ColumnRoleProblem(format, ("series", series), ("time", time)) is { } roleProblem)
+            return ApiProblem.BadRequest("invalid_column_role", roleProblem);
         if (request.ContentLength > limits.MaxUploadBytes)
             return TooLarge(limits.MaxUploadBytes);
         // The server's own limit (Kestrel's default is 30 MB) must not cut in before this one.
@@ -92,7 +96,7 @@ public static class DatasetsApi
             await using IDatasetUpload upload = store.BeginUpload();
             using var lines = new BodyLineReader(request.BodyReader, limits.MaxUploadBytes, limits.MaxLineBytes);
             ParsedDataset parsed = format == DatasetRecord.CsvFormat
-                ? await CsvTimeSeriesParser.ParseAsync(lines, upload, limits, cancellationToken)
+                ? await CsvTimeSeriesParser.ParseAsync(lines, upload, limits, new CsvColumnRoles(series, time), cancellationToken)
                 : await NdjsonSequenceParser.ParseAsync(lines, upload, limits, cancellationToken);
             var record = new DatasetRecord(upload.Id, name ?? $"dataset-{upload.Id[..8]}", parsed.Format, parsed.Kind, parsed.Rows, parsed.Features,
                 SizeBytes: 0, UploadBytes: lines.BytesRead, CreatedAt: DateTimeOffset.UtcNow, parsed.Summary);
@@ -119,6 +123,20 @@ public static class DatasetsApi
         {
             return ApiProblem.Storage(full: false, $"The storage root cannot be written; the dataset was not stored: {e.Message}");
         }
+    }
+
+    /// <summary>Why the query's column roles cannot apply, or null: they name CSV columns, so they must be names and come with a CSV body.</summary>
+    private static string? ColumnRoleProblem(string format, params ReadOnlySpan<(string Parameter, string? Column)> roles)
+    {
+        foreach (var (parameter, column) in roles)
+        {
+            if (column is null) continue;
+            if (string.IsNullOrWhiteSpace(column))
+                return $"{parameter} is empty; give the name of a column of the CSV header, or leave {parameter} out.";
+            if (format != DatasetRecord.CsvFormat)
+                return $"{parameter} names a column of a CSV time series; an NDJSON dataset of labelled sequences has no columns, so leave it out.";
+        }
+        return null;
     }
 
     /// <summary>Delete a dataset</summary>

@@ -368,4 +368,82 @@ public class CsvDatasetTests : IAsyncLifetime
         await Assert.ThrowsAsync<InvalidOperationException>(() => Store.LoadSequencesAsync((string)record["id"]!, CancellationToken.None));
         await Assert.ThrowsAsync<KeyNotFoundException>(() => Store.LoadTimeSeriesAsync("0123456789abcdef", CancellationToken.None));
     }
+
+    // Two sites stacked one after the other, each with its own hours: without naming 'site' the times go back at row 4.
+    private const string TwoSites =
+        "date,site,load\n"
+        + "2024-01-01T00:00:00,a,1.5\n2024-01-01T01:00:00,a,2.5\n2024-01-01T02:00:00,a,3.5\n"
+        + "2024-01-01T00:00:00,b,4.5\n2024-01-01T01:00:00,b,5.5\n";
+
+    private Task<HttpResponseMessage> PostWithQueryAsync(string body, string contentType, string query)
+    {
+        var content = new StringContent(body, Encoding.UTF8);
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue(contentType);
+        return _client.PostAsync($"/v1/datasets?{query}", content);
+    }
+
+    [Fact]
+    public async Task UploadCsv_ReadsTheSeriesIdFromTheColumnTheQueryNames()
+    {
+        HttpResponseMessage response = await PostWithQueryAsync(TwoSites, DatasetTestExtensions.Csv, "series=SITE");
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        JsonObject record = await response.JsonAsync();
+        JsonObject summary = record["summary"]!.AsObject();
+        Assert.Equal("site", (string?)summary["series_column"]);
+        Assert.Equal("date", (string?)summary["time_column"]);
+        Assert.Empty(summary["ignored_columns"]!.AsArray());
+        Assert.Equal(["a", "b"], summary["series"]!.AsArray().Select(s => (string)s!["name"]!));
+
+        TimeSeriesData data = await Store.LoadTimeSeriesAsync((string)record["id"]!, CancellationToken.None);
+        Assert.Equal([[1.5f, 2.5f, 3.5f], [4.5f, 5.5f]], data.Series.Select(s => s.Values.ToArray()));
+    }
+
+    [Fact]
+    public async Task UploadCsv_HintsAtNamingTheSeriesColumn_WhenStackedSeriesGoBackInTime()
+    {
+        string detail = await RejectedAsync(TwoSites);
+        Assert.Contains("Row 4 (line 5), column 'date': the time index goes backwards", detail);
+        Assert.Contains("(the text column 'site' could be one): upload with ?series=COLUMN, or name that column 'series'.", detail);
+    }
+
+    [Fact]
+    public async Task UploadCsv_ReadsTheTimeIndexFromTheColumnTheQueryNames()
+    {
+        // Without ?time=, 'label', the first text column, would be the time index and 'recorded' ignored.
+        const string csv = "label,recorded,load\nx,2024-01-01,1\ny,2024-01-02,2\n";
+        HttpResponseMessage response = await PostWithQueryAsync(csv, DatasetTestExtensions.Csv, "time=recorded");
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        JsonObject summary = (await response.JsonAsync())["summary"]!.AsObject();
+        Assert.Equal("recorded", (string?)summary["time_column"]);
+        Assert.Equal(["label"], summary["ignored_columns"]!.AsArray().Select(c => (string)c!));
+        Assert.Equal("2024-01-02", (string?)summary["series"]![0]!["last_time"]);
+
+        // And its order is checked like that of a column named for it.
+        string detail = await (await PostWithQueryAsync("label,recorded,load\nx,2024-01-02,1\ny,2024-01-01,2\n", DatasetTestExtensions.Csv, "time=recorded"))
+            .AssertProblemAsync(400, "invalid_dataset");
+        Assert.Contains("column 'recorded': the time index goes backwards", detail);
+    }
+
+    [Theory]
+    [InlineData("series=site", "series=site names no column of the header (line 1); its columns are 'date', 'load'.")]
+    [InlineData("time=when", "time=when names no column of the header (line 1); its columns are 'date', 'load'.")]
+    [InlineData("series=date&time=date", "Column 'date' cannot be both the series id and the time index")]
+    public async Task UploadCsv_Answers400AndStoresNothing_WhenTheQueryNamesAColumnThatCannotTakeTheRole(string query, string expected)
+    {
+        string detail = await (await PostWithQueryAsync("date,load\n2024-01-01,1\n", DatasetTestExtensions.Csv, query)).AssertProblemAsync(400, "invalid_dataset");
+        Assert.Contains(expected, detail);
+        Assert.Empty(DatasetTestExtensions.DatasetEntries(_factory.StorageRoot));
+    }
+
+    [Theory]
+    [InlineData(DatasetTestExtensions.Ndjson, "series=site", "series names a column of a CSV time series; an NDJSON dataset")]
+    [InlineData(DatasetTestExtensions.Ndjson, "time=t", "time names a column of a CSV time series")]
+    [InlineData(DatasetTestExtensions.Csv, "series=", "series is empty")]
+    [InlineData(DatasetTestExtensions.Csv, "time=%20", "time is empty")]
+    public async Task UploadDataset_Answers400InvalidColumnRole_WhenTheRoleCannotApply(string contentType, string query, string expected)
+    {
+        string body = contentType == DatasetTestExtensions.Csv ? "date,load\n2024-01-01,1\n" : "{\"sequence\": [1, 2], \"label\": \"a\"}\n";
+        string detail = await (await PostWithQueryAsync(body, contentType, query)).AssertProblemAsync(400, "invalid_column_role");
+        Assert.Contains(expected, detail);
+    }
 }
