@@ -335,6 +335,37 @@ public class ModelPersistenceTests
     }
 
     [Fact]
+    public async Task ActivateVersion_Returns409_ForAVersionOfAnotherTaskThanTheStoreRecords_WhenTheModelIsNotServed()
+    {
+        ReferenceModel forecaster = ReferenceModel.Load(8), classifier = ReferenceModel.Load(5);
+        string root = Directory.CreateTempSubdirectory("gru-activate-task-").FullName;
+        try
+        {
+            using (var before = new GruServiceFactory(root))
+                await (await before.ReadyClientAsync()).PutModelAsync("demand", forecaster.File);
+            // The active version is damaged, so the restarted service serves nothing for 'demand' and its own check has
+            // no task to compare with; a version of the other task is beside it (by hand, or from before the rule).
+            string directory = Path.Combine(root, "models", "demand");
+            await File.WriteAllBytesAsync(Path.Combine(directory, "1.safetensors"), [1, 2, 3]);
+            await File.WriteAllBytesAsync(Path.Combine(directory, "2.safetensors"), classifier.File);
+            using var after = new GruServiceFactory(root);
+            HttpClient client = await after.ReadyClientAsync();
+            await (await client.GetAsync("/v1/models/demand")).AssertProblemAsync(404, "unknown_model");
+
+            string detail = await (await client.PostAsync("/v1/models/demand/versions/2/activate", null)).AssertProblemAsync(409, "task_mismatch");
+
+            Assert.Contains("Version 2 was not activated", detail);
+            Assert.Contains("'demand' is a forecast model, so a classify model cannot be a version of it", detail);
+            Assert.Equal("1", await File.ReadAllTextAsync(Path.Combine(directory, "active")));
+            await (await client.GetAsync("/v1/models/demand")).AssertProblemAsync(404, "unknown_model");
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task BundledModels_AreImportedOnce_AndNotOverwritten()
     {
         string bundled = Directory.CreateTempSubdirectory("gru-bundled-").FullName;
