@@ -306,11 +306,14 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
         }
     }
 
-    /// <summary>Reads and validates a stored version; the caller has its record from the listing it chose it in.</summary>
+    /// <summary>
+    /// Reads and validates a stored version; the caller has its record from the listing it chose it in. Stored versions
+    /// are read as stored (<see cref="ModelFile.ReadStored"/>): a version accepted by an earlier release keeps loading.
+    /// </summary>
     private async Task<ServedModel> LoadVersionAsync(string name, StoredVersion stored, CancellationToken cancellationToken)
     {
         byte[] bytes = await store.ReadAsync(name, stored.Version, cancellationToken);
-        return new ServedModel(name, stored, ModelFile.Read(bytes, Limits));
+        return new ServedModel(name, stored, ModelFile.ReadStored(bytes, Limits));
     }
 
     private async Task ImportBundledAsync(string directory, CancellationToken cancellationToken)
