@@ -69,8 +69,8 @@ public static class BundledModels
         {
             ["description"] = "Transformer oil temperature (°C) for the next 24 hours from the last 48 hourly readings.",
             ["source"] = "ETTh1, Electricity Transformer Temperature hourly (Zhou et al., Informer, AAAI 2021), 2016-07-01 to 2018-06-26",
-            ["feature_names"] = new[] { "OT" },
-            ["target_names"] = new[] { "OT" },
+            [GruConfig.FeatureNamesKey] = new[] { "OT" },
+            [GruConfig.TargetNamesKey] = new[] { "OT" },
             ["window"] = window,
             [Bundled.ExampleInputKey] = example,
             ["training"] = Summary(result, architecture, settings, "models/data/ETTh1.csv rows 0-8639 train, 8640-11519 validation, 11520-14399 test"),

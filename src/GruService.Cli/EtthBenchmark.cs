@@ -108,7 +108,7 @@ public static class EtthBenchmark
         var metadata = new Dictionary<string, JsonElement>
         {
             ["description"] = JsonSerializer.SerializeToElement("ETTh1: the next 96 hours of all 7 features from the last 96 hourly readings."),
-            ["feature_names"] = JsonSerializer.SerializeToElement(columns),
+            [GruConfig.FeatureNamesKey] = JsonSerializer.SerializeToElement(columns),
             ["source"] = JsonSerializer.SerializeToElement("ETTh1, Electricity Transformer Temperature hourly (Zhou et al., Informer, AAAI 2021)"),
             // A real request (the 96 hours before the test part), the service's OpenAPI example: any length it shows
             // must be a multiple of the segment length.

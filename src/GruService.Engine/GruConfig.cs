@@ -61,7 +61,10 @@ public sealed record GruConfig
     /// </summary>
     public int SegmentLength { get; init; } = 1;
 
-    /// <summary>Config keys this format does not interpret (description, feature names, training info), kept as given.</summary>
+    /// <summary>
+    /// Config keys this format does not interpret (a description, training information), and feature_names and
+    /// target_names, which it checks (<see cref="NamesProblem"/>) but keeps here, as given, with the others.
+    /// </summary>
     public IReadOnlyDictionary<string, JsonElement> Extra { get; init; } = new Dictionary<string, JsonElement>();
 
     public int Directions => Bidirectional ? 2 : 1;
@@ -130,6 +133,68 @@ public sealed record GruConfig
                     return $"config.target_mean[{j}] and target_std[{j}] ({TargetMean[j]}, {TargetStd[j]}) differ from input_mean[{k}] and input_std[{k}] " +
                         $"({InputMean[k]}, {InputStd[k]}): with window_normalization an output column and its target input share one standardisation.";
             }
+        return null;
+    }
+
+    /// <summary>
+    /// Config keys, kept in <see cref="Extra"/> as given, that name the features of a time step (feature_names) and a
+    /// forecast step's values (target_names), in order.
+    /// </summary>
+    public const string FeatureNamesKey = "feature_names", TargetNamesKey = "target_names";
+
+    /// <summary>The names of a time step's features, in order; null when feature_names is absent or <see cref="NamesProblem"/> refuses it.</summary>
+    public IReadOnlyList<string>? FeatureNames => ReadNames(FeatureNamesKey, InputSize, "input_size", "each feature of a time step", out string[]? names) is null ? names : null;
+
+    /// <summary>
+    /// Forecasts: the names of a forecast step's values, in order; null when target_names is absent or
+    /// <see cref="NamesProblem"/> refuses it, and for classify models, whose outputs <see cref="Classes"/> names.
+    /// </summary>
+    public IReadOnlyList<string>? TargetNames
+    {
+        get
+        {
+            if (Task != GruTask.Forecast) return null;
+            return ReadNames(TargetNamesKey, OutputSize, "output_size", "each value of a forecast step", out string[]? names) is null ? names : null;
+        }
+    }
+
+    /// <summary>
+    /// Why feature_names, or a forecast's target_names, does not name this model's features or forecast values, in
+    /// config key names; null when it does, or the key is absent. A classify model's outputs are named by classes, so
+    /// its target_names is an ordinary metadata key, not checked.
+    /// </summary>
+    public string? NamesProblem() =>
+        ReadNames(FeatureNamesKey, InputSize, "input_size", "each feature of a time step", out _)
+        ?? (Task == GruTask.Forecast ? ReadNames(TargetNamesKey, OutputSize, "output_size", "each value of a forecast step", out _) : null);
+
+    /// <summary>
+    /// The names under <paramref name="key"/> (null when absent), or why they are not <paramref name="count"/>
+    /// distinct strings that are not blank: a list a client reads to put each value in its place must leave no doubt.
+    /// </summary>
+    private string? ReadNames(string key, int count, string countKey, string named, out string[]? names)
+    {
+        names = null;
+        if (!Extra.TryGetValue(key, out JsonElement value)) return null;
+        if (value.ValueKind != JsonValueKind.Array)
+            return $"config.{key} is not an array of strings.";
+        int length = value.GetArrayLength();
+        if (length != count)
+            return $"config.{key} has {length} name{(length == 1 ? "" : "s")}; it names {named}, and {countKey} is {count}.";
+        var result = new string[count];
+        var seen = new Dictionary<string, int>(StringComparer.Ordinal);
+        int i = 0;
+        foreach (JsonElement item in value.EnumerateArray())
+        {
+            if (item.ValueKind != JsonValueKind.String)
+                return $"config.{key}[{i}] is not a string.";
+            string name = item.GetString()!;
+            if (string.IsNullOrWhiteSpace(name))
+                return $"config.{key}[{i}] is empty or only whitespace.";
+            if (!seen.TryAdd(name, i))
+                return $"config.{key} has '{name}' twice ([{seen[name]}] and [{i}]).";
+            result[i++] = name;
+        }
+        names = result;
         return null;
     }
 }

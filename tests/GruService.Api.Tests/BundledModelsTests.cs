@@ -50,6 +50,10 @@ public class BundledModelsTests : IAsyncLifetime
         JsonObject classifier = await (await _client.GetAsync("/v1/models/fashion-mnist")).JsonAsync();
         Assert.Equal("Ankle boot", (string?)classifier["classes"]![9]);
         Assert.True((double)classifier["metadata"]!["training"]!["test"]!["accuracy"]! > 0.85);
+        // The forecaster's file names its one feature and its one forecast value, as every upload must when it names them.
+        JsonObject forecaster = await (await _client.GetAsync("/v1/models/ett-oil-temperature")).JsonAsync();
+        Assert.Equal(["OT"], forecaster["feature_names"]!.AsArray().Select(n => (string?)n));
+        Assert.Equal(["OT"], forecaster["target_names"]!.AsArray().Select(n => (string?)n));
     }
 
     [Fact]

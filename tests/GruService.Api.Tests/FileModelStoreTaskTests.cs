@@ -70,7 +70,7 @@ public sealed class FileModelStoreTaskTests : IDisposable
     public async Task AddOfTheOtherTask_IsRefused_AndLeavesTheModelsFilesUnchanged()
     {
         await _store.AddVersionAsync("demand", TaskOf(Forecaster), Stage(Forecaster), Sha(Forecaster), CancellationToken.None);
-        await _store.SetActiveVersionAsync("demand", 1, CancellationToken.None);
+        await _store.SetActiveVersionAsync("demand", 1, TaskOf(Forecaster), CancellationToken.None);
         Dictionary<string, string> before = Snapshot("demand");
         string staged = Stage(Classifier);
 
@@ -83,6 +83,39 @@ public sealed class FileModelStoreTaskTests : IDisposable
         // Deleted, the name is free for the other task.
         Assert.True(await _store.DeleteAsync("demand", CancellationToken.None));
         Assert.Equal(1, (await _store.AddVersionAsync("demand", TaskOf(Classifier), staged, Sha(Classifier), CancellationToken.None)).Version);
+    }
+
+    [Fact]
+    public async Task ActivatingAVersionOfTheOtherTask_IsRefused_AndLeavesTheActivePointerUnchanged()
+    {
+        await _store.AddVersionAsync("demand", TaskOf(Forecaster), Stage(Forecaster), Sha(Forecaster), CancellationToken.None);
+        await _store.SetActiveVersionAsync("demand", 1, TaskOf(Forecaster), CancellationToken.None);
+        // Only a store written before the rule, or by hand, holds a version of the other task.
+        await File.WriteAllBytesAsync(Path.Combine(ModelDirectory("demand"), "2.safetensors"), Classifier.File);
+        Dictionary<string, string> before = Snapshot("demand");
+
+        var refused = await Assert.ThrowsAsync<ModelTaskConflictException>(() =>
+            _store.SetActiveVersionAsync("demand", 2, TaskOf(Classifier), CancellationToken.None));
+
+        Assert.Contains("'demand' is a forecast model, so a classify model cannot be a version of it", refused.Message);
+        Assert.Equal(before, Snapshot("demand"));
+        Assert.Equal(1, await _store.GetActiveVersionAsync("demand", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task ModelStoredBeforeTaskFiles_RefusesActivatingTheOtherTaskThanItsActiveVersions()
+    {
+        Directory.CreateDirectory(ModelDirectory("old"));
+        await File.WriteAllBytesAsync(Path.Combine(ModelDirectory("old"), "1.safetensors"), Forecaster.File);
+        await File.WriteAllBytesAsync(Path.Combine(ModelDirectory("old"), "2.safetensors"), Classifier.File);
+        await File.WriteAllBytesAsync(Path.Combine(ModelDirectory("old"), "3.safetensors"), Forecaster.File);
+        await File.WriteAllTextAsync(Path.Combine(ModelDirectory("old"), "active"), "1");
+
+        await Assert.ThrowsAsync<ModelTaskConflictException>(() => _store.SetActiveVersionAsync("old", 2, TaskOf(Classifier), CancellationToken.None));
+        Assert.Equal(1, await _store.GetActiveVersionAsync("old", CancellationToken.None));
+
+        await _store.SetActiveVersionAsync("old", 3, TaskOf(Forecaster), CancellationToken.None);
+        Assert.Equal(3, await _store.GetActiveVersionAsync("old", CancellationToken.None));
     }
 
     [Fact]

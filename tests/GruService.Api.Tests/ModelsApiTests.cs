@@ -61,12 +61,12 @@ public class ModelsApiTests : IAsyncLifetime
     {
         var config = JsonNode.Parse(Forecaster.Config.GetRawText())!.AsObject();
         config["description"] = "hourly demand, 8 sensors";
-        config["feature_names"] = new JsonArray("a", "b");
+        config["training"] = new JsonObject { ["epochs"] = 40 };
         byte[] file = TestModelFiles.WithConfig(Forecaster.File, config.ToJsonString());
         Assert.Equal(HttpStatusCode.Created, (await _client.PutModelAsync("described", file)).StatusCode);
         JsonObject card = await (await _client.GetAsync("/v1/models/described")).JsonAsync();
         Assert.Equal("hourly demand, 8 sensors", (string?)card["metadata"]!["description"]);
-        Assert.Equal(2, card["metadata"]!["feature_names"]!.AsArray().Count);
+        Assert.Equal(40, (int)card["metadata"]!["training"]!["epochs"]!);
     }
 
     [Fact]
@@ -81,25 +81,70 @@ public class ModelsApiTests : IAsyncLifetime
         JsonObject card = await (await _client.GetAsync("/v1/models/named")).JsonAsync();
         Assert.Equal(Enumerable.Range(0, Forecaster.InputSize).Select(i => $"sensor {i}"), card["feature_names"]!.AsArray().Select(n => (string?)n));
         Assert.Equal(Enumerable.Range(0, outputSize).Select(i => $"demand {i}"), card["target_names"]!.AsArray().Select(n => (string?)n));
+        Assert.Equal(Forecaster.InputSize, card["metadata"]!["feature_names"]!.AsArray().Count);
     }
 
     [Fact]
-    public async Task GetModel_LeavesOutFeatureAndTargetNames_WhenTheFileHasNoneOrTheyDoNotFit()
+    public async Task GetModel_LeavesOutFeatureAndTargetNames_WhenTheFileHasNone()
     {
         // A PyTorch export names nothing.
         await _client.PutModelAsync("unnamed", Forecaster.File);
         JsonObject unnamed = await (await _client.GetAsync("/v1/models/unnamed")).JsonAsync();
         Assert.False(unnamed.ContainsKey("feature_names"));
         Assert.False(unnamed.ContainsKey("target_names"));
+    }
 
+    [Fact]
+    public async Task GetModel_LeavesOutNamesThatDoNotFit_OfAVersionStoredBeforeUploadsWereCheckedForThem()
+    {
+        await _client.PutModelAsync("misnamed", Forecaster.File);
         var config = JsonNode.Parse(Forecaster.Config.GetRawText())!.AsObject();
         config["feature_names"] = new JsonArray([.. Enumerable.Range(0, Forecaster.InputSize + 1).Select(i => (JsonNode?)$"f{i}")]);
         config["target_names"] = "demand";
-        await _client.PutModelAsync("misnamed", TestModelFiles.WithConfig(Forecaster.File, config.ToJsonString()));
-        JsonObject misnamed = await (await _client.GetAsync("/v1/models/misnamed")).JsonAsync();
+        // Such a file is refused as an upload, but an earlier release stored it; it must still load and serve.
+        await File.WriteAllBytesAsync(Path.Combine(_factory.StorageRoot, "models", "misnamed", "2.safetensors"),
+            TestModelFiles.WithConfig(Forecaster.File, config.ToJsonString()));
+
+        JsonObject misnamed = await (await _client.PostAsync("/v1/models/misnamed/versions/2/activate", null)).JsonAsync();
+
+        Assert.Equal(2, (int)misnamed["version"]!);
         Assert.False(misnamed.ContainsKey("feature_names"));
         Assert.False(misnamed.ContainsKey("target_names"));
         Assert.Equal(Forecaster.InputSize + 1, misnamed["metadata"]!["feature_names"]!.AsArray().Count);
+        Assert.Equal("demand", (string?)misnamed["metadata"]!["target_names"]);
+    }
+
+    [Fact]
+    public async Task UploadModel_Returns400_AndKeepsServing_WhenFeatureOrTargetNamesAreMalformed()
+    {
+        int outputSize = Forecaster.Config.GetProperty("output_size").GetInt32();
+        JsonNode Names(int count, Func<int, string> name) => new JsonArray([.. Enumerable.Range(0, count).Select(i => (JsonNode?)name(i))]);
+        (string Key, JsonNode? Value, string Problem)[] malformed =
+        [
+            ("feature_names", "sensor", "config.feature_names is not an array of strings"),
+            ("feature_names", Names(Forecaster.InputSize - 1, i => $"sensor {i}"),
+                $"config.feature_names has {Forecaster.InputSize - 1} names; it names each feature of a time step, and input_size is {Forecaster.InputSize}"),
+            ("feature_names", Names(Forecaster.InputSize, i => i == 1 ? " " : $"sensor {i}"), "config.feature_names[1] is empty or only whitespace"),
+            ("feature_names", Names(Forecaster.InputSize, i => i == 1 ? "sensor 0" : $"sensor {i}"), "config.feature_names has 'sensor 0' twice ([0] and [1])"),
+            ("target_names", Names(outputSize + 1, i => $"demand {i}"),
+                $"config.target_names has {outputSize + 1} names; it names each value of a forecast step, and output_size is {outputSize}"),
+            ("target_names", new JsonArray([.. Enumerable.Range(0, outputSize).Select(i => (JsonNode?)i)]), "config.target_names[0] is not a string"),
+        ];
+        await _client.PutModelAsync("demand", Forecaster.File);
+        string request = HttpTestExtensions.Serialize(Forecaster.Inputs);
+        string before = await (await _client.PostJsonAsync("/v1/models/demand/forecast", request)).Content.ReadAsStringAsync();
+
+        foreach (var (key, value, problem) in malformed)
+        {
+            var config = JsonNode.Parse(Forecaster.Config.GetRawText())!.AsObject();
+            config[key] = value;
+            string detail = await (await _client.PutModelAsync("demand", TestModelFiles.WithConfig(Forecaster.File, config.ToJsonString())))
+                .AssertProblemAsync(400, "invalid_model_file");
+            Assert.Contains(problem, detail);
+        }
+
+        Assert.Single((await (await _client.GetAsync("/v1/models/demand/versions")).JsonAsync())["versions"]!.AsArray());
+        Assert.Equal(before, await (await _client.PostJsonAsync("/v1/models/demand/forecast", request)).Content.ReadAsStringAsync());
     }
 
     [Fact]
@@ -327,6 +372,37 @@ public class ModelPersistenceTests
             Assert.Equal(1, (int)card["version"]!);
             Assert.Equal(2, (await (await restarted.GetAsync("/v1/models/demand/versions")).JsonAsync())["versions"]!.AsArray().Count);
             Assert.Equal(answer, await (await restarted.PostJsonAsync("/v1/models/demand/forecast", request)).Content.ReadAsStringAsync());
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task ActivateVersion_Returns409_ForAVersionOfAnotherTaskThanTheStoreRecords_WhenTheModelIsNotServed()
+    {
+        ReferenceModel forecaster = ReferenceModel.Load(8), classifier = ReferenceModel.Load(5);
+        string root = Directory.CreateTempSubdirectory("gru-activate-task-").FullName;
+        try
+        {
+            using (var before = new GruServiceFactory(root))
+                await (await before.ReadyClientAsync()).PutModelAsync("demand", forecaster.File);
+            // The active version is damaged, so the restarted service serves nothing for 'demand' and its own check has
+            // no task to compare with; a version of the other task is beside it (by hand, or from before the rule).
+            string directory = Path.Combine(root, "models", "demand");
+            await File.WriteAllBytesAsync(Path.Combine(directory, "1.safetensors"), [1, 2, 3]);
+            await File.WriteAllBytesAsync(Path.Combine(directory, "2.safetensors"), classifier.File);
+            using var after = new GruServiceFactory(root);
+            HttpClient client = await after.ReadyClientAsync();
+            await (await client.GetAsync("/v1/models/demand")).AssertProblemAsync(404, "unknown_model");
+
+            string detail = await (await client.PostAsync("/v1/models/demand/versions/2/activate", null)).AssertProblemAsync(409, "task_mismatch");
+
+            Assert.Contains("Version 2 was not activated", detail);
+            Assert.Contains("'demand' is a forecast model, so a classify model cannot be a version of it", detail);
+            Assert.Equal("1", await File.ReadAllTextAsync(Path.Combine(directory, "active")));
+            await (await client.GetAsync("/v1/models/demand")).AssertProblemAsync(404, "unknown_model");
         }
         finally
         {

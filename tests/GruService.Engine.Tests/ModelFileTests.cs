@@ -954,6 +954,74 @@ public class ModelFileTests
         Assert.Equal(["a", "A", "b"], Load(builder.Build()).Config.Classes);
     }
 
+    // ---------------------------------------------------------------- config: feature and target names
+
+    [Theory]
+    [InlineData("feature_names", "\"pressure\"", "config.feature_names is not an array of strings")]
+    [InlineData("feature_names", "{\"0\": \"pressure\"}", "config.feature_names is not an array of strings")]
+    [InlineData("feature_names", "null", "config.feature_names is not an array of strings")]
+    [InlineData("feature_names", "[\"pressure\", \"temperature\"]", "config.feature_names has 2 names; it names each feature of a time step, and input_size is 3")]
+    [InlineData("feature_names", "[]", "config.feature_names has 0 names; it names each feature of a time step, and input_size is 3")]
+    [InlineData("feature_names", "[\"pressure\", 2, \"flow\"]", "config.feature_names[1] is not a string")]
+    [InlineData("feature_names", "[\"pressure\", \"\", \"flow\"]", "config.feature_names[1] is empty or only whitespace")]
+    [InlineData("feature_names", "[\"pressure\", \"flow\", \" \\t \"]", "config.feature_names[2] is empty or only whitespace")]
+    [InlineData("feature_names", "[\"flow\", \"pressure\", \"flow\"]", "config.feature_names has 'flow' twice ([0] and [2])")]
+    [InlineData("target_names", "\"flow\"", "config.target_names is not an array of strings")]
+    [InlineData("target_names", "[\"flow\"]", "config.target_names has 1 name; it names each value of a forecast step, and output_size is 2")]
+    [InlineData("target_names", "[\"flow\", null]", "config.target_names[1] is not a string")]
+    [InlineData("target_names", "[\"flow\", \"flow\"]", "config.target_names has 'flow' twice ([0] and [1])")]
+    public void Read_Rejects_FeatureOrTargetNamesThatDoNotNameEachInputOrOutputOnce(string key, string names, string message)
+    {
+        var builder = ModelFileBuilder.Forecast(inputSize: 3, outputSize: 2);
+        builder.Config[key] = Raw(names);
+        AssertRejected(builder.Build(), message);
+    }
+
+    [Fact]
+    public void Read_Accepts_NamesForEveryFeatureAndForecastValue_AndKeepsThemInExtra()
+    {
+        var builder = ModelFileBuilder.Forecast(inputSize: 3, outputSize: 2);
+        builder.Config["feature_names"] = Raw("[\"flow\", \"Flow\", \" pressure \"]");
+        builder.Config["target_names"] = Raw("[\"flow\", \"pressure\"]");
+
+        GruConfig config = Load(builder.Build()).Config;
+
+        Assert.Equal(["flow", "Flow", " pressure "], config.FeatureNames);
+        Assert.Equal(["flow", "pressure"], config.TargetNames);
+        Assert.Equal(3, config.Extra["feature_names"].GetArrayLength());
+        Assert.Null(config.NamesProblem());
+    }
+
+    [Fact]
+    public void Read_ChecksAClassifiersFeatureNames_ButNotItsTargetNames_WhichItsClassesAreInstead()
+    {
+        var builder = ModelFileBuilder.Classify();
+        builder.Config["target_names"] = Raw("\"activity\"");
+        GruConfig config = Load(builder.Build()).Config;
+        Assert.Null(config.TargetNames);
+        Assert.Equal("\"activity\"", config.Extra["target_names"].GetRawText());
+
+        builder.Config["feature_names"] = Raw("[\"x\"]");
+        AssertRejected(builder.Build(), "config.feature_names has 1 name; it names each feature of a time step, and input_size is 2");
+    }
+
+    [Fact]
+    public void ReadStored_LoadsAFileWhoseNamesDoNotFit_WithoutShowingThemAsNames()
+    {
+        var builder = ModelFileBuilder.Forecast(inputSize: 3, outputSize: 2);
+        builder.Config["feature_names"] = Raw("[\"pressure\", \"pressure\", \"flow\"]");
+        builder.Config["target_names"] = Raw("\"flow\"");
+        byte[] file = builder.Build();
+        Assert.Throws<ModelFileException>(() => Load(file));
+
+        GruConfig config = ModelFile.ReadStored(file, new ModelLimits()).Config;
+
+        Assert.Null(config.FeatureNames);
+        Assert.Null(config.TargetNames);
+        Assert.Equal("config.feature_names has 'pressure' twice ([0] and [1]).", config.NamesProblem());
+        Assert.Equal("\"flow\"", config.Extra["target_names"].GetRawText());
+    }
+
     // ---------------------------------------------------------------- config: normalisation statistics
 
     [Theory]
@@ -1146,7 +1214,7 @@ public class ModelFileTests
             InputStd = [0.5f, 1e-3f, 1234.5f],
             TargetMean = RandomValues(random, 2),
             TargetStd = [0.1f, 7f],
-            Extra = ExtraKeys(),
+            Extra = ExtraKeys("pressure", "temperature", "flow"),
         };
         GruModel model = RandomModel(config, random);
 
@@ -1170,7 +1238,7 @@ public class ModelFileTests
             Classes = ["normal", "fault", "Ünïcode ✓"],
             InputMean = [-1.5f, 3f],
             InputStd = [0.3f, 2f],
-            Extra = ExtraKeys(),
+            Extra = ExtraKeys("pressure", "temperature"),
         };
         GruModel model = RandomModel(config, random);
 
@@ -1366,10 +1434,11 @@ public class ModelFileTests
 
     // ---------------------------------------------------------------- helpers for the round trips
 
-    private static Dictionary<string, JsonElement> ExtraKeys() => new(StringComparer.Ordinal)
+    /// <summary>Keys the format keeps as given, with <paramref name="featureNames"/> (one per input feature: the format checks them).</summary>
+    private static Dictionary<string, JsonElement> ExtraKeys(params string[] featureNames) => new(StringComparer.Ordinal)
     {
         ["description"] = JsonDocument.Parse("\"pump pressure, 10 s steps\"").RootElement.Clone(),
-        ["feature_names"] = JsonDocument.Parse("[\"pressure\",\"temperature\",\"flow\"]").RootElement.Clone(),
+        ["feature_names"] = JsonSerializer.SerializeToElement(featureNames),
         ["training"] = JsonDocument.Parse("{\"epochs\":40,\"lr\":0.001,\"tags\":[null,true]}").RootElement.Clone(),
     };
 

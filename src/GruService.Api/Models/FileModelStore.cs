@@ -119,7 +119,24 @@ public sealed partial class FileModelStore : IModelStore
         return record;
     }
 
-    public Task SetActiveVersionAsync(string name, int version, CancellationToken cancellationToken) =>
+    public async Task SetActiveVersionAsync(string name, int version, GruTask task, CancellationToken cancellationToken)
+    {
+        // Under the lock that adds versions and deletes models, so the task checked stays the model's until the pointer is written.
+        await _writes.WaitAsync(cancellationToken);
+        try
+        {
+            List<StoredVersion> versions = Versions(name);
+            if (versions.Count > 0 && (RecordedTask(name) ?? TaskOfStoredVersion(name, versions)) is { } modelTask && modelTask != task)
+                throw new ModelTaskConflictException(name, modelTask, task);
+            await WriteActiveAsync(name, version, cancellationToken);
+        }
+        finally
+        {
+            _writes.Release();
+        }
+    }
+
+    private Task WriteActiveAsync(string name, int version, CancellationToken cancellationToken) =>
         WriteAtomicAsync(Path.Combine(ModelDirectory(name), "active"), System.Text.Encoding.ASCII.GetBytes(version.ToString(CultureInfo.InvariantCulture)), cancellationToken);
 
     /// <summary>One instance uses the store, so checking under the store's lock is enough.</summary>
@@ -138,7 +155,7 @@ public sealed partial class FileModelStore : IModelStore
             try
             {
                 StoredVersion stored = await AddVersionHoldingLockAsync(name, task, stagingPath, sha256, cancellationToken);
-                await SetActiveVersionAsync(name, stored.Version, cancellationToken);
+                await WriteActiveAsync(name, stored.Version, cancellationToken); // the add has just checked the task
                 return stored;
             }
             finally
@@ -200,7 +217,7 @@ public sealed partial class FileModelStore : IModelStore
 
     /// <summary>
     /// The task of a model stored before task files: its active version's (else its newest's), read from the file's
-    /// header. Null when that cannot be read, and the version being added then decides.
+    /// header. Null when that cannot be read, and the version being added or activated then decides.
     /// </summary>
     private GruTask? TaskOfStoredVersion(string name, List<StoredVersion> versions)
     {

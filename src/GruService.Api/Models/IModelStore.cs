@@ -32,7 +32,13 @@ public interface IModelStore
     /// </summary>
     Task<StoredVersion> AddVersionAsync(string name, GruTask task, string stagingPath, string sha256, CancellationToken cancellationToken);
 
-    Task SetActiveVersionAsync(string name, int version, CancellationToken cancellationToken);
+    /// <summary>
+    /// Makes <paramref name="version"/>, a model of <paramref name="task"/>, the active version of <paramref name="name"/>.
+    /// Throws <see cref="ModelTaskConflictException"/> when the store knows the model's task and it is another, changing
+    /// nothing: the check and the change are one atomic step for every process sharing the store, as for
+    /// <see cref="AddVersionAsync"/>, so no replica can serve a version of the other task whatever it has seen so far.
+    /// </summary>
+    Task SetActiveVersionAsync(string name, int version, GruTask task, CancellationToken cancellationToken);
 
     /// <summary>
     /// Stores a validated file as the first version of <paramref name="name"/> and activates it, unless the model has a

@@ -9,8 +9,9 @@ namespace GruService.Api.Models;
 /// <param name="Task">"forecast" or "classify".</param>
 /// <param name="InputSize">Features per time step.</param>
 /// <param name="FeatureNames">What the features of a time step are, in order: the k-th number of every step in <c>inputs</c> is
-/// FeatureNames[k]. Models trained by the service record their input columns; from a model file's config key feature_names,
-/// when it names input_size features, and absent otherwise (files exported from PyTorch usually name none).</param>
+/// FeatureNames[k]. Models trained by the service record their input columns; a model file's config key feature_names, which an
+/// upload must give as input_size distinct, non-blank strings when it gives it at all. Absent when the file names none (files exported
+/// from PyTorch usually do not).</param>
 /// <param name="HiddenSize">GRU hidden state size.</param>
 /// <param name="NumLayers">Stacked GRU layers.</param>
 /// <param name="Bidirectional">Whether each layer also reads the sequence backwards.</param>
@@ -19,7 +20,8 @@ namespace GruService.Api.Models;
 /// <param name="Horizon">Forecast models: future steps predicted.</param>
 /// <param name="OutputSize">Forecast models: values per future step.</param>
 /// <param name="TargetNames">Forecast models: what the values of a forecast step are, in order (the columns forecast). Models trained by
-/// the service record their target columns; from a model file's config key target_names, when it names output_size values, and absent otherwise.</param>
+/// the service record their target columns; a model file's config key target_names, which an upload must give as output_size distinct,
+/// non-blank strings when it gives it at all. Absent when the file names none.</param>
 /// <param name="Classes">Classify models: the labels, in the order of the probabilities.</param>
 /// <param name="InputNormalization">Whether inputs are standardised with the model's input_mean and input_std.</param>
 /// <param name="TargetNormalization">Whether forecasts are de-normalised with target_mean and target_std.</param>
@@ -57,40 +59,23 @@ public sealed record ModelCard(
     DateTimeOffset CreatedAt,
     IReadOnlyDictionary<string, JsonElement> Metadata)
 {
-    /// <summary>Config keys (kept in <see cref="GruConfig.Extra"/>) that name the input features and the forecast's values.</summary>
-    public const string FeatureNamesKey = "feature_names", TargetNamesKey = "target_names";
-
     public static ModelCard From(ServedModel served)
     {
         GruConfig c = served.Model.Config;
         bool forecast = c.Task == GruTask.Forecast;
+        // FeatureNames and TargetNames are null for names that do not fit the model, not just for absent ones: uploads
+        // with such names are refused now, but a version stored before that check is still loaded as it was stored
+        // (ModelFile.ReadStored), and its names must not be shown as if they said where each value goes. They stay
+        // visible, as given, in the metadata.
         return new ModelCard(
             served.Name, served.Version, served.TaskName,
-            c.InputSize, Names(c, FeatureNamesKey, c.InputSize), c.HiddenSize, c.NumLayers, c.Bidirectional, c.LinearBeforeReset,
+            c.InputSize, c.FeatureNames, c.HiddenSize, c.NumLayers, c.Bidirectional, c.LinearBeforeReset,
             c.LinearBeforeReset ? "linear_before_reset" : "reset_before_matmul",
-            forecast ? c.Horizon : null, forecast ? c.OutputSize : null, forecast ? Names(c, TargetNamesKey, c.OutputSize) : null, forecast ? null : c.Classes,
+            forecast ? c.Horizon : null, forecast ? c.OutputSize : null, c.TargetNames, forecast ? null : c.Classes,
             c.InputMean is not null, c.TargetMean is not null,
             c.WindowNormalization == Engine.Training.Data.WindowNormalization.None ? null : c.WindowNormalization.ToString().ToLowerInvariant(),
             c.ChannelIndependent ? true : null,
             c.SegmentLength > 1 ? c.SegmentLength : null,
             served.Model.ParameterCount, served.Stored.Sha256, served.Stored.SizeBytes, served.Stored.CreatedAt, c.Extra);
-    }
-
-    /// <summary>
-    /// The names under a config key, when they are exactly <paramref name="count"/> strings; null otherwise. The format
-    /// keeps such keys as given without checking them, so a list that does not fit the model is not shown as if it did
-    /// (it stays visible, as given, in the metadata).
-    /// </summary>
-    private static string[]? Names(GruConfig config, string key, int count)
-    {
-        if (!config.Extra.TryGetValue(key, out JsonElement names) || names.ValueKind != JsonValueKind.Array || names.GetArrayLength() != count) return null;
-        string[] result = new string[count];
-        int i = 0;
-        foreach (JsonElement name in names.EnumerateArray())
-        {
-            if (name.ValueKind != JsonValueKind.String) return null;
-            result[i++] = name.GetString()!;
-        }
-        return result;
     }
 }

@@ -129,7 +129,7 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
                 RequireServedTask(name, model);
                 StoredVersion stored = await AddVersionAsync(name, model.Config.Task, stagingPath, sha256);
                 keep = true;
-                await store.SetActiveVersionAsync(name, stored.Version, CancellationToken.None);
+                await store.SetActiveVersionAsync(name, stored.Version, model.Config.Task, CancellationToken.None);
                 var served = new ServedModel(name, stored, model);
                 int? previous = _active.TryGetValue(name, out var old) ? old.Version : null;
                 _active[name] = served;
@@ -164,7 +164,7 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
             int? previous = _active.TryGetValue(name, out var old) ? old.Version : null;
             if (activate || previous is null)
             {
-                await store.SetActiveVersionAsync(name, stored.Version, CancellationToken.None);
+                await store.SetActiveVersionAsync(name, stored.Version, model.Config.Task, CancellationToken.None);
                 _active[name] = served;
                 LogSwapped(name, previous, served.Version, "training");
             }
@@ -176,7 +176,12 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
         }
     }
 
-    /// <summary>Makes a stored version active (roll back or forward). Null when the model or version does not exist.</summary>
+    /// <summary>
+    /// Makes a stored version active (roll back or forward). Null when the model or version does not exist. Throws
+    /// <see cref="ModelTaskConflictException"/>, changing nothing, when the version's task is not the model's: the one
+    /// served here, or the one the store records (which also covers a model this replica does not serve, or has not
+    /// synced yet).
+    /// </summary>
     public async Task<ServedModel?> ActivateAsync(string name, int version, CancellationToken cancellationToken)
     {
         await _changes.WaitAsync(cancellationToken);
@@ -185,7 +190,15 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
             if ((await store.ListVersionsAsync(name, cancellationToken)).FirstOrDefault(v => v.Version == version) is not { } stored) return null;
             ServedModel served = await LoadVersionAsync(name, stored, cancellationToken);
             RequireServedTask(name, served.Model);
-            await store.SetActiveVersionAsync(name, version, CancellationToken.None);
+            try
+            {
+                await store.SetActiveVersionAsync(name, version, served.Task, CancellationToken.None);
+            }
+            catch (ModelTaskConflictException e)
+            {
+                LogActivationRefusedByStore(name, version, e.Message);
+                throw;
+            }
             int? previous = _active.TryGetValue(name, out var old) ? old.Version : null;
             _active[name] = served;
             LogSwapped(name, previous, version, "activate");
@@ -293,11 +306,14 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
         }
     }
 
-    /// <summary>Reads and validates a stored version; the caller has its record from the listing it chose it in.</summary>
+    /// <summary>
+    /// Reads and validates a stored version; the caller has its record from the listing it chose it in. Stored versions
+    /// are read as stored (<see cref="ModelFile.ReadStored"/>): a version accepted by an earlier release keeps loading.
+    /// </summary>
     private async Task<ServedModel> LoadVersionAsync(string name, StoredVersion stored, CancellationToken cancellationToken)
     {
         byte[] bytes = await store.ReadAsync(name, stored.Version, cancellationToken);
-        return new ServedModel(name, stored, ModelFile.Read(bytes, Limits));
+        return new ServedModel(name, stored, ModelFile.ReadStored(bytes, Limits));
     }
 
     private async Task ImportBundledAsync(string directory, CancellationToken cancellationToken)
@@ -391,6 +407,9 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
 
     [LoggerMessage(LogLevel.Information, "The store refused a new version of {Model} that the served set allowed (another replica stored a version of the other task first, or the model is not served here): {Reason}")]
     private partial void LogRefusedByStore(string model, string reason);
+
+    [LoggerMessage(LogLevel.Information, "The store refused to activate version {Version} of {Model}, which the served set allowed (the model is not served here, or another replica changed it since this one last synced): {Reason}")]
+    private partial void LogActivationRefusedByStore(string model, int version, string reason);
 
     [LoggerMessage(LogLevel.Information, "Deleted model {Model} and all its versions")]
     private partial void LogDeleted(string model);

@@ -130,7 +130,7 @@ public static class ModelsApi
     }
 
     /// <summary>Activate a stored version</summary>
-    /// <remarks>Rolls back or forward: the version is loaded and validated, then swapped in atomically. Returns the new active card. A version that is not a positive integer answers 400 (reason invalid_version).</remarks>
+    /// <remarks>Rolls back or forward: the version is loaded and validated, then swapped in atomically. Returns the new active card. A version that is not a positive integer answers 400 (reason invalid_version); a stored version whose task is not the model's (one stored before every version had to share it) answers 409 (reason task_mismatch) and the active version keeps serving.</remarks>
     /// <param name="name">The model's name.</param>
     /// <param name="version">The stored version to serve: 1, 2, 3, ...</param>
     /// <param name="registry">The model registry.</param>

@@ -336,8 +336,8 @@ public sealed partial class TrainingWorker(
         var extra = new Dictionary<string, JsonElement>(c.Extra);
         if (problem is ForecastProblem forecast)
         {
-            extra[ModelCard.FeatureNamesKey] = JsonSerializer.SerializeToElement(forecast.Windows.InputColumns, TrainingJson.Options);
-            extra[ModelCard.TargetNamesKey] = JsonSerializer.SerializeToElement(forecast.Windows.TargetColumns, TrainingJson.Options);
+            extra[GruConfig.FeatureNamesKey] = JsonSerializer.SerializeToElement(forecast.Windows.InputColumns, TrainingJson.Options);
+            extra[GruConfig.TargetNamesKey] = JsonSerializer.SerializeToElement(forecast.Windows.TargetColumns, TrainingJson.Options);
         }
         extra["training"] = JsonSerializer.SerializeToElement(new Dictionary<string, object?>
         {

@@ -11,13 +11,28 @@ public static class ModelFile
 {
     public const string ConfigKey = "config";
 
-    /// <summary>Parses and validates a whole model file. Throws <see cref="ModelFileException"/> naming the first problem.</summary>
-    public static GruModel Read(ReadOnlyMemory<byte> bytes, ModelLimits limits)
+    /// <summary>
+    /// Parses and validates a whole model file, as the service does every file before it stores it (an upload, a
+    /// training job's result, a bundled model). Throws <see cref="ModelFileException"/> naming the first problem.
+    /// </summary>
+    public static GruModel Read(ReadOnlyMemory<byte> bytes, ModelLimits limits) => ReadModel(bytes, limits, checkNames: true);
+
+    /// <summary>
+    /// Parses a file the service stored earlier, as <see cref="Read"/> does except that feature_names and target_names
+    /// that do not fit the model are kept rather than refused (<see cref="GruConfig.FeatureNames"/> then leaves them
+    /// out): files stored before those keys were checked must keep loading, since refusing one now would stop its
+    /// model serving at the next start.
+    /// </summary>
+    public static GruModel ReadStored(ReadOnlyMemory<byte> bytes, ModelLimits limits) => ReadModel(bytes, limits, checkNames: false);
+
+    private static GruModel ReadModel(ReadOnlyMemory<byte> bytes, ModelLimits limits, bool checkNames)
     {
         SafetensorsFile file = SafetensorsFile.Parse(bytes, limits);
         if (!file.Metadata.TryGetValue(ConfigKey, out string? configJson))
             throw new ModelFileException("__metadata__ has no 'config' key; see docs/model-format.md.");
         GruConfig config = GruConfigJson.Parse(configJson, limits);
+        if (checkNames && config.NamesProblem() is { } namesProblem)
+            throw new ModelFileException(namesProblem);
 
         var expected = ExpectedShapes(config);
         long parameters = expected.Sum(e => e.Value.Aggregate(1L, (a, b) => a * b));

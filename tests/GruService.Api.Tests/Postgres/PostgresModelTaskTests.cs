@@ -72,6 +72,88 @@ public sealed class PostgresModelTaskTests(PostgresFixture postgres) : IDisposab
         return (long)(await command.ExecuteScalarAsync())!;
     }
 
+    /// <summary>Runs one statement (or several) on its own connection, for what the store would never write itself.</summary>
+    private static async Task ExecuteAsync(string connectionString, string sql, params object[] parameters)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        foreach (object parameter in parameters) command.Parameters.Add(new NpgsqlParameter { Value = parameter });
+        await command.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>Stores a version without the store's checks: what a replica of an earlier release, or a hand, could leave.</summary>
+    private static async Task InsertVersionByHandAsync(string connectionString, string name, int version, ReferenceModel model)
+    {
+        await ExecuteAsync(connectionString, "INSERT INTO model_versions (name, version, created_at, sha256, size_bytes, content) VALUES ($1, $2, now(), $3, $4, $5)",
+            name, version, Sha(model), (long)model.File.Length, model.File);
+        await ExecuteAsync(connectionString, "UPDATE models SET last_version = $2 WHERE name = $1", name, version);
+    }
+
+    private static ModelRegistry Registry(IModelStore store) =>
+        new(store, Microsoft.Extensions.Options.Options.Create(new ModelOptions { BundledDirectory = "" }), NullLogger<ModelRegistry>.Instance);
+
+    [Fact]
+    public async Task ActivatingAVersionOfTheOtherTask_ThroughEitherReplica_IsRefused_AndLeavesTheDatabaseUnchanged()
+    {
+        string connectionString = await postgres.CreateDatabaseAsync();
+        PostgresModelStore first = Replica(connectionString), second = Replica(connectionString);
+        await first.AddVersionAsync("demand", TaskOf(Forecaster), Stage(first, Forecaster), Sha(Forecaster), CancellationToken.None);
+        await first.SetActiveVersionAsync("demand", 1, TaskOf(Forecaster), CancellationToken.None);
+        await InsertVersionByHandAsync(connectionString, "demand", 2, Classifier);
+        string before = await SnapshotAsync(connectionString);
+
+        foreach (PostgresModelStore replica in new[] { first, second })
+        {
+            var refused = await Assert.ThrowsAsync<ModelTaskConflictException>(() =>
+                replica.SetActiveVersionAsync("demand", 2, TaskOf(Classifier), CancellationToken.None));
+            Assert.Contains("'demand' is a forecast model, so a classify model cannot be a version of it", refused.Message);
+        }
+
+        // Active version 1 and the same change counter: no replica was told to load anything.
+        Assert.Equal(before, await SnapshotAsync(connectionString));
+        Assert.Equal(1, await second.GetActiveVersionAsync("demand", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task ActivationByAReplicaThatDoesNotServeTheModelYet_IsRefusedByTheStore_AndTheOtherReplicaKeepsServing()
+    {
+        string connectionString = await postgres.CreateDatabaseAsync();
+        ModelRegistry serving = Registry(Replica(connectionString)), behind = Registry(Replica(connectionString));
+        // Loaded while the database was empty, and (with no change listener here) never synced since: this replica's
+        // own check has nothing to compare the version with, so only the store can refuse it.
+        await behind.LoadAsync(null, CancellationToken.None);
+        await serving.LoadAsync(null, CancellationToken.None);
+        await serving.PublishAsync("demand", Forecaster.File, activate: true, CancellationToken.None);
+        await InsertVersionByHandAsync(connectionString, "demand", 2, Classifier);
+
+        var refused = await Assert.ThrowsAsync<ModelTaskConflictException>(() => behind.ActivateAsync("demand", 2, CancellationToken.None));
+
+        Assert.Contains("'demand' is a forecast model, so a classify model cannot be a version of it", refused.Message);
+        Assert.False(behind.TryGet("demand", out _));
+        await serving.SyncWithStoreAsync(CancellationToken.None);
+        Assert.True(serving.TryGet("demand", out ServedModel served));
+        Assert.Equal((1, Sha(Forecaster)), (served.Version, served.Stored.Sha256));
+        Assert.Equal(1, await Replica(connectionString).GetActiveVersionAsync("demand", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task ActivatingAVersionOfAModelWhoseTaskIsNotKnown_RecordsTheVersionsTask()
+    {
+        string connectionString = await postgres.CreateDatabaseAsync();
+        PostgresModelStore store = Replica(connectionString);
+        await store.AddVersionAsync("unknown", TaskOf(Forecaster), Stage(store, Forecaster), Sha(Forecaster), CancellationToken.None);
+        await InsertVersionByHandAsync(connectionString, "unknown", 2, Classifier);
+        // What migration 2 leaves for a model none of whose versions it could read.
+        await ExecuteAsync(connectionString, "UPDATE models SET task = NULL WHERE name = $1", "unknown");
+
+        await store.SetActiveVersionAsync("unknown", 2, TaskOf(Classifier), CancellationToken.None);
+
+        Assert.Equal(2, await store.GetActiveVersionAsync("unknown", CancellationToken.None));
+        Assert.Equal("classify", await StoredTaskAsync(connectionString, "unknown"));
+        await Assert.ThrowsAsync<ModelTaskConflictException>(() => store.SetActiveVersionAsync("unknown", 1, TaskOf(Forecaster), CancellationToken.None));
+    }
+
     [Fact]
     public async Task ConcurrentAddsOfBothTasksThroughTwoReplicas_StoreOnlyTheFirstAddsTask_AndRefuseTheOthersLeavingNothing()
     {
@@ -114,7 +196,7 @@ public sealed class PostgresModelTaskTests(PostgresFixture postgres) : IDisposab
         string connectionString = await postgres.CreateDatabaseAsync();
         PostgresModelStore first = Replica(connectionString), second = Replica(connectionString);
         await first.AddVersionAsync("demand", TaskOf(Forecaster), Stage(first, Forecaster), Sha(Forecaster), CancellationToken.None);
-        await first.SetActiveVersionAsync("demand", 1, CancellationToken.None);
+        await first.SetActiveVersionAsync("demand", 1, TaskOf(Forecaster), CancellationToken.None);
         string before = await SnapshotAsync(connectionString);
         string staged = Stage(second, Classifier);
 

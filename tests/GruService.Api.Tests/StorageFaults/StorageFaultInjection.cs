@@ -174,10 +174,10 @@ public sealed class FaultyModelStore(FileModelStore inner, StorageFaultSwitch fa
         return inner.AddVersionAsync(name, task, stagingPath, sha256, cancellationToken);
     }
 
-    public Task SetActiveVersionAsync(string name, int version, CancellationToken cancellationToken)
+    public Task SetActiveVersionAsync(string name, int version, GruTask task, CancellationToken cancellationToken)
     {
         faults.ThrowIfFaulted(StorageFaultTargets.Models, $"models/{name}/active");
-        return inner.SetActiveVersionAsync(name, version, cancellationToken);
+        return inner.SetActiveVersionAsync(name, version, task, cancellationToken);
     }
 
     public Task<StoredVersion?> TryImportAsync(string name, GruTask task, byte[] file, string sha256, CancellationToken cancellationToken)

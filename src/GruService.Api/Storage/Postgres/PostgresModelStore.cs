@@ -112,12 +112,24 @@ public sealed class PostgresModelStore(PostgresDatabase database, IOptions<Stora
             return record;
         }, cancellationToken);
 
-    public Task SetActiveVersionAsync(string name, int version, CancellationToken cancellationToken) =>
+    /// <summary>
+    /// Locks the model's row, so that its task cannot change (a deletion and a new first version, another replica's
+    /// first add to a model whose task is NULL) before commit, then refuses a version of another task, or moves the
+    /// pointer and records the version's task when the model's was not known (as migration 2 took each model's task
+    /// from its active version). A refusal throws before anything is written or notified: the transaction rolls back,
+    /// and no replica reloads.
+    /// </summary>
+    public Task SetActiveVersionAsync(string name, int version, GruTask task, CancellationToken cancellationToken) =>
         database.InTransactionAsync(async (connection, transaction) =>
         {
-            await using var command = new NpgsqlCommand("UPDATE models SET active_version = $2 WHERE name = $1", connection, transaction)
+            await using (var stored = new NpgsqlCommand("SELECT task FROM models WHERE name = $1 FOR UPDATE", connection, transaction) { Parameters = { new() { Value = name } } })
             {
-                Parameters = { new() { Value = name }, new() { Value = version } },
+                if (GruTaskNames.Parse(await stored.ExecuteScalarAsync(cancellationToken) as string) is { } modelTask && modelTask != task)
+                    throw new ModelTaskConflictException(name, modelTask, task);
+            }
+            await using var command = new NpgsqlCommand("UPDATE models SET active_version = $2, task = coalesce(task, $3) WHERE name = $1", connection, transaction)
+            {
+                Parameters = { new() { Value = name }, new() { Value = version }, new() { Value = GruTaskNames.NameOf(task) } },
             };
             await command.ExecuteNonQueryAsync(cancellationToken);
             await NotifyChangeAsync(connection, transaction, name, cancellationToken);
