@@ -9,19 +9,8 @@ using GruService.Engine.Training.Data;
 namespace GruService.Api.Tests;
 
 /// <summary>Models using the forecast extensions (docs/model-format.md, "Extensions") through the HTTP API.</summary>
-public class ForecastExtensionsApiTests : IAsyncLifetime
+public class ForecastExtensionsApiTests : ServiceTestBase
 {
-    private readonly GruServiceFactory _factory = new();
-    private HttpClient _client = null!;
-
-    public async Task InitializeAsync() => _client = await _factory.ReadyClientAsync();
-
-    public Task DisposeAsync()
-    {
-        _factory.Dispose();
-        return Task.CompletedTask;
-    }
-
     /// <summary>A channel-independent, segment-of-4, last-value-normalised forecaster of 2 columns with random weights.</summary>
     private static byte[] SegmentedModel()
     {
@@ -38,13 +27,13 @@ public class ForecastExtensionsApiTests : IAsyncLifetime
     [Fact]
     public async Task Card_ShowsTheExtensions()
     {
-        Assert.Equal(HttpStatusCode.Created, (await _client.PutModelAsync("segmented", SegmentedModel())).StatusCode);
-        JsonObject card = await (await _client.GetAsync("/v1/models/segmented")).JsonAsync();
+        Assert.Equal(HttpStatusCode.Created, (await Client.PutModelAsync("segmented", SegmentedModel())).StatusCode);
+        JsonObject card = await (await Client.GetAsync("/v1/models/segmented")).JsonAsync();
         Assert.Equal("last", (string?)card["window_normalization"]);
         Assert.True((bool)card["channel_independent"]!);
         Assert.Equal(4, (int)card["segment_length"]!);
 
-        JsonObject plain = await (await _client.PutModelAsync("plain", ReferenceModel.Load(8).File)).JsonAsync();
+        JsonObject plain = await (await Client.PutModelAsync("plain", ReferenceModel.Load(8).File)).JsonAsync();
         Assert.False(plain.ContainsKey("segment_length"));
         Assert.False(plain.ContainsKey("window_normalization"));
     }
@@ -52,14 +41,14 @@ public class ForecastExtensionsApiTests : IAsyncLifetime
     [Fact]
     public async Task Forecast_Returns400_WhenALengthIsNotAMultipleOfTheSegment()
     {
-        await _client.PutModelAsync("segmented", SegmentedModel());
+        await Client.PutModelAsync("segmented", SegmentedModel());
         string Steps(int n) => "[" + string.Join(", ", Enumerable.Range(0, n).Select(t => $"[{t}, {t * 2}]")) + "]";
 
-        HttpResponseMessage ok = await _client.PostJsonAsync("/v1/models/segmented/forecast", $"{{\"inputs\": [{Steps(8)}, {Steps(4)}]}}");
+        HttpResponseMessage ok = await Client.PostJsonAsync("/v1/models/segmented/forecast", $"{{\"inputs\": [{Steps(8)}, {Steps(4)}]}}");
         Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
         Assert.Equal(3, (await ok.JsonAsync())["forecasts"]![1]!.AsArray().Count);
 
-        string detail = await (await _client.PostJsonAsync("/v1/models/segmented/forecast", $"{{\"inputs\": [{Steps(8)}, {Steps(6)}]}}"))
+        string detail = await (await Client.PostJsonAsync("/v1/models/segmented/forecast", $"{{\"inputs\": [{Steps(8)}, {Steps(6)}]}}"))
             .AssertProblemAsync(400, "invalid_input");
         Assert.Equal("inputs[1] has 6 time steps; model 'segmented' reads segments of 4 steps, so each sequence's length must be a multiple of 4.", detail);
     }
@@ -78,19 +67,19 @@ public class ForecastExtensionsApiTests : IAsyncLifetime
         request["architecture"] = new JsonObject { ["hidden_size"] = 12, ["channel_independent"] = true, ["segment_length"] = 6 };
         request["hyperparameters"]!["window_normalization"] = "last";
 
-        HttpResponseMessage started = await _client.PostJsonAsync("/v1/training-jobs", request.ToJsonString());
+        HttpResponseMessage started = await Client.PostJsonAsync("/v1/training-jobs", request.ToJsonString());
         Assert.Equal(HttpStatusCode.Accepted, started.StatusCode);
-        JsonObject job = await TrainingRequests.WaitAsync(_client, (string)(await started.JsonAsync())["id"]!, TrainingRequests.Finished);
+        JsonObject job = await TrainingRequests.WaitAsync(Client, (string)(await started.JsonAsync())["id"]!, TrainingRequests.Finished);
         Assert.Equal("succeeded", (string?)job["status"]);
 
-        JsonObject card = await (await _client.GetAsync("/v1/models/ci")).JsonAsync();
+        JsonObject card = await (await Client.GetAsync("/v1/models/ci")).JsonAsync();
         Assert.Equal(6, (int)card["segment_length"]!);
         Assert.True((bool)card["channel_independent"]!);
         Assert.Equal("last", (string?)card["window_normalization"]);
         Assert.Equal(2, (int)card["output_size"]!);
 
         request["architecture"]!["segment_length"] = 5;
-        string detail = await (await _client.PostJsonAsync("/v1/training-jobs", request.ToJsonString())).AssertProblemAsync(400, "invalid_training_job");
+        string detail = await (await Client.PostJsonAsync("/v1/training-jobs", request.ToJsonString())).AssertProblemAsync(400, "invalid_training_job");
         Assert.Contains("divide the window (24)", detail);
     }
 }

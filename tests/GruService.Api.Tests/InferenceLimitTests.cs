@@ -3,29 +3,22 @@ using System.Text;
 
 namespace GruService.Api.Tests;
 
-public class InferenceLimitTests : IAsyncLifetime
+public class InferenceLimitTests() : ServiceTestBase(Limits)
 {
-    private readonly GruServiceFactory _factory = new(settings: new Dictionary<string, string?>
+    private static readonly Dictionary<string, string?> Limits = new()
     {
         ["Inference:MaxRequestBytes"] = "4096",
         ["Inference:MaxSequences"] = "3",
         ["Inference:MaxStepsPerSequence"] = "5",
         ["Inference:MaxTotalSteps"] = "8",
-    });
-    private HttpClient _client = null!;
+    };
     private ReferenceModel _model = null!;
 
-    public async Task InitializeAsync()
+    public override async Task InitializeAsync()
     {
-        _client = await _factory.ReadyClientAsync();
+        await base.InitializeAsync();
         _model = ReferenceModel.Seeds().Select(ReferenceModel.Load).First(m => m.InputSize == 1 && m.Task == "forecast");
-        Assert.Equal(HttpStatusCode.Created, (await _client.PutModelAsync("small", _model.File)).StatusCode);
-    }
-
-    public Task DisposeAsync()
-    {
-        _factory.Dispose();
-        return Task.CompletedTask;
+        Assert.Equal(HttpStatusCode.Created, (await Client.PutModelAsync("small", _model.File)).StatusCode);
     }
 
     private static string Body(params int[] lengths) =>
@@ -34,27 +27,27 @@ public class InferenceLimitTests : IAsyncLifetime
     [Fact]
     public async Task Forecast_Succeeds_AtEveryLimit()
     {
-        Assert.Equal(HttpStatusCode.OK, (await _client.PostJsonAsync("/v1/models/small/forecast", Body(5, 2, 1))).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await Client.PostJsonAsync("/v1/models/small/forecast", Body(5, 2, 1))).StatusCode);
     }
 
     [Fact]
     public async Task Forecast_Returns400_ForTooManySequences()
     {
-        string detail = await (await _client.PostJsonAsync("/v1/models/small/forecast", Body(1, 1, 1, 1))).AssertProblemAsync(400, "invalid_input");
+        string detail = await (await Client.PostJsonAsync("/v1/models/small/forecast", Body(1, 1, 1, 1))).AssertProblemAsync(400, "invalid_input");
         Assert.Contains("more than 3 sequences", detail);
     }
 
     [Fact]
     public async Task Forecast_Returns400_ForTooManyStepsInOneSequence()
     {
-        string detail = await (await _client.PostJsonAsync("/v1/models/small/forecast", Body(2, 6))).AssertProblemAsync(400, "invalid_input");
+        string detail = await (await Client.PostJsonAsync("/v1/models/small/forecast", Body(2, 6))).AssertProblemAsync(400, "invalid_input");
         Assert.Contains("inputs[1] has more than 5 time steps", detail);
     }
 
     [Fact]
     public async Task Forecast_Returns400_ForTooManyStepsInAll()
     {
-        string detail = await (await _client.PostJsonAsync("/v1/models/small/forecast", Body(5, 4))).AssertProblemAsync(400, "invalid_input");
+        string detail = await (await Client.PostJsonAsync("/v1/models/small/forecast", Body(5, 4))).AssertProblemAsync(400, "invalid_input");
         Assert.Contains("more than 8 time steps in all", detail);
     }
 
@@ -62,7 +55,7 @@ public class InferenceLimitTests : IAsyncLifetime
     public async Task Forecast_Returns413_ForOversizedBody()
     {
         string body = "{\"inputs\": [[" + string.Join(", ", Enumerable.Repeat("0.5", 2000)) + "]]}";
-        string detail = await (await _client.PostJsonAsync("/v1/models/small/forecast", body)).AssertProblemAsync(413, "body_too_large");
+        string detail = await (await Client.PostJsonAsync("/v1/models/small/forecast", body)).AssertProblemAsync(413, "body_too_large");
         Assert.Contains("4096 bytes", detail);
     }
 
@@ -75,6 +68,6 @@ public class InferenceLimitTests : IAsyncLifetime
         content.Headers.ContentType = new("application/json");
         var request = new HttpRequestMessage(HttpMethod.Post, "/v1/models/small/forecast") { Content = content };
         request.Headers.TransferEncodingChunked = true;
-        await (await _client.SendAsync(request)).AssertProblemAsync(413, "body_too_large");
+        await (await Client.SendAsync(request)).AssertProblemAsync(413, "body_too_large");
     }
 }

@@ -3,33 +3,23 @@ using System.Text.Json.Nodes;
 
 namespace GruService.Api.Tests;
 
-public class ModelsApiTests : IAsyncLifetime
+public class ModelsApiTests : ServiceTestBase
 {
-    private readonly GruServiceFactory _factory = new();
-    private HttpClient _client = null!;
     private static readonly ReferenceModel Forecaster = ReferenceModel.Load(8);
     private static readonly ReferenceModel OtherForecaster = ReferenceModel.Load(18);
     private static readonly ReferenceModel Classifier = ReferenceModel.Load(5);
 
-    public async Task InitializeAsync() => _client = await _factory.ReadyClientAsync();
-
-    public Task DisposeAsync()
-    {
-        _factory.Dispose();
-        return Task.CompletedTask;
-    }
-
     [Fact]
     public async Task ListModels_ReturnsEmptyList_OnFreshStore()
     {
-        JsonObject body = await (await _client.GetAsync("/v1/models")).JsonAsync();
+        JsonObject body = await (await Client.GetAsync("/v1/models")).JsonAsync();
         Assert.Empty(body["models"]!.AsArray());
     }
 
     [Fact]
     public async Task UploadModel_Returns201WithCard_AsVersion1()
     {
-        HttpResponseMessage response = await _client.PutModelAsync("demand", Forecaster.File);
+        HttpResponseMessage response = await Client.PutModelAsync("demand", Forecaster.File);
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         Assert.Equal("/v1/models/demand", response.Headers.Location?.OriginalString);
         JsonObject card = await response.JsonAsync();
@@ -49,8 +39,8 @@ public class ModelsApiTests : IAsyncLifetime
     [Fact]
     public async Task GetModel_ReturnsClassifierCard_WithClassesInOrder()
     {
-        await _client.PutModelAsync("activity", Classifier.File);
-        JsonObject card = await (await _client.GetAsync("/v1/models/activity")).JsonAsync();
+        await Client.PutModelAsync("activity", Classifier.File);
+        JsonObject card = await (await Client.GetAsync("/v1/models/activity")).JsonAsync();
         Assert.Equal("classify", (string?)card["task"]);
         Assert.Equal(Classifier.Config.GetProperty("classes").EnumerateArray().Select(c => c.GetString()), card["classes"]!.AsArray().Select(c => (string?)c));
         Assert.Null(card["horizon"]);
@@ -63,8 +53,8 @@ public class ModelsApiTests : IAsyncLifetime
         config["description"] = "hourly demand, 8 sensors";
         config["training"] = new JsonObject { ["epochs"] = 40 };
         byte[] file = TestModelFiles.WithConfig(Forecaster.File, config.ToJsonString());
-        Assert.Equal(HttpStatusCode.Created, (await _client.PutModelAsync("described", file)).StatusCode);
-        JsonObject card = await (await _client.GetAsync("/v1/models/described")).JsonAsync();
+        Assert.Equal(HttpStatusCode.Created, (await Client.PutModelAsync("described", file)).StatusCode);
+        JsonObject card = await (await Client.GetAsync("/v1/models/described")).JsonAsync();
         Assert.Equal("hourly demand, 8 sensors", (string?)card["metadata"]!["description"]);
         Assert.Equal(40, (int)card["metadata"]!["training"]!["epochs"]!);
     }
@@ -76,9 +66,9 @@ public class ModelsApiTests : IAsyncLifetime
         var config = JsonNode.Parse(Forecaster.Config.GetRawText())!.AsObject();
         config["feature_names"] = new JsonArray([.. Enumerable.Range(0, Forecaster.InputSize).Select(i => (JsonNode?)$"sensor {i}")]);
         config["target_names"] = new JsonArray([.. Enumerable.Range(0, outputSize).Select(i => (JsonNode?)$"demand {i}")]);
-        Assert.Equal(HttpStatusCode.Created, (await _client.PutModelAsync("named", TestModelFiles.WithConfig(Forecaster.File, config.ToJsonString()))).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await Client.PutModelAsync("named", TestModelFiles.WithConfig(Forecaster.File, config.ToJsonString()))).StatusCode);
 
-        JsonObject card = await (await _client.GetAsync("/v1/models/named")).JsonAsync();
+        JsonObject card = await (await Client.GetAsync("/v1/models/named")).JsonAsync();
         Assert.Equal(Enumerable.Range(0, Forecaster.InputSize).Select(i => $"sensor {i}"), card["feature_names"]!.AsArray().Select(n => (string?)n));
         Assert.Equal(Enumerable.Range(0, outputSize).Select(i => $"demand {i}"), card["target_names"]!.AsArray().Select(n => (string?)n));
         Assert.Equal(Forecaster.InputSize, card["metadata"]!["feature_names"]!.AsArray().Count);
@@ -88,8 +78,8 @@ public class ModelsApiTests : IAsyncLifetime
     public async Task GetModel_LeavesOutFeatureAndTargetNames_WhenTheFileHasNone()
     {
         // A PyTorch export names nothing.
-        await _client.PutModelAsync("unnamed", Forecaster.File);
-        JsonObject unnamed = await (await _client.GetAsync("/v1/models/unnamed")).JsonAsync();
+        await Client.PutModelAsync("unnamed", Forecaster.File);
+        JsonObject unnamed = await (await Client.GetAsync("/v1/models/unnamed")).JsonAsync();
         Assert.False(unnamed.ContainsKey("feature_names"));
         Assert.False(unnamed.ContainsKey("target_names"));
     }
@@ -97,15 +87,15 @@ public class ModelsApiTests : IAsyncLifetime
     [Fact]
     public async Task GetModel_LeavesOutNamesThatDoNotFit_OfAVersionStoredBeforeUploadsWereCheckedForThem()
     {
-        await _client.PutModelAsync("misnamed", Forecaster.File);
+        await Client.PutModelAsync("misnamed", Forecaster.File);
         var config = JsonNode.Parse(Forecaster.Config.GetRawText())!.AsObject();
         config["feature_names"] = new JsonArray([.. Enumerable.Range(0, Forecaster.InputSize + 1).Select(i => (JsonNode?)$"f{i}")]);
         config["target_names"] = "demand";
         // Such a file is refused as an upload, but an earlier release stored it; it must still load and serve.
-        await File.WriteAllBytesAsync(Path.Combine(_factory.StorageRoot, "models", "misnamed", "2.safetensors"),
+        await File.WriteAllBytesAsync(Path.Combine(Factory.StorageRoot, "models", "misnamed", "2.safetensors"),
             TestModelFiles.WithConfig(Forecaster.File, config.ToJsonString()));
 
-        JsonObject misnamed = await (await _client.PostAsync("/v1/models/misnamed/versions/2/activate", null)).JsonAsync();
+        JsonObject misnamed = await (await Client.PostAsync("/v1/models/misnamed/versions/2/activate", null)).JsonAsync();
 
         Assert.Equal(2, (int)misnamed["version"]!);
         Assert.False(misnamed.ContainsKey("feature_names"));
@@ -130,27 +120,27 @@ public class ModelsApiTests : IAsyncLifetime
                 $"config.target_names has {outputSize + 1} names; it names each value of a forecast step, and output_size is {outputSize}"),
             ("target_names", new JsonArray([.. Enumerable.Range(0, outputSize).Select(i => (JsonNode?)i)]), "config.target_names[0] is not a string"),
         ];
-        await _client.PutModelAsync("demand", Forecaster.File);
+        await Client.PutModelAsync("demand", Forecaster.File);
         string request = HttpTestExtensions.Serialize(Forecaster.Inputs);
-        string before = await (await _client.PostJsonAsync("/v1/models/demand/forecast", request)).Content.ReadAsStringAsync();
+        string before = await (await Client.PostJsonAsync("/v1/models/demand/forecast", request)).Content.ReadAsStringAsync();
 
         foreach (var (key, value, problem) in malformed)
         {
             var config = JsonNode.Parse(Forecaster.Config.GetRawText())!.AsObject();
             config[key] = value;
-            string detail = await (await _client.PutModelAsync("demand", TestModelFiles.WithConfig(Forecaster.File, config.ToJsonString())))
+            string detail = await (await Client.PutModelAsync("demand", TestModelFiles.WithConfig(Forecaster.File, config.ToJsonString())))
                 .AssertProblemAsync(400, "invalid_model_file");
             Assert.Contains(problem, detail);
         }
 
-        Assert.Single((await (await _client.GetAsync("/v1/models/demand/versions")).JsonAsync())["versions"]!.AsArray());
-        Assert.Equal(before, await (await _client.PostJsonAsync("/v1/models/demand/forecast", request)).Content.ReadAsStringAsync());
+        Assert.Single((await (await Client.GetAsync("/v1/models/demand/versions")).JsonAsync())["versions"]!.AsArray());
+        Assert.Equal(before, await (await Client.PostJsonAsync("/v1/models/demand/forecast", request)).Content.ReadAsStringAsync());
     }
 
     [Fact]
     public async Task GetModel_Returns404Problem_ForUnknownModel()
     {
-        string detail = await (await _client.GetAsync("/v1/models/nothing-here")).AssertProblemAsync(404, "unknown_model");
+        string detail = await (await Client.GetAsync("/v1/models/nothing-here")).AssertProblemAsync(404, "unknown_model");
         Assert.Contains("'nothing-here'", detail);
     }
 
@@ -161,7 +151,7 @@ public class ModelsApiTests : IAsyncLifetime
     [InlineData("a0123456789012345678901234567890123456789012345678901234567890123")]
     public async Task UploadModel_Returns400_ForInvalidName(string name)
     {
-        string detail = await (await _client.PutModelAsync(name, Forecaster.File)).AssertProblemAsync(400, "invalid_model_name");
+        string detail = await (await Client.PutModelAsync(name, Forecaster.File)).AssertProblemAsync(400, "invalid_model_name");
         Assert.Contains("a-z, 0-9", detail);
     }
 
@@ -169,16 +159,16 @@ public class ModelsApiTests : IAsyncLifetime
     public async Task UploadModel_AcceptsLongestValidName()
     {
         string name = "a" + new string('9', 63);
-        Assert.Equal(HttpStatusCode.Created, (await _client.PutModelAsync(name, Forecaster.File)).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await Client.PutModelAsync(name, Forecaster.File)).StatusCode);
     }
 
     [Fact]
     public async Task UploadModel_SecondUpload_BecomesVersion2AndActive()
     {
-        await _client.PutModelAsync("demand", Forecaster.File);
-        JsonObject card = await (await _client.PutModelAsync("demand", OtherForecaster.File)).JsonAsync();
+        await Client.PutModelAsync("demand", Forecaster.File);
+        JsonObject card = await (await Client.PutModelAsync("demand", OtherForecaster.File)).JsonAsync();
         Assert.Equal(2, (int)card["version"]!);
-        JsonObject active = await (await _client.GetAsync("/v1/models/demand")).JsonAsync();
+        JsonObject active = await (await Client.GetAsync("/v1/models/demand")).JsonAsync();
         Assert.Equal(2, (int)active["version"]!);
         Assert.Equal(OtherForecaster.InputSize, (int)active["input_size"]!);
     }
@@ -186,39 +176,39 @@ public class ModelsApiTests : IAsyncLifetime
     [Fact]
     public async Task UploadModel_RejectsCorruptFile_AndKeepsServingTheActiveVersion()
     {
-        await _client.PutModelAsync("demand", Forecaster.File);
+        await Client.PutModelAsync("demand", Forecaster.File);
         string request = HttpTestExtensions.Serialize(Forecaster.Inputs);
-        string before = await (await _client.PostJsonAsync("/v1/models/demand/forecast", request)).Content.ReadAsStringAsync();
+        string before = await (await Client.PostJsonAsync("/v1/models/demand/forecast", request)).Content.ReadAsStringAsync();
 
         byte[] corrupt = (byte[])Forecaster.File.Clone();
         corrupt[^5] = 0xFF; corrupt[^6] = 0xFF; corrupt[^7] = 0xFF; corrupt[^8] = 0x7F; // a NaN in the last tensor
-        string detail = await (await _client.PutModelAsync("demand", corrupt)).AssertProblemAsync(400, "invalid_model_file");
+        string detail = await (await Client.PutModelAsync("demand", corrupt)).AssertProblemAsync(400, "invalid_model_file");
         Assert.Contains("non-finite", detail);
-        string truncated = await (await _client.PutModelAsync("demand", Forecaster.File[..100])).AssertProblemAsync(400, "invalid_model_file");
+        string truncated = await (await Client.PutModelAsync("demand", Forecaster.File[..100])).AssertProblemAsync(400, "invalid_model_file");
         Assert.Contains("header length", truncated);
-        await (await _client.PutModelAsync("demand", [])).AssertProblemAsync(400, "invalid_model_file");
+        await (await Client.PutModelAsync("demand", [])).AssertProblemAsync(400, "invalid_model_file");
 
-        string after = await (await _client.PostJsonAsync("/v1/models/demand/forecast", request)).Content.ReadAsStringAsync();
+        string after = await (await Client.PostJsonAsync("/v1/models/demand/forecast", request)).Content.ReadAsStringAsync();
         Assert.Equal(before, after);
-        JsonObject versions = await (await _client.GetAsync("/v1/models/demand/versions")).JsonAsync();
+        JsonObject versions = await (await Client.GetAsync("/v1/models/demand/versions")).JsonAsync();
         Assert.Single(versions["versions"]!.AsArray());
-        Assert.Empty(Directory.GetFiles(Path.Combine(_factory.StorageRoot, "tmp")));
+        Assert.Empty(Directory.GetFiles(Path.Combine(Factory.StorageRoot, "tmp")));
     }
 
     [Fact]
     public async Task UploadModel_Returns409_AndKeepsServing_WhenTheFileIsAModelOfAnotherTask()
     {
-        await _client.PutModelAsync("demand", Forecaster.File);
+        await Client.PutModelAsync("demand", Forecaster.File);
         string request = HttpTestExtensions.Serialize(Forecaster.Inputs);
-        string before = await (await _client.PostJsonAsync("/v1/models/demand/forecast", request)).Content.ReadAsStringAsync();
+        string before = await (await Client.PostJsonAsync("/v1/models/demand/forecast", request)).Content.ReadAsStringAsync();
 
-        string detail = await (await _client.PutModelAsync("demand", Classifier.File)).AssertProblemAsync(409, "task_mismatch");
+        string detail = await (await Client.PutModelAsync("demand", Classifier.File)).AssertProblemAsync(409, "task_mismatch");
 
         Assert.Contains("'demand' is a forecast model, so a classify model cannot be a version of it", detail);
-        Assert.Equal(before, await (await _client.PostJsonAsync("/v1/models/demand/forecast", request)).Content.ReadAsStringAsync());
-        JsonObject versions = await (await _client.GetAsync("/v1/models/demand/versions")).JsonAsync();
+        Assert.Equal(before, await (await Client.PostJsonAsync("/v1/models/demand/forecast", request)).Content.ReadAsStringAsync());
+        JsonObject versions = await (await Client.GetAsync("/v1/models/demand/versions")).JsonAsync();
         Assert.Single(versions["versions"]!.AsArray());
-        Assert.Empty(Directory.GetFiles(Path.Combine(_factory.StorageRoot, "tmp")));
+        Assert.Empty(Directory.GetFiles(Path.Combine(Factory.StorageRoot, "tmp")));
     }
 
     [Fact]
@@ -226,53 +216,53 @@ public class ModelsApiTests : IAsyncLifetime
     {
         ReferenceModel[] files = [.. Enumerable.Range(0, 8).Select(i => i % 2 == 0 ? Forecaster : Classifier)];
 
-        HttpResponseMessage[] responses = await Task.WhenAll(files.Select(file => _client.PutModelAsync("raced", file.File)));
+        HttpResponseMessage[] responses = await Task.WhenAll(files.Select(file => Client.PutModelAsync("raced", file.File)));
 
         string[] stored = [.. await Task.WhenAll(responses.Where(r => r.StatusCode == HttpStatusCode.Created).Select(async r => (string)(await r.JsonAsync())["sha256"]!))];
         Assert.Equal(4, stored.Length);
         Assert.Single(stored.Distinct());
         foreach (HttpResponseMessage refused in responses.Where(r => r.StatusCode != HttpStatusCode.Created))
             await refused.AssertProblemAsync(409, "task_mismatch");
-        JsonObject versions = await (await _client.GetAsync("/v1/models/raced/versions")).JsonAsync();
+        JsonObject versions = await (await Client.GetAsync("/v1/models/raced/versions")).JsonAsync();
         Assert.Equal(stored.Order(), versions["versions"]!.AsArray().Select(v => (string)v!["sha256"]!));
-        Assert.Empty(Directory.GetFiles(Path.Combine(_factory.StorageRoot, "tmp")));
+        Assert.Empty(Directory.GetFiles(Path.Combine(Factory.StorageRoot, "tmp")));
     }
 
     [Fact]
     public async Task ActivateVersion_Returns409_AndKeepsServing_ForAStoredVersionOfAnotherTask()
     {
-        await _client.PutModelAsync("demand", Forecaster.File);
+        await Client.PutModelAsync("demand", Forecaster.File);
         // Such a version can be neither uploaded nor added to the store; a store written before the rule (or by hand) may still hold one.
-        await File.WriteAllBytesAsync(Path.Combine(_factory.StorageRoot, "models", "demand", "2.safetensors"), Classifier.File);
+        await File.WriteAllBytesAsync(Path.Combine(Factory.StorageRoot, "models", "demand", "2.safetensors"), Classifier.File);
 
-        string detail = await (await _client.PostAsync("/v1/models/demand/versions/2/activate", null)).AssertProblemAsync(409, "task_mismatch");
+        string detail = await (await Client.PostAsync("/v1/models/demand/versions/2/activate", null)).AssertProblemAsync(409, "task_mismatch");
 
         Assert.Contains("Version 2 was not activated", detail);
-        Assert.Equal(1, (int)(await (await _client.GetAsync("/v1/models/demand")).JsonAsync())["version"]!);
-        Assert.Equal(HttpStatusCode.OK, (await _client.PostJsonAsync("/v1/models/demand/forecast", HttpTestExtensions.Serialize(Forecaster.Inputs))).StatusCode);
+        Assert.Equal(1, (int)(await (await Client.GetAsync("/v1/models/demand")).JsonAsync())["version"]!);
+        Assert.Equal(HttpStatusCode.OK, (await Client.PostJsonAsync("/v1/models/demand/forecast", HttpTestExtensions.Serialize(Forecaster.Inputs))).StatusCode);
     }
 
     [Fact]
     public async Task UploadModel_Returns400_ForRejectedFileOfNewModel_AndCreatesNothing()
     {
-        await (await _client.PutModelAsync("never", [1, 2, 3])).AssertProblemAsync(400, "invalid_model_file");
-        await (await _client.GetAsync("/v1/models/never")).AssertProblemAsync(404, "unknown_model");
-        await (await _client.GetAsync("/v1/models/never/versions")).AssertProblemAsync(404, "unknown_model");
+        await (await Client.PutModelAsync("never", [1, 2, 3])).AssertProblemAsync(400, "invalid_model_file");
+        await (await Client.GetAsync("/v1/models/never")).AssertProblemAsync(404, "unknown_model");
+        await (await Client.GetAsync("/v1/models/never/versions")).AssertProblemAsync(404, "unknown_model");
     }
 
     [Fact]
     public async Task UploadModel_Returns415_ForMultipartForm()
     {
         var form = new MultipartFormDataContent { { new ByteArrayContent(Forecaster.File), "file", "model.safetensors" } };
-        await (await _client.PutAsync("/v1/models/demand", form)).AssertProblemAsync(415, "unsupported_media_type");
+        await (await Client.PutAsync("/v1/models/demand", form)).AssertProblemAsync(415, "unsupported_media_type");
     }
 
     [Fact]
     public async Task ListVersions_ShowsEveryVersionAndTheActiveOne()
     {
-        await _client.PutModelAsync("demand", Forecaster.File);
-        await _client.PutModelAsync("demand", OtherForecaster.File);
-        JsonObject body = await (await _client.GetAsync("/v1/models/demand/versions")).JsonAsync();
+        await Client.PutModelAsync("demand", Forecaster.File);
+        await Client.PutModelAsync("demand", OtherForecaster.File);
+        JsonObject body = await (await Client.GetAsync("/v1/models/demand/versions")).JsonAsync();
         Assert.Equal(2, (int)body["active_version"]!);
         JsonArray versions = body["versions"]!.AsArray();
         Assert.Equal([1, 2], versions.Select(v => (int)v!["version"]!));
@@ -282,26 +272,26 @@ public class ModelsApiTests : IAsyncLifetime
     [Fact]
     public async Task ActivateVersion_RollsBackAndForward()
     {
-        await _client.PutModelAsync("demand", Forecaster.File);
-        await _client.PutModelAsync("demand", OtherForecaster.File);
+        await Client.PutModelAsync("demand", Forecaster.File);
+        await Client.PutModelAsync("demand", OtherForecaster.File);
 
-        JsonObject rolledBack = await (await _client.PostAsync("/v1/models/demand/versions/1/activate", null)).JsonAsync();
+        JsonObject rolledBack = await (await Client.PostAsync("/v1/models/demand/versions/1/activate", null)).JsonAsync();
         Assert.Equal(1, (int)rolledBack["version"]!);
-        JsonObject answer = await (await _client.PostJsonAsync("/v1/models/demand/forecast", HttpTestExtensions.Serialize(Forecaster.Inputs))).JsonAsync();
+        JsonObject answer = await (await Client.PostJsonAsync("/v1/models/demand/forecast", HttpTestExtensions.Serialize(Forecaster.Inputs))).JsonAsync();
         Assert.Equal(1, (int)answer["version"]!);
 
-        JsonObject forward = await (await _client.PostAsync("/v1/models/demand/versions/2/activate", null)).JsonAsync();
+        JsonObject forward = await (await Client.PostAsync("/v1/models/demand/versions/2/activate", null)).JsonAsync();
         Assert.Equal(2, (int)forward["version"]!);
-        Assert.Equal(2, (int)(await (await _client.GetAsync("/v1/models/demand")).JsonAsync())["version"]!);
+        Assert.Equal(2, (int)(await (await Client.GetAsync("/v1/models/demand")).JsonAsync())["version"]!);
     }
 
     [Fact]
     public async Task ActivateVersion_Returns404_ForUnknownVersionOrModel()
     {
-        await _client.PutModelAsync("demand", Forecaster.File);
-        string detail = await (await _client.PostAsync("/v1/models/demand/versions/7/activate", null)).AssertProblemAsync(404, "unknown_version");
+        await Client.PutModelAsync("demand", Forecaster.File);
+        string detail = await (await Client.PostAsync("/v1/models/demand/versions/7/activate", null)).AssertProblemAsync(404, "unknown_version");
         Assert.Contains("no version 7", detail);
-        await (await _client.PostAsync("/v1/models/ghost/versions/1/activate", null)).AssertProblemAsync(404, "unknown_model");
+        await (await Client.PostAsync("/v1/models/ghost/versions/1/activate", null)).AssertProblemAsync(404, "unknown_model");
     }
 
     [Theory]
@@ -313,37 +303,37 @@ public class ModelsApiTests : IAsyncLifetime
     [InlineData("+1")]
     public async Task ActivateVersion_Returns400_ForAVersionThatIsNotAPositiveInteger(string version)
     {
-        await _client.PutModelAsync("demand", Forecaster.File);
-        string detail = await (await _client.PostAsync($"/v1/models/demand/versions/{Uri.EscapeDataString(version)}/activate", null))
+        await Client.PutModelAsync("demand", Forecaster.File);
+        string detail = await (await Client.PostAsync($"/v1/models/demand/versions/{Uri.EscapeDataString(version)}/activate", null))
             .AssertProblemAsync(400, "invalid_version");
         Assert.Contains($"'{version}' is not a version", detail);
         Assert.Contains("positive integers", detail);
-        Assert.Equal(1, (int)(await (await _client.GetAsync("/v1/models/demand")).JsonAsync())["version"]!);
+        Assert.Equal(1, (int)(await (await Client.GetAsync("/v1/models/demand")).JsonAsync())["version"]!);
     }
 
     [Fact]
     public async Task DeleteModel_RemovesEveryVersion_ThenAnswers404()
     {
-        await _client.PutModelAsync("demand", Forecaster.File);
-        await _client.PutModelAsync("demand", OtherForecaster.File);
-        Assert.Equal(HttpStatusCode.NoContent, (await _client.DeleteAsync("/v1/models/demand")).StatusCode);
-        await (await _client.GetAsync("/v1/models/demand")).AssertProblemAsync(404, "unknown_model");
-        await (await _client.PostJsonAsync("/v1/models/demand/forecast", HttpTestExtensions.Serialize(Forecaster.Inputs))).AssertProblemAsync(404, "unknown_model");
-        await (await _client.DeleteAsync("/v1/models/demand")).AssertProblemAsync(404, "unknown_model");
+        await Client.PutModelAsync("demand", Forecaster.File);
+        await Client.PutModelAsync("demand", OtherForecaster.File);
+        Assert.Equal(HttpStatusCode.NoContent, (await Client.DeleteAsync("/v1/models/demand")).StatusCode);
+        await (await Client.GetAsync("/v1/models/demand")).AssertProblemAsync(404, "unknown_model");
+        await (await Client.PostJsonAsync("/v1/models/demand/forecast", HttpTestExtensions.Serialize(Forecaster.Inputs))).AssertProblemAsync(404, "unknown_model");
+        await (await Client.DeleteAsync("/v1/models/demand")).AssertProblemAsync(404, "unknown_model");
         // A new upload under the same name starts again at version 1.
-        Assert.Equal(1, (int)(await (await _client.PutModelAsync("demand", Forecaster.File)).JsonAsync())["version"]!);
+        Assert.Equal(1, (int)(await (await Client.PutModelAsync("demand", Forecaster.File)).JsonAsync())["version"]!);
     }
 
     [Fact]
     public async Task UnknownRoute_Returns404Problem()
     {
-        await (await _client.GetAsync("/v1/nothing")).AssertProblemAsync(404, "not_found");
+        await (await Client.GetAsync("/v1/nothing")).AssertProblemAsync(404, "not_found");
     }
 
     [Fact]
     public async Task WrongMethod_Returns405Problem()
     {
-        await (await _client.PatchAsync("/v1/models/demand", null)).AssertProblemAsync(405, "method_not_allowed");
+        await (await Client.PatchAsync("/v1/models/demand", null)).AssertProblemAsync(405, "method_not_allowed");
     }
 }
 

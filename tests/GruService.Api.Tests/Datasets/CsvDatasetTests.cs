@@ -7,19 +7,8 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace GruService.Api.Tests.Datasets;
 
-public class CsvDatasetTests : IAsyncLifetime
+public class CsvDatasetTests : ServiceTestBase
 {
-    private readonly GruServiceFactory _factory = new();
-    private HttpClient _client = null!;
-
-    public async Task InitializeAsync() => _client = await _factory.ReadyClientAsync();
-
-    public Task DisposeAsync()
-    {
-        _factory.Dispose();
-        return Task.CompletedTask;
-    }
-
     private const string Etth1 =
         "date,HUFL,HULL,MUFL,MULL,LUFL,LULL,OT\n"
         + "2016-07-01 00:00:00,5.827000141143799,2.009000062942505,1.5989999771118164,0.4620000123977661,4.203000068664552,1.3400000333786009,30.5310001373291\n"
@@ -29,21 +18,21 @@ public class CsvDatasetTests : IAsyncLifetime
 
     private async Task<JsonObject> UploadAsync(string csv, string? name = null)
     {
-        HttpResponseMessage response = await _client.PostDatasetAsync(csv, DatasetTestExtensions.Csv, name);
+        HttpResponseMessage response = await Client.PostDatasetAsync(csv, DatasetTestExtensions.Csv, name);
         string body = await response.Content.ReadAsStringAsync();
         Assert.True(response.StatusCode == HttpStatusCode.Created, body);
         return JsonNode.Parse(body)!.AsObject();
     }
 
     private async Task<string> RejectedAsync(string csv) =>
-        await (await _client.PostDatasetAsync(csv, DatasetTestExtensions.Csv)).AssertProblemAsync(400, "invalid_dataset");
+        await (await Client.PostDatasetAsync(csv, DatasetTestExtensions.Csv)).AssertProblemAsync(400, "invalid_dataset");
 
-    private IDatasetStore Store => _factory.Services.GetRequiredService<IDatasetStore>();
+    private IDatasetStore Store => Factory.Services.GetRequiredService<IDatasetStore>();
 
     [Fact]
     public async Task UploadCsv_Returns201WithRecordAndSummary_ForEtth1LikeFile()
     {
-        HttpResponseMessage response = await _client.PostDatasetAsync(Etth1, DatasetTestExtensions.Csv);
+        HttpResponseMessage response = await Client.PostDatasetAsync(Etth1, DatasetTestExtensions.Csv);
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         JsonObject record = await response.JsonAsync();
         string id = (string)record["id"]!;
@@ -134,7 +123,7 @@ public class CsvDatasetTests : IAsyncLifetime
     public async Task UploadCsv_AcceptsBomCrlfAndBlankTrailingLines()
     {
         byte[] body = [.. Encoding.UTF8.GetPreamble(), .. Encoding.UTF8.GetBytes("date,x,y\r\n2024-01-01,1,2\r\n2024-01-02,3,4\r\n\r\n")];
-        HttpResponseMessage response = await _client.PostDatasetAsync(body, DatasetTestExtensions.Csv);
+        HttpResponseMessage response = await Client.PostDatasetAsync(body, DatasetTestExtensions.Csv);
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         JsonObject record = await response.JsonAsync();
         Assert.Equal(2, (long)record["rows"]!);
@@ -290,7 +279,7 @@ public class CsvDatasetTests : IAsyncLifetime
         string csv = StorageFaults.StorageFaultApiTests.SineCsv(5000) + "2024-01-01T03:00:00,0.5\n";
         string detail = await RejectedAsync(csv);
         Assert.Contains("Row 5001 (line 5002), column 'time': the time index goes backwards: '2024-01-01T03:00:00' comes after", detail);
-        Assert.Empty(DatasetTestExtensions.DatasetEntries(_factory.StorageRoot));
+        Assert.Empty(DatasetTestExtensions.DatasetEntries(Factory.StorageRoot));
     }
 
     [Theory]
@@ -379,7 +368,7 @@ public class CsvDatasetTests : IAsyncLifetime
     {
         var content = new StringContent(body, Encoding.UTF8);
         content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue(contentType);
-        return _client.PostAsync($"/v1/datasets?{query}", content);
+        return Client.PostAsync($"/v1/datasets?{query}", content);
     }
 
     [Fact]
@@ -432,7 +421,7 @@ public class CsvDatasetTests : IAsyncLifetime
     {
         string detail = await (await PostWithQueryAsync("date,load\n2024-01-01,1\n", DatasetTestExtensions.Csv, query)).AssertProblemAsync(400, "invalid_dataset");
         Assert.Contains(expected, detail);
-        Assert.Empty(DatasetTestExtensions.DatasetEntries(_factory.StorageRoot));
+        Assert.Empty(DatasetTestExtensions.DatasetEntries(Factory.StorageRoot));
     }
 
     [Theory]

@@ -8,22 +8,11 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace GruService.Api.Tests.Datasets;
 
-public class DatasetLifecycleTests : IAsyncLifetime
+public class DatasetLifecycleTests : ServiceTestBase
 {
-    private readonly GruServiceFactory _factory = new();
-    private HttpClient _client = null!;
-
-    public async Task InitializeAsync() => _client = await _factory.ReadyClientAsync();
-
-    public Task DisposeAsync()
-    {
-        _factory.Dispose();
-        return Task.CompletedTask;
-    }
-
     private async Task<JsonObject> UploadAsync(string body, string contentType = DatasetTestExtensions.Csv, string? name = null)
     {
-        HttpResponseMessage response = await _client.PostDatasetAsync(body, contentType, name);
+        HttpResponseMessage response = await Client.PostDatasetAsync(body, contentType, name);
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         return await response.JsonAsync();
     }
@@ -31,7 +20,7 @@ public class DatasetLifecycleTests : IAsyncLifetime
     [Fact]
     public async Task ListDatasets_IsEmpty_OnAFreshStore()
     {
-        JsonObject list = await (await _client.GetAsync("/v1/datasets")).JsonAsync();
+        JsonObject list = await (await Client.GetAsync("/v1/datasets")).JsonAsync();
         Assert.Empty(list["datasets"]!.AsArray());
     }
 
@@ -42,7 +31,7 @@ public class DatasetLifecycleTests : IAsyncLifetime
         JsonObject second = await UploadAsync("{\"sequence\": [1], \"label\": \"a\"}\n", DatasetTestExtensions.Ndjson, name: "second");
         JsonObject third = await UploadAsync("b\n2\n", name: "third");
 
-        HttpResponseMessage response = await _client.GetAsync("/v1/datasets");
+        HttpResponseMessage response = await Client.GetAsync("/v1/datasets");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         JsonArray datasets = (await response.JsonAsync())["datasets"]!.AsArray();
         Assert.Equal([(string?)first["id"], (string?)second["id"], (string?)third["id"]], datasets.Select(d => (string?)d!["id"]));
@@ -54,7 +43,7 @@ public class DatasetLifecycleTests : IAsyncLifetime
     public async Task GetDataset_ReturnsTheRecordTheUploadReturned()
     {
         JsonObject uploaded = await UploadAsync("date,x\nd1,1\nd2,2\n", name: "small");
-        HttpResponseMessage response = await _client.GetAsync($"/v1/datasets/{(string)uploaded["id"]!}");
+        HttpResponseMessage response = await Client.GetAsync($"/v1/datasets/{(string)uploaded["id"]!}");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.True(JsonNode.DeepEquals(uploaded, await response.JsonAsync()));
     }
@@ -65,7 +54,7 @@ public class DatasetLifecycleTests : IAsyncLifetime
     [InlineData("0123456789ABCDEF")]
     public async Task GetDataset_Returns404Problem_ForUnknownId(string id)
     {
-        string detail = await (await _client.GetAsync($"/v1/datasets/{Uri.EscapeDataString(id)}")).AssertProblemAsync(404, "unknown_dataset");
+        string detail = await (await Client.GetAsync($"/v1/datasets/{Uri.EscapeDataString(id)}")).AssertProblemAsync(404, "unknown_dataset");
         Assert.Contains($"'{id}'", detail);
     }
 
@@ -74,14 +63,14 @@ public class DatasetLifecycleTests : IAsyncLifetime
     {
         JsonObject uploaded = await UploadAsync("a\n1\n");
         string id = (string)uploaded["id"]!;
-        Assert.True(Directory.Exists(Path.Combine(_factory.StorageRoot, "datasets", id)));
+        Assert.True(Directory.Exists(Path.Combine(Factory.StorageRoot, "datasets", id)));
 
-        Assert.Equal(HttpStatusCode.NoContent, (await _client.DeleteAsync($"/v1/datasets/{id}")).StatusCode);
-        Assert.False(Directory.Exists(Path.Combine(_factory.StorageRoot, "datasets", id)));
-        Assert.Empty(DatasetTestExtensions.DatasetEntries(_factory.StorageRoot));
-        await (await _client.GetAsync($"/v1/datasets/{id}")).AssertProblemAsync(404, "unknown_dataset");
-        await (await _client.DeleteAsync($"/v1/datasets/{id}")).AssertProblemAsync(404, "unknown_dataset");
-        Assert.Empty((await (await _client.GetAsync("/v1/datasets")).JsonAsync())["datasets"]!.AsArray());
+        Assert.Equal(HttpStatusCode.NoContent, (await Client.DeleteAsync($"/v1/datasets/{id}")).StatusCode);
+        Assert.False(Directory.Exists(Path.Combine(Factory.StorageRoot, "datasets", id)));
+        Assert.Empty(DatasetTestExtensions.DatasetEntries(Factory.StorageRoot));
+        await (await Client.GetAsync($"/v1/datasets/{id}")).AssertProblemAsync(404, "unknown_dataset");
+        await (await Client.DeleteAsync($"/v1/datasets/{id}")).AssertProblemAsync(404, "unknown_dataset");
+        Assert.Empty((await (await Client.GetAsync("/v1/datasets")).JsonAsync())["datasets"]!.AsArray());
     }
 
     [Theory]
@@ -92,7 +81,7 @@ public class DatasetLifecycleTests : IAsyncLifetime
     [InlineData("text/csv; charset=iso-8859-1")]
     public async Task UploadDataset_Returns415NamingTheAcceptedTypes_ForOtherContentTypes(string contentType)
     {
-        string detail = await (await _client.PostDatasetAsync("a\n1\n", contentType)).AssertProblemAsync(415, "unsupported_media_type");
+        string detail = await (await Client.PostDatasetAsync("a\n1\n", contentType)).AssertProblemAsync(415, "unsupported_media_type");
         Assert.Contains("text/csv", detail);
         Assert.Contains("application/x-ndjson", detail);
         Assert.Contains($"'{contentType}'", detail);
@@ -102,7 +91,7 @@ public class DatasetLifecycleTests : IAsyncLifetime
     public async Task UploadDataset_Returns415_WithoutAContentType()
     {
         var content = new ByteArrayContent(Encoding.UTF8.GetBytes("a\n1\n"));
-        string detail = await (await _client.PostAsync("/v1/datasets", content)).AssertProblemAsync(415, "unsupported_media_type");
+        string detail = await (await Client.PostAsync("/v1/datasets", content)).AssertProblemAsync(415, "unsupported_media_type");
         Assert.Contains("Content-Type is missing", detail);
     }
 
@@ -110,8 +99,8 @@ public class DatasetLifecycleTests : IAsyncLifetime
     public async Task UploadDataset_Returns415_ForAMultipartForm()
     {
         using var form = new MultipartFormDataContent { { new StringContent("a\n1\n"), "file", "data.csv" } };
-        await (await _client.PostAsync("/v1/datasets", form)).AssertProblemAsync(415, "unsupported_media_type");
-        Assert.Empty(DatasetTestExtensions.DatasetEntries(_factory.StorageRoot));
+        await (await Client.PostAsync("/v1/datasets", form)).AssertProblemAsync(415, "unsupported_media_type");
+        Assert.Empty(DatasetTestExtensions.DatasetEntries(Factory.StorageRoot));
     }
 
     [Theory]
@@ -120,7 +109,7 @@ public class DatasetLifecycleTests : IAsyncLifetime
     [InlineData("has space")]
     public async Task UploadDataset_Returns400_ForAnInvalidName(string name)
     {
-        string detail = await (await _client.PostDatasetAsync("a\n1\n", DatasetTestExtensions.Csv, name)).AssertProblemAsync(400, "invalid_dataset_name");
+        string detail = await (await Client.PostDatasetAsync("a\n1\n", DatasetTestExtensions.Csv, name)).AssertProblemAsync(400, "invalid_dataset_name");
         Assert.Contains($"'{name}'", detail);
     }
 
@@ -131,12 +120,12 @@ public class DatasetLifecycleTests : IAsyncLifetime
         var csv = new StringBuilder("date,a,b\n");
         for (int i = 0; i < 20_000; i++) csv.Append("2024-01-01,1.5,2.5\n");
         csv.Append("2024-01-02,1.5,oops\n");
-        string detail = await (await _client.PostDatasetAsync(csv.ToString(), DatasetTestExtensions.Csv)).AssertProblemAsync(400, "invalid_dataset");
+        string detail = await (await Client.PostDatasetAsync(csv.ToString(), DatasetTestExtensions.Csv)).AssertProblemAsync(400, "invalid_dataset");
         Assert.Contains("Row 20001 (line 20002), column 'b'", detail);
 
-        Assert.True(Directory.Exists(Path.Combine(_factory.StorageRoot, "datasets")));
-        Assert.Empty(DatasetTestExtensions.DatasetEntries(_factory.StorageRoot));
-        Assert.Empty((await (await _client.GetAsync("/v1/datasets")).JsonAsync())["datasets"]!.AsArray());
+        Assert.True(Directory.Exists(Path.Combine(Factory.StorageRoot, "datasets")));
+        Assert.Empty(DatasetTestExtensions.DatasetEntries(Factory.StorageRoot));
+        Assert.Empty((await (await Client.GetAsync("/v1/datasets")).JsonAsync())["datasets"]!.AsArray());
     }
 
     [Fact]
@@ -190,9 +179,9 @@ public class DatasetLifecycleTests : IAsyncLifetime
     }
 }
 
-public class DatasetLimitTests : IAsyncLifetime
+public class DatasetLimitTests() : ServiceTestBase(Limits)
 {
-    private readonly GruServiceFactory _factory = new(settings: new Dictionary<string, string?>
+    private static readonly Dictionary<string, string?> Limits = new()
     {
         ["Datasets:MaxUploadBytes"] = "4096",
         ["Datasets:MaxLineBytes"] = "1024",
@@ -201,16 +190,7 @@ public class DatasetLimitTests : IAsyncLifetime
         ["Datasets:MaxSeries"] = "2",
         ["Datasets:MaxSequenceLength"] = "4",
         ["Datasets:MaxLabels"] = "2",
-    });
-    private HttpClient _client = null!;
-
-    public async Task InitializeAsync() => _client = await _factory.ReadyClientAsync();
-
-    public Task DisposeAsync()
-    {
-        _factory.Dispose();
-        return Task.CompletedTask;
-    }
+    };
 
     private static string LargeCsv(int bytes)
     {
@@ -224,15 +204,15 @@ public class DatasetLimitTests : IAsyncLifetime
     {
         string csv = LargeCsv(4000);
         Assert.True(csv.Length <= 4096);
-        Assert.Equal(HttpStatusCode.Created, (await _client.PostDatasetAsync(csv, DatasetTestExtensions.Csv)).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await Client.PostDatasetAsync(csv, DatasetTestExtensions.Csv)).StatusCode);
     }
 
     [Fact]
     public async Task Upload_Returns413_WhenTheContentLengthIsOverTheLimit()
     {
-        string detail = await (await _client.PostDatasetAsync(LargeCsv(5000), DatasetTestExtensions.Csv)).AssertProblemAsync(413, "body_too_large");
+        string detail = await (await Client.PostDatasetAsync(LargeCsv(5000), DatasetTestExtensions.Csv)).AssertProblemAsync(413, "body_too_large");
         Assert.Contains("4096 bytes (Datasets:MaxUploadBytes)", detail);
-        Assert.Empty(DatasetTestExtensions.DatasetEntries(_factory.StorageRoot));
+        Assert.Empty(DatasetTestExtensions.DatasetEntries(Factory.StorageRoot));
     }
 
     [Theory]
@@ -245,15 +225,15 @@ public class DatasetLimitTests : IAsyncLifetime
         content.Headers.ContentType = new MediaTypeHeaderValue(DatasetTestExtensions.Csv);
         var request = new HttpRequestMessage(HttpMethod.Post, "/v1/datasets") { Content = content };
         request.Headers.TransferEncodingChunked = true;
-        string detail = await (await _client.SendAsync(request)).AssertProblemAsync(413, "body_too_large");
+        string detail = await (await Client.SendAsync(request)).AssertProblemAsync(413, "body_too_large");
         Assert.Contains("4096 bytes", detail);
-        Assert.Empty(DatasetTestExtensions.DatasetEntries(_factory.StorageRoot));
+        Assert.Empty(DatasetTestExtensions.DatasetEntries(Factory.StorageRoot));
     }
 
     [Fact]
     public async Task Upload_Returns400_ForALineOverTheLineLimit()
     {
-        string detail = await (await _client.PostDatasetAsync("a\n1\n" + new string('7', 2000) + "\n", DatasetTestExtensions.Csv))
+        string detail = await (await Client.PostDatasetAsync("a\n1\n" + new string('7', 2000) + "\n", DatasetTestExtensions.Csv))
             .AssertProblemAsync(400, "invalid_dataset");
         Assert.Contains("Line 3 is longer than the limit of 1024 bytes (Datasets:MaxLineBytes)", detail);
     }
@@ -264,14 +244,14 @@ public class DatasetLimitTests : IAsyncLifetime
         // Rows of 303 bytes whose column b is empty: the rows held while b's type is unknown stop at 1024 bytes, the 4th row.
         var csv = new StringBuilder("a,b,note\n");
         for (int row = 0; row < 8; row++) csv.Append(row).Append(",,").Append('x', 300).Append('\n');
-        string detail = await (await _client.PostDatasetAsync(csv.ToString(), DatasetTestExtensions.Csv)).AssertProblemAsync(400, "invalid_dataset");
+        string detail = await (await Client.PostDatasetAsync(csv.ToString(), DatasetTestExtensions.Csv)).AssertProblemAsync(400, "invalid_dataset");
         Assert.Contains("Column 'b' has no value in the first 4 data rows", detail);
     }
 
     [Fact]
     public async Task Upload_Returns400_ForAnUnclosedQuoteRunningPastTheLineLimit()
     {
-        string detail = await (await _client.PostDatasetAsync("a,b\n1,\"2\n" + string.Concat(Enumerable.Repeat("3,4\n", 400)), DatasetTestExtensions.Csv))
+        string detail = await (await Client.PostDatasetAsync("a,b\n1,\"2\n" + string.Concat(Enumerable.Repeat("3,4\n", 400)), DatasetTestExtensions.Csv))
             .AssertProblemAsync(400, "invalid_dataset");
         Assert.Contains("The record starting on line 2 is longer than the limit of 1024 bytes", detail);
     }
@@ -282,7 +262,7 @@ public class DatasetLimitTests : IAsyncLifetime
     [InlineData("series,a\nx,1\ny,2\nz,3\n", "Row 3 (line 4), column 'series': series 'z' is one more than the limit of 2 series (Datasets:MaxSeries)")]
     public async Task UploadCsv_Returns400_OverTheShapeLimits(string csv, string expected)
     {
-        string detail = await (await _client.PostDatasetAsync(csv, DatasetTestExtensions.Csv)).AssertProblemAsync(400, "invalid_dataset");
+        string detail = await (await Client.PostDatasetAsync(csv, DatasetTestExtensions.Csv)).AssertProblemAsync(400, "invalid_dataset");
         Assert.Contains(expected, detail);
     }
 
@@ -293,7 +273,7 @@ public class DatasetLimitTests : IAsyncLifetime
         "Line 3: label \"c\" is one more than the limit of 2 distinct labels (Datasets:MaxLabels)")]
     public async Task UploadNdjson_Returns400_OverTheShapeLimits(string ndjson, string expected)
     {
-        string detail = await (await _client.PostDatasetAsync(ndjson, DatasetTestExtensions.Ndjson)).AssertProblemAsync(400, "invalid_dataset");
+        string detail = await (await Client.PostDatasetAsync(ndjson, DatasetTestExtensions.Ndjson)).AssertProblemAsync(400, "invalid_dataset");
         Assert.Contains(expected, detail);
     }
 }

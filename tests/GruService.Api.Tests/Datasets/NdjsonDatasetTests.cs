@@ -6,24 +6,13 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace GruService.Api.Tests.Datasets;
 
-public class NdjsonDatasetTests : IAsyncLifetime
+public class NdjsonDatasetTests : ServiceTestBase
 {
-    private readonly GruServiceFactory _factory = new();
-    private HttpClient _client = null!;
-
-    public async Task InitializeAsync() => _client = await _factory.ReadyClientAsync();
-
-    public Task DisposeAsync()
-    {
-        _factory.Dispose();
-        return Task.CompletedTask;
-    }
-
-    private IDatasetStore Store => _factory.Services.GetRequiredService<IDatasetStore>();
+    private IDatasetStore Store => Factory.Services.GetRequiredService<IDatasetStore>();
 
     private async Task<JsonObject> UploadAsync(string ndjson, string contentType = DatasetTestExtensions.Ndjson)
     {
-        HttpResponseMessage response = await _client.PostDatasetAsync(ndjson, contentType);
+        HttpResponseMessage response = await Client.PostDatasetAsync(ndjson, contentType);
         string body = await response.Content.ReadAsStringAsync();
         Assert.True(response.StatusCode == HttpStatusCode.Created, body);
         return JsonNode.Parse(body)!.AsObject();
@@ -36,7 +25,7 @@ public class NdjsonDatasetTests : IAsyncLifetime
             "{\"sequence\": [[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]], \"label\": \"walking\"}\n"
             + "{\"label\": \"sitting\", \"sequence\": [[1, 2]]}\n"
             + "{\"sequence\": [[-1e-3, 2.5e3], [7, 8]], \"label\": \"walking\"}\n";
-        HttpResponseMessage response = await _client.PostDatasetAsync(ndjson, DatasetTestExtensions.Ndjson);
+        HttpResponseMessage response = await Client.PostDatasetAsync(ndjson, DatasetTestExtensions.Ndjson);
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         JsonObject record = await response.JsonAsync();
         Assert.Equal($"/v1/datasets/{(string)record["id"]!}", response.Headers.Location?.OriginalString);
@@ -101,7 +90,7 @@ public class NdjsonDatasetTests : IAsyncLifetime
     [InlineData("\n \n", "The body holds no sequences")]
     public async Task UploadNdjson_Returns400NamingTheLine_ForBadData(string ndjson, string expected)
     {
-        string detail = await (await _client.PostDatasetAsync(ndjson, DatasetTestExtensions.Ndjson)).AssertProblemAsync(400, "invalid_dataset");
+        string detail = await (await Client.PostDatasetAsync(ndjson, DatasetTestExtensions.Ndjson)).AssertProblemAsync(400, "invalid_dataset");
         Assert.Contains(expected, detail);
     }
 

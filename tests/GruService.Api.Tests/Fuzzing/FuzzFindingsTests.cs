@@ -5,19 +5,8 @@ using GruService.Engine.ModelFiles;
 namespace GruService.Api.Tests.Fuzzing;
 
 /// <summary>Inputs the fuzzer (tests/GruService.Fuzz) found answered with a 500, kept as regression tests.</summary>
-public class FuzzFindingsTests : IAsyncLifetime
+public class FuzzFindingsTests() : ServiceTestBase(new Dictionary<string, string?> { ["Models:BundledDirectory"] = "models" })
 {
-    private readonly GruServiceFactory _factory = new(settings: new Dictionary<string, string?> { ["Models:BundledDirectory"] = "models" });
-    private HttpClient _client = null!;
-
-    public async Task InitializeAsync() => _client = await _factory.ReadyClientAsync();
-
-    public Task DisposeAsync()
-    {
-        _factory.Dispose();
-        return Task.CompletedTask;
-    }
-
     public static TheoryData<string, byte[]> UndecodablePropertyNames => new()
     {
         // Seed 1, iteration 763: a 0xE2 0x82 (a cut-off three-byte sequence) spliced into the body.
@@ -36,7 +25,7 @@ public class FuzzFindingsTests : IAsyncLifetime
     {
         var content = new ByteArrayContent(body);
         content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-        HttpResponseMessage response = await _client.PostAsync("/v1/models/ett-oil-temperature/forecast", content);
+        HttpResponseMessage response = await Client.PostAsync("/v1/models/ett-oil-temperature/forecast", content);
 
         string detail = await response.AssertProblemAsync(400, "invalid_input");
         Assert.True(detail.StartsWith("Unknown property", StringComparison.Ordinal), $"{what}: {detail}");
@@ -46,7 +35,7 @@ public class FuzzFindingsTests : IAsyncLifetime
     [Fact]
     public async Task StartJob_Answers400_WhenInlineDataHoldsALoneSurrogate()
     {
-        HttpResponseMessage response = await _client.PostJsonAsync("/v1/training-jobs",
+        HttpResponseMessage response = await Client.PostJsonAsync("/v1/training-jobs",
             """{"model":"m","task":"forecast","data":{"series":[[1,2,3]],"\udc00columns":["a"]}}""");
         string detail = await response.AssertProblemAsync(400, "invalid_training_job");
         Assert.Contains("Unicode", detail);
@@ -60,12 +49,12 @@ public class FuzzFindingsTests : IAsyncLifetime
         float[] headWeight = [.. bundled.HeadWeight];
         Array.Fill(headWeight, -float.MaxValue);
         var overflowing = new GruModel(bundled.Config, bundled.Directions, headWeight, bundled.HeadBias);
-        (await _client.PutModelAsync("overflow", ModelFile.Write(overflowing))).EnsureSuccessStatusCode();
+        (await Client.PutModelAsync("overflow", ModelFile.Write(overflowing))).EnsureSuccessStatusCode();
         // The bundled forecaster reads one value per step: 96 hourly oil temperatures around 10 °C.
         string request = $"{{\"inputs\":[[{string.Join(',', Enumerable.Range(0, 96).Select(i => (10 + Math.Sin(i)).ToString("R", System.Globalization.CultureInfo.InvariantCulture)))}]]}}";
 
-        string detail = await (await _client.PostJsonAsync("/v1/models/overflow/forecast", request)).AssertProblemAsync(400, "non_finite_output");
+        string detail = await (await Client.PostJsonAsync("/v1/models/overflow/forecast", request)).AssertProblemAsync(400, "non_finite_output");
         Assert.Contains("inputs[0]", detail);
-        (await _client.PostJsonAsync("/v1/models/ett-oil-temperature/forecast", request)).EnsureSuccessStatusCode();
+        (await Client.PostJsonAsync("/v1/models/ett-oil-temperature/forecast", request)).EnsureSuccessStatusCode();
     }
 }

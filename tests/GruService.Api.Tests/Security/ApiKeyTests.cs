@@ -7,7 +7,7 @@ using Microsoft.Extensions.Options;
 namespace GruService.Api.Tests.Security;
 
 /// <summary>Keys, scopes and which endpoints need them, with the default switches.</summary>
-public sealed class ApiKeyTests : IAsyncLifetime
+public sealed class ApiKeyTests() : ServiceTestBase(Keys())
 {
     public const string ReaderKey = "reader-key-0123456789abcdef";
     public const string InfererKey = "inferer-key-0123456789abcdef";
@@ -26,19 +26,12 @@ public sealed class ApiKeyTests : IAsyncLifetime
         return settings;
     }
 
-    private readonly GruServiceFactory _factory = new(settings: Keys());
     private HttpClient _anonymous = null!;
 
-    public async Task InitializeAsync()
+    public override async Task InitializeAsync()
     {
-        await _factory.ReadyClientAsync();
-        _anonymous = _factory.CreateClientWithKey(null);
-    }
-
-    public Task DisposeAsync()
-    {
-        _factory.Dispose();
-        return Task.CompletedTask;
+        await base.InitializeAsync();
+        _anonymous = Factory.CreateClientWithKey(null);
     }
 
     [Fact]
@@ -56,7 +49,7 @@ public sealed class ApiKeyTests : IAsyncLifetime
     [Fact]
     public async Task UploadModel_Returns401_ForAKeyThatIsNotConfigured()
     {
-        using HttpClient client = _factory.CreateClientWithKey("not-a-configured-key-0123456789");
+        using HttpClient client = Factory.CreateClientWithKey("not-a-configured-key-0123456789");
         HttpResponseMessage response = await client.PutModelAsync("demand", ReferenceModel.Load(8).File);
         string detail = await response.AssertProblemAsync(401, "invalid_api_key");
         Assert.DoesNotContain("not-a-configured-key", detail);
@@ -66,7 +59,7 @@ public sealed class ApiKeyTests : IAsyncLifetime
     [Fact]
     public async Task UploadModel_Returns403_ForInferOnlyKey()
     {
-        using HttpClient client = _factory.CreateClientWithKey(InfererKey);
+        using HttpClient client = Factory.CreateClientWithKey(InfererKey);
         string detail = await (await client.PutModelAsync("demand", ReferenceModel.Load(8).File)).AssertProblemAsync(403, "insufficient_scope");
         Assert.Contains("'inferer'", detail);
         Assert.Contains("[manage]", detail);
@@ -76,14 +69,14 @@ public sealed class ApiKeyTests : IAsyncLifetime
     [Fact]
     public async Task UploadModel_Returns403_ForReadOnlyKey()
     {
-        using HttpClient client = _factory.CreateClientWithKey(ReaderKey);
+        using HttpClient client = Factory.CreateClientWithKey(ReaderKey);
         await (await client.PutModelAsync("demand", ReferenceModel.Load(8).File)).AssertProblemAsync(403, "insufficient_scope");
     }
 
     [Fact]
     public async Task UploadModel_Succeeds_WithTheKeyAsABearerToken()
     {
-        using HttpClient client = _factory.CreateClientWithKey(null);
+        using HttpClient client = Factory.CreateClientWithKey(null);
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", GruServiceFactory.TestApiKey);
         Assert.Equal(HttpStatusCode.Created, (await client.PutModelAsync("demand", ReferenceModel.Load(8).File)).StatusCode);
     }
@@ -91,7 +84,7 @@ public sealed class ApiKeyTests : IAsyncLifetime
     [Fact]
     public async Task UploadModel_Returns401_ForABearerTokenThatIsNotAKey()
     {
-        using HttpClient client = _factory.CreateClientWithKey(null);
+        using HttpClient client = Factory.CreateClientWithKey(null);
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", GruServiceFactory.TestApiKey + "x");
         await (await client.PutModelAsync("demand", ReferenceModel.Load(8).File)).AssertProblemAsync(401, "invalid_api_key");
     }
@@ -112,7 +105,7 @@ public sealed class ApiKeyTests : IAsyncLifetime
     public async Task ManageEndpoints_Return401_WithoutKey_And403_ForReadOnlyKey(string method, string path)
     {
         await (await _anonymous.SendAsync(new HttpRequestMessage(new HttpMethod(method), path))).AssertProblemAsync(401, "missing_api_key");
-        using HttpClient reader = _factory.CreateClientWithKey(ReaderKey);
+        using HttpClient reader = Factory.CreateClientWithKey(ReaderKey);
         await (await reader.SendAsync(new HttpRequestMessage(new HttpMethod(method), path))).AssertProblemAsync(403, "insufficient_scope");
     }
 
@@ -132,7 +125,7 @@ public sealed class ApiKeyTests : IAsyncLifetime
     [Fact]
     public async Task Inference_IsOpen_ByDefault()
     {
-        Assert.Equal(HttpStatusCode.Created, (await _factory.CreateClient().PutModelAsync("demand", ReferenceModel.Load(8).File)).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await Factory.CreateClient().PutModelAsync("demand", ReferenceModel.Load(8).File)).StatusCode);
         ReferenceModel model = ReferenceModel.Load(8);
         HttpResponseMessage response = await _anonymous.PostJsonAsync("/v1/models/demand/forecast", HttpTestExtensions.Serialize(model.Inputs));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -159,28 +152,22 @@ public sealed class ApiKeyTests : IAsyncLifetime
 }
 
 /// <summary>The Security:RequireKeyFor* switches lock reads, inference, docs and metrics; probes stay open.</summary>
-public sealed class ApiKeyLockedTests : IAsyncLifetime
+public sealed class ApiKeyLockedTests() : ServiceTestBase(KeysAndLocks)
 {
-    private readonly GruServiceFactory _factory = new(settings: ApiKeyTests.Keys(new()
+    private static readonly Dictionary<string, string?> KeysAndLocks = ApiKeyTests.Keys(new()
     {
         ["Security:RequireKeyForReads"] = "true",
         ["Security:RequireKeyForInference"] = "true",
         ["Security:RequireKeyForDocs"] = "true",
         ["Security:RequireKeyForMetrics"] = "true",
-    }));
+    });
     private HttpClient _anonymous = null!;
 
-    public async Task InitializeAsync()
+    public override async Task InitializeAsync()
     {
-        HttpClient client = await _factory.ReadyClientAsync();
-        Assert.Equal(HttpStatusCode.Created, (await client.PutModelAsync("demand", ReferenceModel.Load(8).File)).StatusCode);
-        _anonymous = _factory.CreateClientWithKey(null);
-    }
-
-    public Task DisposeAsync()
-    {
-        _factory.Dispose();
-        return Task.CompletedTask;
+        await base.InitializeAsync();
+        Assert.Equal(HttpStatusCode.Created, (await Client.PutModelAsync("demand", ReferenceModel.Load(8).File)).StatusCode);
+        _anonymous = Factory.CreateClientWithKey(null);
     }
 
     [Theory]
@@ -194,11 +181,11 @@ public sealed class ApiKeyLockedTests : IAsyncLifetime
     public async Task LockedReads_Return401_WithoutKey_403_ForInferOnlyKey_And200_ForReadOrManage(string path)
     {
         await (await _anonymous.GetAsync(path)).AssertProblemAsync(401, "missing_api_key");
-        using HttpClient inferer = _factory.CreateClientWithKey(ApiKeyTests.InfererKey);
+        using HttpClient inferer = Factory.CreateClientWithKey(ApiKeyTests.InfererKey);
         await (await inferer.GetAsync(path)).AssertProblemAsync(403, "insufficient_scope");
-        using HttpClient reader = _factory.CreateClientWithKey(ApiKeyTests.ReaderKey);
+        using HttpClient reader = Factory.CreateClientWithKey(ApiKeyTests.ReaderKey);
         Assert.Equal(HttpStatusCode.OK, (await reader.GetAsync(path)).StatusCode);
-        Assert.Equal(HttpStatusCode.OK, (await _factory.CreateClient().GetAsync(path)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await Factory.CreateClient().GetAsync(path)).StatusCode);
     }
 
     [Fact]
@@ -206,10 +193,10 @@ public sealed class ApiKeyLockedTests : IAsyncLifetime
     {
         string body = HttpTestExtensions.Serialize(ReferenceModel.Load(8).Inputs);
         await (await _anonymous.PostJsonAsync("/v1/models/demand/forecast", body)).AssertProblemAsync(401, "missing_api_key");
-        using HttpClient reader = _factory.CreateClientWithKey(ApiKeyTests.ReaderKey);
+        using HttpClient reader = Factory.CreateClientWithKey(ApiKeyTests.ReaderKey);
         string detail = await (await reader.PostJsonAsync("/v1/models/demand/forecast", body)).AssertProblemAsync(403, "insufficient_scope");
         Assert.Contains("[infer]", detail);
-        using HttpClient inferer = _factory.CreateClientWithKey(ApiKeyTests.InfererKey);
+        using HttpClient inferer = Factory.CreateClientWithKey(ApiKeyTests.InfererKey);
         Assert.Equal(HttpStatusCode.OK, (await inferer.PostJsonAsync("/v1/models/demand/forecast", body)).StatusCode);
     }
 

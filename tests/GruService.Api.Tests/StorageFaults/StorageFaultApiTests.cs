@@ -14,28 +14,20 @@ namespace GruService.Api.Tests.StorageFaults;
 /// with a problem body, what was served keeps being served, nothing half-written is left or listed, and everything
 /// works again once the fault clears.
 /// </summary>
-public sealed class StorageFaultApiTests : IAsyncLifetime
+public sealed class StorageFaultApiTests : ServiceTestBase
 {
-    private readonly StorageFaultSwitch _faults = new();
-    private readonly GruServiceFactory _factory;
+    private readonly StorageFaultSwitch _faults;
     private readonly ReferenceModel _model = ReferenceModel.Load(12);
-    private HttpClient _client = null!;
 
-    public StorageFaultApiTests()
-    {
-        _factory = new GruServiceFactory(settings: new Dictionary<string, string?> { ["Training:ProgressIntervalSeconds"] = "0" })
+    public StorageFaultApiTests() : this(new StorageFaultSwitch()) { }
+
+    // The switch comes in as an argument because the host is built in the call to the base constructor, which cannot read fields.
+    private StorageFaultApiTests(StorageFaultSwitch faults)
+        : base(new GruServiceFactory(settings: new Dictionary<string, string?> { ["Training:ProgressIntervalSeconds"] = "0" })
         {
-            ConfigureTestServices = _faults.Install,
-        };
-    }
-
-    public async Task InitializeAsync() => _client = await _factory.ReadyClientAsync();
-
-    public Task DisposeAsync()
-    {
-        _factory.Dispose();
-        return Task.CompletedTask;
-    }
+            ConfigureTestServices = faults.Install,
+        })
+        => _faults = faults;
 
     public static TheoryData<StorageFaultKind, int, string> Faults => new()
     {
@@ -50,15 +42,15 @@ public sealed class StorageFaultApiTests : IAsyncLifetime
         string answer = await UploadAndForecastAsync("kept");
         _faults.Set(fault);
 
-        string detail = await (await _client.PutModelAsync("kept", ReferenceModel.Load(7).File)).AssertProblemAsync(status, reason);
+        string detail = await (await Client.PutModelAsync("kept", ReferenceModel.Load(7).File)).AssertProblemAsync(status, reason);
 
         Assert.Contains(fault == StorageFaultKind.DiskFull ? "No space left on device" : "Read-only file system", detail);
         Assert.Equal(answer, await ForecastAsync("kept"));
         Assert.Equal(new[] { 1 }, await VersionsAsync("kept"));
-        Assert.Equal(1, (int)(await (await _client.GetAsync("/v1/models/kept")).JsonAsync())["version"]!);
+        Assert.Equal(1, (int)(await (await Client.GetAsync("/v1/models/kept")).JsonAsync())["version"]!);
 
         _faults.Clear();
-        Assert.Equal(HttpStatusCode.Created, (await _client.PutModelAsync("kept", ReferenceModel.Load(7).File)).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await Client.PutModelAsync("kept", ReferenceModel.Load(7).File)).StatusCode);
         Assert.Equal(new[] { 1, 2 }, await VersionsAsync("kept"));
     }
 
@@ -69,7 +61,7 @@ public sealed class StorageFaultApiTests : IAsyncLifetime
         _faults.Set(StorageFaultKind.DiskFull);
 
         // The first KiB of the 600 KB upload is written before the disk is full.
-        await (await _client.PutModelAsync("kept", ReferenceModel.Load(7).File)).AssertProblemAsync(507, "storage_full");
+        await (await Client.PutModelAsync("kept", ReferenceModel.Load(7).File)).AssertProblemAsync(507, "storage_full");
 
         Assert.Empty(StagedUploads());
         Assert.Equal(["1.json", "1.safetensors", "active", "task"], ModelDirectoryEntries("kept"));
@@ -77,7 +69,7 @@ public sealed class StorageFaultApiTests : IAsyncLifetime
 
         // A restart finds only the complete version.
         _faults.Clear();
-        using var restarted = new GruServiceFactory(_factory.StorageRoot);
+        using var restarted = new GruServiceFactory(Factory.StorageRoot);
         HttpClient client = await restarted.ReadyClientAsync();
         Assert.Equal(answer, await ForecastAsync(client, "kept"));
         Assert.Single((await (await client.GetAsync("/v1/models/kept/versions")).JsonAsync())["versions"]!.AsArray());
@@ -88,10 +80,10 @@ public sealed class StorageFaultApiTests : IAsyncLifetime
     {
         _faults.Set(StorageFaultKind.DiskFull);
 
-        await (await _client.PutModelAsync("fresh", _model.File)).AssertProblemAsync(507, "storage_full");
+        await (await Client.PutModelAsync("fresh", _model.File)).AssertProblemAsync(507, "storage_full");
 
-        await (await _client.GetAsync("/v1/models/fresh")).AssertProblemAsync(404, "unknown_model");
-        await (await _client.GetAsync("/v1/models/fresh/versions")).AssertProblemAsync(404, "unknown_model");
+        await (await Client.GetAsync("/v1/models/fresh")).AssertProblemAsync(404, "unknown_model");
+        await (await Client.GetAsync("/v1/models/fresh/versions")).AssertProblemAsync(404, "unknown_model");
         Assert.Empty(StagedUploads());
     }
 
@@ -100,15 +92,15 @@ public sealed class StorageFaultApiTests : IAsyncLifetime
     public async Task ActivateVersion_AnswersAStorageProblem_AndKeepsServingTheActiveVersion(StorageFaultKind fault, int status, string reason)
     {
         string answer = await UploadAndForecastAsync("kept");
-        Assert.Equal(HttpStatusCode.Created, (await _client.PutModelAsync("kept", _model.File)).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await Client.PutModelAsync("kept", _model.File)).StatusCode);
         _faults.Set(fault);
 
-        await (await _client.PostAsync("/v1/models/kept/versions/1/activate", null)).AssertProblemAsync(status, reason);
+        await (await Client.PostAsync("/v1/models/kept/versions/1/activate", null)).AssertProblemAsync(status, reason);
 
-        Assert.Equal(2, (int)(await (await _client.GetAsync("/v1/models/kept")).JsonAsync())["version"]!);
+        Assert.Equal(2, (int)(await (await Client.GetAsync("/v1/models/kept")).JsonAsync())["version"]!);
         Assert.Equal(answer, await ForecastAsync("kept"));
         _faults.Clear();
-        Assert.Equal(HttpStatusCode.OK, (await _client.PostAsync("/v1/models/kept/versions/1/activate", null)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await Client.PostAsync("/v1/models/kept/versions/1/activate", null)).StatusCode);
     }
 
     [Fact]
@@ -117,7 +109,7 @@ public sealed class StorageFaultApiTests : IAsyncLifetime
         string answer = await UploadAndForecastAsync("kept");
         _faults.Set(StorageFaultKind.ReadOnly);
 
-        await (await _client.DeleteAsync("/v1/models/kept")).AssertProblemAsync(503, "storage_unavailable");
+        await (await Client.DeleteAsync("/v1/models/kept")).AssertProblemAsync(503, "storage_unavailable");
 
         Assert.Equal(answer, await ForecastAsync("kept"));
         Assert.Equal(new[] { 1 }, await VersionsAsync("kept"));
@@ -129,11 +121,11 @@ public sealed class StorageFaultApiTests : IAsyncLifetime
         string answer = await UploadAndForecastAsync("kept");
         _faults.Set(StorageFaultKind.ReadOnly);
 
-        HttpResponseMessage ready = await _client.GetAsync("/readyz");
+        HttpResponseMessage ready = await Client.GetAsync("/readyz");
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
         Assert.Contains("Read-only file system", (string?)(await ready.JsonAsync())["checks"]!["storage"]!["description"]);
-        Assert.Equal(HttpStatusCode.OK, (await _client.GetAsync("/healthz")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await Client.GetAsync("/healthz")).StatusCode);
         Assert.Equal(answer, await ForecastAsync("kept"));
     }
 
@@ -143,12 +135,12 @@ public sealed class StorageFaultApiTests : IAsyncLifetime
     {
         _faults.Set(fault);
 
-        await (await _client.PostDatasetAsync(SineCsv(2000), DatasetTestExtensions.Csv, "sine")).AssertProblemAsync(status, reason);
+        await (await Client.PostDatasetAsync(SineCsv(2000), DatasetTestExtensions.Csv, "sine")).AssertProblemAsync(status, reason);
 
-        Assert.Empty((await (await _client.GetAsync("/v1/datasets")).JsonAsync())["datasets"]!.AsArray());
-        Assert.Empty(DatasetTestExtensions.DatasetEntries(_factory.StorageRoot));
+        Assert.Empty((await (await Client.GetAsync("/v1/datasets")).JsonAsync())["datasets"]!.AsArray());
+        Assert.Empty(DatasetTestExtensions.DatasetEntries(Factory.StorageRoot));
         _faults.Clear();
-        Assert.Equal(HttpStatusCode.Created, (await _client.PostDatasetAsync(SineCsv(2000), DatasetTestExtensions.Csv, "sine")).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await Client.PostDatasetAsync(SineCsv(2000), DatasetTestExtensions.Csv, "sine")).StatusCode);
     }
 
     [Theory]
@@ -157,24 +149,24 @@ public sealed class StorageFaultApiTests : IAsyncLifetime
     {
         _faults.Set(fault, StorageFaultTargets.JobRecords);
 
-        await (await _client.PostJsonAsync("/v1/training-jobs", TrainingRequests.Forecast("trained", epochs: 1).ToJsonString())).AssertProblemAsync(status, reason);
+        await (await Client.PostJsonAsync("/v1/training-jobs", TrainingRequests.Forecast("trained", epochs: 1).ToJsonString())).AssertProblemAsync(status, reason);
 
-        Assert.Empty((await (await _client.GetAsync("/v1/training-jobs")).JsonAsync())["jobs"]!.AsArray());
+        Assert.Empty((await (await Client.GetAsync("/v1/training-jobs")).JsonAsync())["jobs"]!.AsArray());
     }
 
     [Fact]
     public async Task StartJob_Returns503_WhenTheJobDatabaseCannotBeOpened()
     {
         // No decorator here: SQLite itself fails (SQLITE_CANTOPEN), as it does when the root is unmounted or replaced.
-        string database = Path.Combine(_factory.StorageRoot, "jobs.db");
+        string database = Path.Combine(Factory.StorageRoot, "jobs.db");
         foreach (string file in new[] { database, database + "-wal", database + "-shm" }) File.Delete(file);
         Directory.CreateDirectory(database);
         SqliteConnection.ClearAllPools();
 
-        await (await _client.PostJsonAsync("/v1/training-jobs", TrainingRequests.Forecast("trained", epochs: 1).ToJsonString()))
+        await (await Client.PostJsonAsync("/v1/training-jobs", TrainingRequests.Forecast("trained", epochs: 1).ToJsonString()))
             .AssertProblemAsync(503, "storage_unavailable");
-        await (await _client.GetAsync("/v1/training-jobs")).AssertProblemAsync(503, "storage_unavailable");
-        Assert.Equal(HttpStatusCode.OK, (await _client.GetAsync("/healthz")).StatusCode);
+        await (await Client.GetAsync("/v1/training-jobs")).AssertProblemAsync(503, "storage_unavailable");
+        Assert.Equal(HttpStatusCode.OK, (await Client.GetAsync("/healthz")).StatusCode);
     }
 
     [Fact]
@@ -209,8 +201,8 @@ public sealed class StorageFaultApiTests : IAsyncLifetime
 
         Assert.Equal("failed", (string?)job["status"]);
         Assert.Contains("No space left on device", (string?)job["error"]);
-        await (await _client.GetAsync("/v1/models/trained")).AssertProblemAsync(404, "unknown_model");
-        Assert.Equal(HttpStatusCode.OK, (await _client.GetAsync($"/v1/datasets/{dataset}")).StatusCode);
+        await (await Client.GetAsync("/v1/models/trained")).AssertProblemAsync(404, "unknown_model");
+        Assert.Equal(HttpStatusCode.OK, (await Client.GetAsync($"/v1/datasets/{dataset}")).StatusCode);
     }
 
     [Fact]
@@ -219,39 +211,39 @@ public sealed class StorageFaultApiTests : IAsyncLifetime
         // Long enough (several seconds) for the fault to be switched on while it trains.
         string dataset = await UploadDatasetAsync(rows: 3000);
         string id = await StartJobAsync(dataset, "trained", epochs: 5);
-        await TrainingRequests.WaitAsync(_client, id, j => (string?)j["status"] == "running");
+        await TrainingRequests.WaitAsync(Client, id, j => (string?)j["status"] == "running");
         _faults.Set(StorageFaultKind.DiskFull, StorageFaultTargets.JobRecords);
 
         // Training goes on and publishes; only its record waits. The worker and the API stay up meanwhile.
-        for (int i = 0; i < 600 && !_factory.Services.GetRequiredService<GruService.Api.Models.ModelRegistry>().TryGet("trained", out _); i++)
+        for (int i = 0; i < 600 && !Factory.Services.GetRequiredService<GruService.Api.Models.ModelRegistry>().TryGet("trained", out _); i++)
             await Task.Delay(100);
-        Assert.Equal(HttpStatusCode.OK, (await _client.GetAsync("/v1/models/trained")).StatusCode);
-        Assert.Equal("running", (string?)(await (await _client.GetAsync($"/v1/training-jobs/{id}")).JsonAsync())["status"]);
-        await (await _client.PostJsonAsync("/v1/training-jobs", TrainingRequests.Forecast("other", epochs: 1).ToJsonString())).AssertProblemAsync(507, "storage_full");
+        Assert.Equal(HttpStatusCode.OK, (await Client.GetAsync("/v1/models/trained")).StatusCode);
+        Assert.Equal("running", (string?)(await (await Client.GetAsync($"/v1/training-jobs/{id}")).JsonAsync())["status"]);
+        await (await Client.PostJsonAsync("/v1/training-jobs", TrainingRequests.Forecast("other", epochs: 1).ToJsonString())).AssertProblemAsync(507, "storage_full");
 
         _faults.Clear();
-        JsonObject job = await TrainingRequests.WaitAsync(_client, id, TrainingRequests.Finished, seconds: 60);
+        JsonObject job = await TrainingRequests.WaitAsync(Client, id, TrainingRequests.Finished, seconds: 60);
         Assert.Equal("succeeded", (string?)job["status"]);
         Assert.Equal(1, (int)job["result"]!["version"]!);
     }
 
     private async Task<string> UploadAndForecastAsync(string name)
     {
-        Assert.Equal(HttpStatusCode.Created, (await _client.PutModelAsync(name, _model.File)).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await Client.PutModelAsync(name, _model.File)).StatusCode);
         return await ForecastAsync(name);
     }
 
-    private Task<string> ForecastAsync(string name) => ForecastAsync(_client, name);
+    private Task<string> ForecastAsync(string name) => ForecastAsync(Client, name);
 
     /// <summary>The model's answer to the reference inputs (its outputs only, not which model or version gave them).</summary>
     private async Task<string> ForecastAsync(HttpClient client, string name) => await _model.AnswerAsync(client, name);
 
     private async Task<int[]> VersionsAsync(string name) =>
-        [.. (await (await _client.GetAsync($"/v1/models/{name}/versions")).JsonAsync())["versions"]!.AsArray().Select(v => (int)v!["version"]!)];
+        [.. (await (await Client.GetAsync($"/v1/models/{name}/versions")).JsonAsync())["versions"]!.AsArray().Select(v => (int)v!["version"]!)];
 
     private async Task<string> UploadDatasetAsync(int rows = 400)
     {
-        HttpResponseMessage response = await _client.PostDatasetAsync(SineCsv(rows), DatasetTestExtensions.Csv, "sine");
+        HttpResponseMessage response = await Client.PostDatasetAsync(SineCsv(rows), DatasetTestExtensions.Csv, "sine");
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         return (string)(await response.JsonAsync())["id"]!;
     }
@@ -262,18 +254,18 @@ public sealed class StorageFaultApiTests : IAsyncLifetime
         request.Remove("data");
         request["dataset"] = dataset;
         request["targets"] = new JsonArray("y");
-        HttpResponseMessage response = await _client.PostJsonAsync("/v1/training-jobs", request.ToJsonString());
+        HttpResponseMessage response = await Client.PostJsonAsync("/v1/training-jobs", request.ToJsonString());
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
         return (string)(await response.JsonAsync())["id"]!;
     }
 
     private async Task<JsonObject> TrainAsync(string dataset, string model) =>
-        await TrainingRequests.WaitAsync(_client, await StartJobAsync(dataset, model, epochs: 2), TrainingRequests.Finished, seconds: 120);
+        await TrainingRequests.WaitAsync(Client, await StartJobAsync(dataset, model, epochs: 2), TrainingRequests.Finished, seconds: 120);
 
-    private string[] StagedUploads() => [.. Directory.EnumerateFiles(Path.Combine(_factory.StorageRoot, "tmp"), "upload-*")];
+    private string[] StagedUploads() => [.. Directory.EnumerateFiles(Path.Combine(Factory.StorageRoot, "tmp"), "upload-*")];
 
     private string[] ModelDirectoryEntries(string name) =>
-        [.. Directory.EnumerateFileSystemEntries(Path.Combine(_factory.StorageRoot, "models", name)).Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal)];
+        [.. Directory.EnumerateFileSystemEntries(Path.Combine(Factory.StorageRoot, "models", name)).Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal)];
 
     /// <summary>A one-feature hourly time series, "y", as CSV.</summary>
     public static string SineCsv(int rows)

@@ -48,22 +48,11 @@ public static class TrainingRequests
     public static bool Finished(JsonObject job) => (string?)job["status"] is "succeeded" or "failed" or "cancelled";
 }
 
-public class TrainingJobsApiTests : IAsyncLifetime
+public class TrainingJobsApiTests() : ServiceTestBase(new Dictionary<string, string?> { ["Training:ProgressIntervalSeconds"] = "0" })
 {
-    private readonly GruServiceFactory _factory = new(settings: new Dictionary<string, string?> { ["Training:ProgressIntervalSeconds"] = "0" });
-    private HttpClient _client = null!;
-
-    public async Task InitializeAsync() => _client = await _factory.ReadyClientAsync();
-
-    public Task DisposeAsync()
-    {
-        _factory.Dispose();
-        return Task.CompletedTask;
-    }
-
     private async Task<string> StartAsync(JsonObject request)
     {
-        HttpResponseMessage response = await _client.PostJsonAsync("/v1/training-jobs", request.ToJsonString());
+        HttpResponseMessage response = await Client.PostJsonAsync("/v1/training-jobs", request.ToJsonString());
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
         JsonObject body = await response.JsonAsync();
         Assert.Equal("queued", (string?)body["status"]);
@@ -75,7 +64,7 @@ public class TrainingJobsApiTests : IAsyncLifetime
     public async Task ForecastJob_PublishesANewActiveVersion_ThatAnswersForecasts()
     {
         string id = await StartAsync(TrainingRequests.Forecast("sine", epochs: 8));
-        JsonObject job = await TrainingRequests.WaitAsync(_client, id, TrainingRequests.Finished);
+        JsonObject job = await TrainingRequests.WaitAsync(Client, id, TrainingRequests.Finished);
 
         Assert.Equal("succeeded", (string?)job["status"]);
         Assert.Equal(8, job["history"]!.AsArray().Count);
@@ -85,11 +74,11 @@ public class TrainingJobsApiTests : IAsyncLifetime
         Assert.True((bool)result["activated"]!);
         Assert.True((double)result["metrics"]!["validation"]!["mse"]! < 0.05, result.ToJsonString());
 
-        JsonObject card = await (await _client.GetAsync("/v1/models/sine")).JsonAsync();
+        JsonObject card = await (await Client.GetAsync("/v1/models/sine")).JsonAsync();
         Assert.Equal(4, (int)card["horizon"]!);
         Assert.Equal(id, (string?)card["metadata"]!["training"]!["job"]);
         string window = "{\"inputs\": [[" + string.Join(", ", Enumerable.Range(0, 20).Select(t => Math.Sin(2 * Math.PI * t / 20).ToString("F4", System.Globalization.CultureInfo.InvariantCulture))) + "]]}";
-        JsonArray forecast = (await (await _client.PostJsonAsync("/v1/models/sine/forecast", window)).JsonAsync())["forecasts"]![0]!.AsArray();
+        JsonArray forecast = (await (await Client.PostJsonAsync("/v1/models/sine/forecast", window)).JsonAsync())["forecasts"]![0]!.AsArray();
         // The next four values of the sine: sin(2π·20/20) … sin(2π·23/20).
         double[] expected = [.. Enumerable.Range(20, 4).Select(t => Math.Sin(2 * Math.PI * t / 20))];
         for (int h = 0; h < 4; h++) Assert.InRange((double)forecast[h]![0]!, expected[h] - 0.25, expected[h] + 0.25);
@@ -101,7 +90,7 @@ public class TrainingJobsApiTests : IAsyncLifetime
         var csv = new System.Text.StringBuilder("date,load,temp,note\n");
         for (int t = 0; t < 120; t++)
             csv.Append(System.Globalization.CultureInfo.InvariantCulture, $"{new DateTime(2024, 1, 1).AddHours(t):yyyy-MM-dd HH:mm},{Math.Sin(t / 5.0):F4},{Math.Cos(t / 7.0):F4},ok\n");
-        HttpResponseMessage upload = await _client.PostDatasetAsync(csv.ToString(), DatasetTestExtensions.Csv);
+        HttpResponseMessage upload = await Client.PostDatasetAsync(csv.ToString(), DatasetTestExtensions.Csv);
         Assert.Equal(HttpStatusCode.Created, upload.StatusCode);
         var request = new JsonObject
         {
@@ -109,10 +98,10 @@ public class TrainingJobsApiTests : IAsyncLifetime
             ["window"] = 8, ["horizon"] = 2, ["inputs"] = new JsonArray("temp", "load"), ["targets"] = new JsonArray("load"),
             ["architecture"] = new JsonObject { ["hidden_size"] = 4 }, ["hyperparameters"] = new JsonObject { ["epochs"] = 1 },
         };
-        JsonObject job = await TrainingRequests.WaitAsync(_client, await StartAsync(request), TrainingRequests.Finished);
+        JsonObject job = await TrainingRequests.WaitAsync(Client, await StartAsync(request), TrainingRequests.Finished);
         Assert.Equal("succeeded", (string?)job["status"]);
 
-        JsonObject card = await (await _client.GetAsync("/v1/models/named")).JsonAsync();
+        JsonObject card = await (await Client.GetAsync("/v1/models/named")).JsonAsync();
         Assert.Equal(2, (int)card["input_size"]!);
         Assert.Equal(["temp", "load"], card["feature_names"]!.AsArray().Select(n => (string?)n));
         Assert.Equal(["load"], card["target_names"]!.AsArray().Select(n => (string?)n));
@@ -138,43 +127,43 @@ public class TrainingJobsApiTests : IAsyncLifetime
             ["architecture"] = new JsonObject { ["hidden_size"] = 8 },
             ["hyperparameters"] = new JsonObject { ["epochs"] = 10, ["learning_rate"] = 0.01, ["batch_size"] = 16 },
         };
-        JsonObject job = await TrainingRequests.WaitAsync(_client, await StartAsync(request), TrainingRequests.Finished);
+        JsonObject job = await TrainingRequests.WaitAsync(Client, await StartAsync(request), TrainingRequests.Finished);
 
         Assert.Equal("succeeded", (string?)job["status"]);
         Assert.True((double)job["result"]!["metrics"]!["validation"]!["accuracy"]! >= 0.95, job["result"]!.ToJsonString());
-        JsonObject card = await (await _client.GetAsync("/v1/models/updown")).JsonAsync();
+        JsonObject card = await (await Client.GetAsync("/v1/models/updown")).JsonAsync();
         Assert.Equal(["down", "up"], card["classes"]!.AsArray().Select(c => (string?)c));
         Assert.False(card.ContainsKey("feature_names")); // the sequences' steps have no names
-        JsonObject prediction = await (await _client.PostJsonAsync("/v1/models/updown/classify", "{\"inputs\": [[0, 0.3, 0.6, 0.9, 1.2, 1.5]]}")).JsonAsync();
+        JsonObject prediction = await (await Client.PostJsonAsync("/v1/models/updown/classify", "{\"inputs\": [[0, 0.3, 0.6, 0.9, 1.2, 1.5]]}")).JsonAsync();
         Assert.Equal("up", (string?)prediction["predictions"]![0]!["label"]);
     }
 
     [Fact]
     public async Task Job_WithActivateFalse_KeepsTheActiveVersion()
     {
-        await TrainingRequests.WaitAsync(_client, await StartAsync(TrainingRequests.Forecast("kept", epochs: 1)), TrainingRequests.Finished);
+        await TrainingRequests.WaitAsync(Client, await StartAsync(TrainingRequests.Forecast("kept", epochs: 1)), TrainingRequests.Finished);
         JsonObject second = TrainingRequests.Forecast("kept", epochs: 1);
         second["activate"] = false;
-        JsonObject job = await TrainingRequests.WaitAsync(_client, await StartAsync(second), TrainingRequests.Finished);
+        JsonObject job = await TrainingRequests.WaitAsync(Client, await StartAsync(second), TrainingRequests.Finished);
 
         Assert.Equal(2, (int)job["result"]!["version"]!);
         Assert.False((bool)job["result"]!["activated"]!);
-        Assert.Equal(1, (int)(await (await _client.GetAsync("/v1/models/kept")).JsonAsync())["version"]!);
+        Assert.Equal(1, (int)(await (await Client.GetAsync("/v1/models/kept")).JsonAsync())["version"]!);
     }
 
     [Fact]
     public async Task RunningJob_CanBeCancelled_AndPublishesNothing()
     {
         string id = await StartAsync(TrainingRequests.Forecast("cancelled", epochs: 500, TrainingRequests.Sine(3000)));
-        await TrainingRequests.WaitAsync(_client, id, j => (string?)j["status"] == "running");
-        HttpResponseMessage cancel = await _client.PostAsync($"/v1/training-jobs/{id}/cancel", null);
+        await TrainingRequests.WaitAsync(Client, id, j => (string?)j["status"] == "running");
+        HttpResponseMessage cancel = await Client.PostAsync($"/v1/training-jobs/{id}/cancel", null);
         Assert.Equal(HttpStatusCode.Accepted, cancel.StatusCode);
 
-        JsonObject job = await TrainingRequests.WaitAsync(_client, id, TrainingRequests.Finished);
+        JsonObject job = await TrainingRequests.WaitAsync(Client, id, TrainingRequests.Finished);
         Assert.Equal("cancelled", (string?)job["status"]);
-        await (await _client.GetAsync("/v1/models/cancelled")).AssertProblemAsync(404, "unknown_model");
+        await (await Client.GetAsync("/v1/models/cancelled")).AssertProblemAsync(404, "unknown_model");
         // Cancelling again is harmless: 202 with the record, which stays cancelled.
-        HttpResponseMessage again = await _client.PostAsync($"/v1/training-jobs/{id}/cancel", null);
+        HttpResponseMessage again = await Client.PostAsync($"/v1/training-jobs/{id}/cancel", null);
         Assert.Equal(HttpStatusCode.Accepted, again.StatusCode);
         JsonObject record = await again.JsonAsync();
         Assert.Equal(id, (string?)record["id"]);
@@ -184,69 +173,69 @@ public class TrainingJobsApiTests : IAsyncLifetime
     [Fact]
     public async Task StartJob_Returns400_WhenTheDatasetsRecordShowsTheJobCannotTrain()
     {
-        async Task<string> UploadAsync(string body, string type) => (string)(await (await _client.PostDatasetAsync(body, type)).JsonAsync())["id"]!;
+        async Task<string> UploadAsync(string body, string type) => (string)(await (await Client.PostDatasetAsync(body, type)).JsonAsync())["id"]!;
         string shortSeries = await UploadAsync("y\n1\n2\n3\n", DatasetTestExtensions.Csv);
         string oneLabel = await UploadAsync("{\"label\": \"a\", \"sequence\": [1, 2]}\n{\"label\": \"a\", \"sequence\": [3]}\n", DatasetTestExtensions.Ndjson);
         string twoLabels = await UploadAsync("{\"label\": \"a\", \"sequence\": [1, 2]}\n{\"label\": \"b\", \"sequence\": [3]}\n", DatasetTestExtensions.Ndjson);
 
         async Task<string> RefusedAsync(string body) =>
-            await (await _client.PostJsonAsync("/v1/training-jobs", body)).AssertProblemAsync(400, "invalid_training_job");
+            await (await Client.PostJsonAsync("/v1/training-jobs", body)).AssertProblemAsync(400, "invalid_training_job");
 
         Assert.Contains("the longest series of dataset", await RefusedAsync($$"""{"model": "m", "task": "forecast", "dataset": "{{shortSeries}}", "window": 3, "horizon": 1}"""));
         Assert.Contains("has the label 'a'; a classifier needs at least two labels", await RefusedAsync($$"""{"model": "m", "task": "classify", "dataset": "{{oneLabel}}"}"""));
         Assert.Contains("names 'zzz', which is not a label of dataset",
             await RefusedAsync($$"""{"model": "m", "task": "classify", "dataset": "{{twoLabels}}", "hyperparameters": {"class_weights": {"zzz": 2} } }"""));
-        Assert.Empty((await (await _client.GetAsync("/v1/training-jobs")).JsonAsync())["jobs"]!.AsArray());
+        Assert.Empty((await (await Client.GetAsync("/v1/training-jobs")).JsonAsync())["jobs"]!.AsArray());
     }
 
     [Fact]
     public async Task StartJob_Returns409_AndQueuesNothing_WhenTheModelIsOfAnotherTask()
     {
-        Assert.Equal(HttpStatusCode.Created, (await _client.PutModelAsync("labels", ReferenceModel.Load(5).File)).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await Client.PutModelAsync("labels", ReferenceModel.Load(5).File)).StatusCode);
 
-        string detail = await (await _client.PostJsonAsync("/v1/training-jobs", TrainingRequests.Forecast("labels", epochs: 1).ToJsonString()))
+        string detail = await (await Client.PostJsonAsync("/v1/training-jobs", TrainingRequests.Forecast("labels", epochs: 1).ToJsonString()))
             .AssertProblemAsync(409, "task_mismatch");
 
         Assert.Contains("'labels' is a classify model, so a forecast model cannot be a version of it", detail);
-        Assert.Empty((await (await _client.GetAsync("/v1/training-jobs")).JsonAsync())["jobs"]!.AsArray());
+        Assert.Empty((await (await Client.GetAsync("/v1/training-jobs")).JsonAsync())["jobs"]!.AsArray());
     }
 
     [Fact]
     public async Task Job_FailsAndPublishesNothing_WhenItsModelBecomesOneOfAnotherTaskWhileItTrains()
     {
         string id = await StartAsync(TrainingRequests.Forecast("contested", epochs: 30, TrainingRequests.Sine(3000)));
-        await TrainingRequests.WaitAsync(_client, id, j => (string?)j["status"] == "running");
-        Assert.Equal(HttpStatusCode.Created, (await _client.PutModelAsync("contested", ReferenceModel.Load(5).File)).StatusCode);
+        await TrainingRequests.WaitAsync(Client, id, j => (string?)j["status"] == "running");
+        Assert.Equal(HttpStatusCode.Created, (await Client.PutModelAsync("contested", ReferenceModel.Load(5).File)).StatusCode);
 
-        JsonObject job = await TrainingRequests.WaitAsync(_client, id, TrainingRequests.Finished, seconds: 120);
+        JsonObject job = await TrainingRequests.WaitAsync(Client, id, TrainingRequests.Finished, seconds: 120);
 
         Assert.Equal("failed", (string?)job["status"]);
         Assert.Contains("'contested' is a classify model, so a forecast model cannot be a version of it", (string?)job["error"]);
-        JsonObject versions = await (await _client.GetAsync("/v1/models/contested/versions")).JsonAsync();
+        JsonObject versions = await (await Client.GetAsync("/v1/models/contested/versions")).JsonAsync();
         Assert.Single(versions["versions"]!.AsArray());
         // It checkpointed every epoch; a failed job is final, so nothing is kept for a resume.
         Assert.Equal(30, job["history"]!.AsArray().Count);
-        Assert.False(Directory.Exists(Path.Combine(_factory.StorageRoot, "jobs", id)));
+        Assert.False(Directory.Exists(Path.Combine(Factory.StorageRoot, "jobs", id)));
     }
 
     [Fact]
     public async Task DeleteDataset_Returns409_WhileAJobTrainsOnIt_AndSucceedsOnceTheJobEnds()
     {
-        HttpResponseMessage upload = await _client.PostDatasetAsync(StorageFaults.StorageFaultApiTests.SineCsv(3000), DatasetTestExtensions.Csv, "sine");
+        HttpResponseMessage upload = await Client.PostDatasetAsync(StorageFaults.StorageFaultApiTests.SineCsv(3000), DatasetTestExtensions.Csv, "sine");
         string dataset = (string)(await upload.JsonAsync())["id"]!;
         JsonObject request = TrainingRequests.Forecast("busy", epochs: 500);
         request.Remove("data");
         request["dataset"] = dataset;
         string id = await StartAsync(request);
-        await TrainingRequests.WaitAsync(_client, id, j => (string?)j["status"] == "running");
+        await TrainingRequests.WaitAsync(Client, id, j => (string?)j["status"] == "running");
 
-        string detail = await (await _client.DeleteAsync($"/v1/datasets/{dataset}")).AssertProblemAsync(409, "dataset_in_use");
+        string detail = await (await Client.DeleteAsync($"/v1/datasets/{dataset}")).AssertProblemAsync(409, "dataset_in_use");
 
         Assert.Contains(id, detail);
-        Assert.Equal(HttpStatusCode.OK, (await _client.GetAsync($"/v1/datasets/{dataset}")).StatusCode);
-        Assert.Equal(HttpStatusCode.Accepted, (await _client.PostAsync($"/v1/training-jobs/{id}/cancel", null)).StatusCode);
-        await TrainingRequests.WaitAsync(_client, id, TrainingRequests.Finished);
-        Assert.Equal(HttpStatusCode.NoContent, (await _client.DeleteAsync($"/v1/datasets/{dataset}")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await Client.GetAsync($"/v1/datasets/{dataset}")).StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, (await Client.PostAsync($"/v1/training-jobs/{id}/cancel", null)).StatusCode);
+        await TrainingRequests.WaitAsync(Client, id, TrainingRequests.Finished);
+        Assert.Equal(HttpStatusCode.NoContent, (await Client.DeleteAsync($"/v1/datasets/{dataset}")).StatusCode);
     }
 
     [Fact]
@@ -254,18 +243,18 @@ public class TrainingJobsApiTests : IAsyncLifetime
     {
         // 60 rows fit one window of 48 + 12, so the job is accepted; the validation part (20 %) leaves 48 to train on.
         string csv = "date,y\n" + string.Join("\n", Enumerable.Range(0, 60).Select(i => $"{new DateTime(2024, 1, 1).AddDays(i):yyyy-MM-dd},{i}")) + "\n";
-        HttpResponseMessage upload = await _client.PostAsync("/v1/datasets?name=short",
+        HttpResponseMessage upload = await Client.PostAsync("/v1/datasets?name=short",
             new StringContent(csv, System.Text.Encoding.UTF8, "text/csv"));
         Assert.Equal(HttpStatusCode.Created, upload.StatusCode);
         string dataset = (string)(await upload.JsonAsync())["id"]!;
         var request = new JsonObject { ["model"] = "too-short", ["task"] = "forecast", ["dataset"] = dataset, ["window"] = 48, ["horizon"] = 12 };
 
-        JsonObject job = await TrainingRequests.WaitAsync(_client, await StartAsync(request), TrainingRequests.Finished);
+        JsonObject job = await TrainingRequests.WaitAsync(Client, await StartAsync(request), TrainingRequests.Finished);
         Assert.Equal("failed", (string?)job["status"]);
         Assert.Contains("No training window fits", (string?)job["error"]);
         Assert.DoesNotContain("(Parameter '", (string?)job["error"]);
-        Assert.Equal(60, (int)(await (await _client.GetAsync($"/v1/datasets/{dataset}")).JsonAsync())["rows"]!);
-        await (await _client.GetAsync("/v1/models/too-short")).AssertProblemAsync(404, "unknown_model");
+        Assert.Equal(60, (int)(await (await Client.GetAsync($"/v1/datasets/{dataset}")).JsonAsync())["rows"]!);
+        await (await Client.GetAsync("/v1/models/too-short")).AssertProblemAsync(404, "unknown_model");
     }
 
     [Fact]
@@ -277,7 +266,7 @@ public class TrainingJobsApiTests : IAsyncLifetime
             ["data"] = new JsonObject { ["inputs"] = new JsonArray(new JsonArray(1, 2), new JsonArray(3, 4)), ["labels"] = new JsonArray("a") },
         };
 
-        string detail = await (await _client.PostJsonAsync("/v1/training-jobs", request.ToJsonString())).AssertProblemAsync(400, "invalid_training_job");
+        string detail = await (await Client.PostJsonAsync("/v1/training-jobs", request.ToJsonString())).AssertProblemAsync(400, "invalid_training_job");
 
         Assert.Contains("data.inputs has 2 sequences and data.labels 1 label;", detail);
     }
@@ -286,13 +275,13 @@ public class TrainingJobsApiTests : IAsyncLifetime
     public async Task ListJobs_FiltersByStatus()
     {
         string id = await StartAsync(TrainingRequests.Forecast("listed", epochs: 1));
-        await TrainingRequests.WaitAsync(_client, id, TrainingRequests.Finished);
-        JsonArray succeeded = (await (await _client.GetAsync("/v1/training-jobs?status=succeeded")).JsonAsync())["jobs"]!.AsArray();
+        await TrainingRequests.WaitAsync(Client, id, TrainingRequests.Finished);
+        JsonArray succeeded = (await (await Client.GetAsync("/v1/training-jobs?status=succeeded")).JsonAsync())["jobs"]!.AsArray();
         Assert.Contains(succeeded, j => (string?)j!["id"] == id);
-        Assert.Empty((await (await _client.GetAsync("/v1/training-jobs?status=failed")).JsonAsync())["jobs"]!.AsArray());
-        await (await _client.GetAsync("/v1/training-jobs?status=done")).AssertProblemAsync(400, "invalid_status");
-        await (await _client.PostAsync($"/v1/training-jobs/{id}/cancel", null)).AssertProblemAsync(409, "job_finished");
-        await (await _client.GetAsync("/v1/training-jobs/nope")).AssertProblemAsync(404, "unknown_training_job");
+        Assert.Empty((await (await Client.GetAsync("/v1/training-jobs?status=failed")).JsonAsync())["jobs"]!.AsArray());
+        await (await Client.GetAsync("/v1/training-jobs?status=done")).AssertProblemAsync(400, "invalid_status");
+        await (await Client.PostAsync($"/v1/training-jobs/{id}/cancel", null)).AssertProblemAsync(409, "job_finished");
+        await (await Client.GetAsync("/v1/training-jobs/nope")).AssertProblemAsync(404, "unknown_training_job");
     }
 
     public static TheoryData<string, string> InvalidRequests => new()
@@ -355,7 +344,7 @@ public class TrainingJobsApiTests : IAsyncLifetime
     [MemberData(nameof(InvalidRequests))]
     public async Task StartJob_Returns400_SayingWhatIsWrong(string body, string expected)
     {
-        HttpResponseMessage response = await _client.PostJsonAsync("/v1/training-jobs", body);
+        HttpResponseMessage response = await Client.PostJsonAsync("/v1/training-jobs", body);
         string detail = await response.AssertProblemAsync(400, "invalid_training_job");
         Assert.Contains(expected, detail);
         Assert.DoesNotContain("(Parameter '", detail);
@@ -363,7 +352,7 @@ public class TrainingJobsApiTests : IAsyncLifetime
         Assert.DoesNotContain("GruService.", detail);
         Assert.DoesNotContain("System.", detail);
         Assert.DoesNotContain("Request'", detail);
-        Assert.DoesNotContain((await (await _client.GetAsync("/v1/training-jobs")).JsonAsync())["jobs"]!.AsArray(), j => (string?)j!["model"] == "m");
+        Assert.DoesNotContain((await (await Client.GetAsync("/v1/training-jobs")).JsonAsync())["jobs"]!.AsArray(), j => (string?)j!["model"] == "m");
     }
 
     [Theory]
@@ -372,7 +361,7 @@ public class TrainingJobsApiTests : IAsyncLifetime
     public async Task StartJob_Returns415_ForABodyThatIsNotSentAsJson(string contentType)
     {
         var content = new StringContent(TrainingRequests.Forecast("typed", epochs: 1).ToJsonString(), Encoding.UTF8, contentType);
-        string detail = await (await _client.PostAsync("/v1/training-jobs", content)).AssertProblemAsync(415, "unsupported_media_type");
+        string detail = await (await Client.PostAsync("/v1/training-jobs", content)).AssertProblemAsync(415, "unsupported_media_type");
         Assert.Contains($"The body is sent as '{contentType}", detail);
         Assert.Contains("Content-Type: application/json", detail);
     }
@@ -383,7 +372,7 @@ public class TrainingJobsApiTests : IAsyncLifetime
         // As the inference endpoints do: a client that names no type is taken to send JSON.
         var content = new ByteArrayContent(Encoding.UTF8.GetBytes(TrainingRequests.Forecast("untyped", epochs: 1).ToJsonString()));
         Assert.Null(content.Headers.ContentType);
-        Assert.Equal(HttpStatusCode.Accepted, (await _client.PostAsync("/v1/training-jobs", content)).StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, (await Client.PostAsync("/v1/training-jobs", content)).StatusCode);
     }
 
     [Fact]
@@ -392,7 +381,7 @@ public class TrainingJobsApiTests : IAsyncLifetime
         byte[] body = [.. "{\"model\": \""u8, 0xFF, 0xFE, .. "\", \"task\": \"forecast\"}"u8];
         var content = new ByteArrayContent(body);
         content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
-        string detail = await (await _client.PostAsync("/v1/training-jobs", content)).AssertProblemAsync(400, "invalid_training_job");
+        string detail = await (await Client.PostAsync("/v1/training-jobs", content)).AssertProblemAsync(400, "invalid_training_job");
         Assert.Equal("'model' holds text that is not valid UTF-8; send the body in UTF-8.", detail);
     }
 }
