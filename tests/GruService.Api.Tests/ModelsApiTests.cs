@@ -238,6 +238,8 @@ public class ModelsApiTests : ServiceTestBase
         string detail = await (await Client.PostAsync("/v1/models/demand/versions/2/activate", null)).AssertProblemAsync(409, "task_mismatch");
 
         Assert.Contains("Version 2 was not activated", detail);
+        // Advice for uploads (another name, or delete the model) does not fit a version already stored.
+        Assert.DoesNotContain("delete 'demand' first", detail);
         Assert.Equal(1, (int)(await (await Client.GetAsync("/v1/models/demand")).JsonAsync())["version"]!);
         Assert.Equal(HttpStatusCode.OK, (await Client.PostJsonAsync("/v1/models/demand/forecast", HttpTestExtensions.Serialize(Forecaster.Inputs))).StatusCode);
     }

@@ -20,9 +20,16 @@ public sealed class ModelTooLargeException(long limit) : Exception($"The model f
 public sealed class ModelTaskConflictException(string name, GruTask modelTask, GruTask versionTask)
     : InvalidOperationException(Explain(name, modelTask, versionTask))
 {
+    /// <summary>Why a new version of the other task is refused, and what to do instead.</summary>
     public static string Explain(string name, GruTask modelTask, GruTask versionTask) =>
+        $"{Reason(name, modelTask, versionTask)} Use another name, or delete '{name}' first.";
+
+    /// <summary>Why a stored version of the other task cannot be served: the advice of <see cref="Explain"/> does not apply to it.</summary>
+    public string ActivationReason { get; } = Reason(name, modelTask, versionTask);
+
+    private static string Reason(string name, GruTask modelTask, GruTask versionTask) =>
         $"Model '{name}' is a {GruTaskNames.NameOf(modelTask)} model, so a {GruTaskNames.NameOf(versionTask)} model cannot be a version of it: every " +
-        $"version of a model has the same task, so that its clients keep working. Use another name, or delete '{name}' first.";
+        "version of a model has the same task, so that its clients keep working.";
 }
 
 /// <summary>

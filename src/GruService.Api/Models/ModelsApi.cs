@@ -155,7 +155,7 @@ public static class ModelsApi
         }
         catch (ModelTaskConflictException e)
         {
-            return ApiProblem.Conflict("task_mismatch", $"Version {number} was not activated and the active version is unchanged: {e.Message}");
+            return ApiProblem.Conflict("task_mismatch", $"Version {number} was not activated and the active version is unchanged: {e.ActivationReason}");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
