@@ -23,8 +23,7 @@ public static class HealthApi
     {
         services.AddHealthChecks()
             .AddCheck<RegistryLoadedCheck>("registry", tags: [ReadyTag])
-            .AddCheck<StorageWritableCheck>("storage", tags: [ReadyTag])
-            .AddCheck<NotStoppingCheck>("shutdown", tags: [ReadyTag]);
+            .AddCheck<StorageWritableCheck>("storage", tags: [ReadyTag]);
         return services;
     }
 
@@ -44,9 +43,15 @@ public static class HealthApi
     /// <summary>Readiness probe</summary>
     /// <remarks>200 when the model registry has loaded the stored models and the storage root is writable; 503 otherwise, and from the moment the service is told to stop (SIGTERM). Use for load balancers and Kubernetes readinessProbe.</remarks>
     /// <param name="health">The health check service.</param>
+    /// <param name="lifetime">Says when the service has been told to stop.</param>
     /// <param name="cancellationToken">Aborted when the client goes away.</param>
-    public static async Task<Results<Ok<HealthResponse>, JsonHttpResult<HealthResponse>>> Readiness(HealthCheckService health, CancellationToken cancellationToken)
+    public static async Task<Results<Ok<HealthResponse>, JsonHttpResult<HealthResponse>>> Readiness(
+        HealthCheckService health, IHostApplicationLifetime lifetime, CancellationToken cancellationToken)
     {
+        // Not a health check: the health check service logs every unhealthy result as an error, and a drain is the
+        // service stopping as asked, whose probes a load balancer repeats until it lets go.
+        if (lifetime.ApplicationStopping.IsCancellationRequested)
+            return TypedResults.Json(Stopping, statusCode: StatusCodes.Status503ServiceUnavailable);
         HealthReport report = await health.CheckHealthAsync(check => check.Tags.Contains(ReadyTag), cancellationToken);
         var response = new HealthResponse(report.Status.ToString(),
             report.Entries.ToDictionary(e => e.Key, e => new HealthCheckResponse(e.Value.Status.ToString(), e.Value.Description)));
@@ -54,6 +59,11 @@ public static class HealthApi
             ? TypedResults.Ok(response)
             : TypedResults.Json(response, statusCode: StatusCodes.Status503ServiceUnavailable);
     }
+
+    private static readonly HealthResponse Stopping = new(nameof(HealthStatus.Unhealthy), new Dictionary<string, HealthCheckResponse>
+    {
+        ["shutdown"] = new(nameof(HealthStatus.Unhealthy), "the service is shutting down; requests in flight finish"),
+    });
 }
 
 internal sealed class RegistryLoadedCheck(ModelRegistry registry) : IHealthCheck
@@ -70,13 +80,4 @@ internal sealed class StorageWritableCheck(IModelStore store) : IHealthCheck
         await store.ProbeWritableAsync(cancellationToken) is { } problem
             ? HealthCheckResult.Unhealthy(problem)
             : HealthCheckResult.Healthy("storage root is writable");
-}
-
-/// <summary>Unready from the moment the host is told to stop, so load balancers stop sending requests while those in flight finish.</summary>
-internal sealed class NotStoppingCheck(IHostApplicationLifetime lifetime) : IHealthCheck
-{
-    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
-        Task.FromResult(lifetime.ApplicationStopping.IsCancellationRequested
-            ? HealthCheckResult.Unhealthy("the service is shutting down; requests in flight finish")
-            : HealthCheckResult.Healthy("the service is running"));
 }

@@ -62,7 +62,7 @@ internal sealed class RequestActivityListener : IHostedService, IDisposable
     public void Dispose() => _listener.Dispose();
 }
 
-internal sealed partial class RequestLoggingMiddleware(RequestDelegate next, ILogger<RequestLoggingMiddleware> logger)
+internal sealed partial class RequestLoggingMiddleware(RequestDelegate next, ILogger<RequestLoggingMiddleware> logger, IHostApplicationLifetime lifetime)
 {
     public async Task InvokeAsync(HttpContext context)
     {
@@ -77,7 +77,9 @@ internal sealed partial class RequestLoggingMiddleware(RequestDelegate next, ILo
             int status = context.Response.StatusCode;
             string route = (context.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? "";
             string traceId = Activity.Current?.TraceId.ToString() ?? context.TraceIdentifier;
-            LogLevel level = status >= 500 ? LogLevel.Error : LogLevel.Information;
+            // A 503 while stopping is the drain turning load balancers away (readiness first), as asked: not a fault.
+            bool draining = status == StatusCodes.Status503ServiceUnavailable && lifetime.ApplicationStopping.IsCancellationRequested;
+            LogLevel level = status >= 500 && !draining ? LogLevel.Error : LogLevel.Information;
             LogRequest(logger, level, context.Request.Method, context.Request.Path.Value ?? "", status, Math.Round(elapsedMs, 3), route, traceId);
         }
     }
