@@ -169,6 +169,14 @@ public class OpenApiTests(ReferenceServiceFixture fixture) : IClassFixture<Refer
     }
 
     [Fact]
+    public async Task DeleteModelExample_NamesNoServedModel_SoTryingItOutRemovesNothing()
+    {
+        JsonObject delete = (await DocumentAsync())["paths"]!["/v1/models/{name}"]!["delete"]!.AsObject();
+        string name = (string)delete["parameters"]!.AsArray().Single(p => (string?)p!["name"] == "name")!["example"]!;
+        await (await fixture.Client.GetAsync($"/v1/models/{name}")).AssertProblemAsync(404, "unknown_model");
+    }
+
+    [Fact]
     public async Task Document_DescribesActivateVersion_AsAPositiveInteger_WithItsProblem()
     {
         JsonObject activate = (await DocumentAsync())["paths"]!["/v1/models/{name}/versions/{version}/activate"]!["post"]!.AsObject();

@@ -33,6 +33,8 @@ internal sealed class OperationDocsTransformer(ModelRegistry registry) : IOpenAp
             if (parameter is not OpenApiParameter concrete) continue;
             concrete.Example = concrete.Name switch
             {
+                // Trying out a deletion must not remove a model that is served, least of all a bundled one: its example answers 404.
+                "name" when operation.OperationId == "DeleteModel" => JsonValue.Create("my-old-model"),
                 "name" => JsonValue.Create(example?.Name ?? "my-model"),
                 "version" => JsonValue.Create(example?.Version ?? 1),
                 _ => concrete.Example,
@@ -79,7 +81,7 @@ internal sealed class OperationDocsTransformer(ModelRegistry registry) : IOpenAp
                     Description = "What to train, as JSON. Every field but model, task and the data (dataset, or inline data) has a default.",
                     Content = new Dictionary<string, OpenApiMediaType>
                     {
-                        ["application/json"] = new() { Schema = await TrainingJobSchemaAsync(context, cancellationToken) },
+                        ["application/json"] = new() { Schema = await TrainingJobSchemaAsync(context, cancellationToken), Example = TrainingJobExample() },
                     },
                 };
                 break;
@@ -90,7 +92,7 @@ internal sealed class OperationDocsTransformer(ModelRegistry registry) : IOpenAp
                 {
                     Required = true,
                     Description = "The data, raw (not a form), in UTF-8. text/csv: a time series with a header row; numeric columns are features, "
-                        + "a date/time/timestamp column is the time index (ISO 8601 or numeric times must increase within each series), an optional 'series' column holds several series. "
+                        + "a date/time/timestamp column (or the one ?time= names) is the time index (ISO 8601 or numeric times must increase within each series), an optional 'series' column (or the one ?series= names) holds several series. "
                         + "application/x-ndjson (also application/ndjson, application/jsonl): one {\"sequence\": [[...], ...], \"label\": \"...\"} object per line.",
                     Content = new Dictionary<string, OpenApiMediaType>
                     {
@@ -109,6 +111,26 @@ internal sealed class OperationDocsTransformer(ModelRegistry registry) : IOpenAp
                 break;
         }
     }
+
+    /// <summary>
+    /// A job that runs as it stands, in seconds: a forecaster of a noiseless daily cycle sent inline (a stored
+    /// dataset would need an id that only an upload gives). It publishes the model "daily-cycle".
+    /// </summary>
+    private static JsonObject TrainingJobExample() => new()
+    {
+        ["model"] = "daily-cycle",
+        ["task"] = "forecast",
+        ["data"] = new JsonObject
+        {
+            ["series"] = new JsonArray(new JsonArray([.. Enumerable.Range(0, 24 * 14).Select(hour =>
+                (JsonNode?)JsonValue.Create(Math.Round(10 + 3 * Math.Sin(2 * Math.PI * hour / 24), 3)))])),
+            ["columns"] = new JsonArray("temperature"),
+        },
+        ["window"] = 48,
+        ["horizon"] = 12,
+        ["architecture"] = new JsonObject { ["hidden_size"] = 16 },
+        ["hyperparameters"] = new JsonObject { ["epochs"] = 5 },
+    };
 
     /// <summary>
     /// The training job schema as a component, as it was when the framework bound the body: its name in the document

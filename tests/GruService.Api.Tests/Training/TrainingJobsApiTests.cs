@@ -61,6 +61,20 @@ public class TrainingJobsApiTests() : ServiceTestBase(new Dictionary<string, str
     }
 
     [Fact]
+    public async Task StartJobExample_InTheOpenApiDocument_TrainsAndPublishesAModel()
+    {
+        JsonObject document = await (await Client.GetAsync("/openapi/v1.json")).JsonAsync();
+        JsonNode example = document["paths"]!["/v1/training-jobs"]!["post"]!["requestBody"]!["content"]!["application/json"]!["example"]!;
+
+        string id = await TrainingRequests.StartAsync(Client, example.AsObject());
+        JsonObject job = await TrainingRequests.WaitAsync(Client, id, TrainingRequests.Finished, seconds: 120);
+
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+        string model = (string)example["model"]!;
+        Assert.Equal(HttpStatusCode.OK, (await Client.GetAsync($"/v1/models/{model}")).StatusCode);
+    }
+
+    [Fact]
     public async Task ForecastJob_PublishesANewActiveVersion_ThatAnswersForecasts()
     {
         string id = await StartAsync(TrainingRequests.Forecast("sine", epochs: 8));
