@@ -17,9 +17,9 @@ namespace GruService.Api.Datasets;
 /// named "series" (any case), holds the series id; the column it names as the time index (<see cref="CsvColumnRoles.Time"/>),
 /// or else the first column named "date", "time" or "timestamp" (any case), is the time index. Every other column is typed by its first value that is not a
 /// missing-value marker (an empty cell, NA, N/A, #N/A, NaN, null, None or &lt;NA&gt;, in any case), looking at most
-/// <see cref="TypingRows"/> rows ahead: a number makes it a feature, text makes it a text column (the first text
-/// column is the time index when no column is named for it; further text columns are ignored and listed in the
-/// summary). A column with nothing but missing-value markers in the rows looked at is an error, since its type
+/// <see cref="TypingRows"/> rows ahead: a number makes it a feature, text makes it a text column. When no column is
+/// named for the time index, it is the first text column whose first value is an ISO 8601 date or time (see Time
+/// order), or else the first text column; further text columns are ignored and listed in the summary. A column with nothing but missing-value markers in the rows looked at is an error, since its type
 /// cannot be decided.</item>
 /// <item>Every feature value must be a finite float32 number in every row: a missing-value marker, inf or an
 /// out-of-range value is an error naming the row and column. Missing values are not filled in, since how to fill
@@ -305,7 +305,7 @@ internal sealed class CsvTimeSeriesParser
             ReadOnlySpan<byte> value = TrimmedField(column);
             NumberKind kind = ParseNumber(value, out _);
             if (kind == NumberKind.Missing) typed = false;
-            else _typedBy[column] = new TypingValue(kind != NumberKind.Text, _rows, DatasetFormatException.Quote(value));
+            else _typedBy[column] = new TypingValue(kind != NumberKind.Text, kind == NumberKind.Text && TryParseTimestamp(value, out _), _rows, DatasetFormatException.Quote(value));
         }
         return typed;
     }
@@ -317,6 +317,7 @@ internal sealed class CsvTimeSeriesParser
     [MemberNotNull(nameof(_featureColumns))]
     private void TypeColumns(bool endOfBody, int rowsRead)
     {
+        if (_timeColumn < 0) _timeColumn = GuessTimeColumn();
         var features = new List<int>();
         for (int column = 0; column < _columns.Length; column++)
         {
@@ -326,7 +327,6 @@ internal sealed class CsvTimeSeriesParser
                     $"Column '{_columns[column]}' has no value in {(endOfBody ? $"any of the {rowsRead} data rows" : $"the first {rowsRead} data rows")}, only missing-value markers "
                     + "(empty, NA, NaN, null, ...), so whether it holds numbers or text cannot be decided; fill it in or drop the column.");
             if (first.Numeric) features.Add(column);
-            else if (_timeColumn < 0) _timeColumn = column;
             else _ignoredColumns.Add(_columns[column]);
         }
         if (features.Count == 0)
@@ -343,6 +343,24 @@ internal sealed class CsvTimeSeriesParser
             throw new DatasetFormatException($"The file has {features.Count} numeric feature columns, more than the limit of {_options.MaxFeatures} (Datasets:MaxFeatures).");
         _featureColumns = [.. features];
         _row = new float[features.Count];
+    }
+
+    /// <summary>
+    /// The time index when no column is named for it: the first text column whose first value is an ISO 8601 date or
+    /// time, else the first text column; -1 when there is no text column. A file often starts with a text column of
+    /// another role (a site, a sensor id) before its timestamps; taking that one would leave the timestamps unchecked
+    /// and, with several series stacked in the file, train on them as one series without a word.
+    /// </summary>
+    private int GuessTimeColumn()
+    {
+        int firstText = -1;
+        for (int column = 0; column < _columns.Length; column++)
+        {
+            if (column == _seriesColumn || _typedBy[column] is not { Numeric: false } first) continue;
+            if (first.Timestamp) return column;
+            if (firstText < 0) firstText = column;
+        }
+        return firstText;
     }
 
     private void ReadRow()
@@ -517,8 +535,11 @@ internal sealed class CsvTimeSeriesParser
 
     private enum NumberKind { Finite, NonFinite, Missing, Text }
 
-    /// <summary>The value that typed a column: whether it is a number, the row it is in, and itself, quoted for messages.</summary>
-    private sealed record TypingValue(bool Numeric, long Row, string Text);
+    /// <summary>
+    /// The value that typed a column: whether it is a number, whether it is an ISO 8601 date or time, the row it is
+    /// in, and itself, quoted for messages.
+    /// </summary>
+    private sealed record TypingValue(bool Numeric, bool Timestamp, long Row, string Text);
 
     private static NumberKind ParseNumber(ReadOnlySpan<byte> text, out float value)
     {

@@ -154,6 +154,45 @@ public class CsvDatasetTests : ServiceTestBase
         Assert.Equal("1949-03", (string?)record["summary"]!["series"]![0]!["last_time"]);
     }
 
+    // A site column before the timestamps, and names that need trimming or quoting, as a user's export had them.
+    private const string SiteHeader = "Site,Recorded At,\"Load (kW)\", temp ,humidity%,status\n";
+
+    [Fact]
+    public async Task UploadCsv_TakesTheFirstTextColumnHoldingDatesAsTimeIndex_WhenAnotherTextColumnComesFirst()
+    {
+        JsonObject record = await UploadAsync(SiteHeader
+            + "east,2024-01-01T00:00:00,1.5,20,40,ok\n"
+            + "east,2024-01-01T01:00:00,2.5,21,41,ok\n");
+        JsonObject summary = record["summary"]!.AsObject();
+        Assert.Equal("Recorded At", (string?)summary["time_column"]);
+        Assert.Equal(["Site", "status"], summary["ignored_columns"]!.AsArray().Select(c => (string)c!));
+        Assert.Equal(["Load (kW)", "temp", "humidity%"], record["features"]!.AsArray().Select(f => (string)f!));
+        Assert.Equal("2024-01-01T01:00:00", (string?)summary["series"]![0]!["last_time"]);
+    }
+
+    [Fact]
+    public async Task UploadCsv_TakesTheFirstTextColumnAsTimeIndex_WhenNoTextColumnHoldsDates()
+    {
+        // d/m/y dates are not ISO 8601, so the rule falls back to the first text column.
+        JsonObject record = await UploadAsync("Site,Day,load\neast,31/01/2024,1\neast,01/02/2024,2\n");
+        Assert.Equal("Site", (string?)record["summary"]!["time_column"]);
+        Assert.Equal(["Day"], record["summary"]!["ignored_columns"]!.AsArray().Select(c => (string)c!));
+    }
+
+    [Theory]
+    [InlineData("east,2024-01-01T00:00:00,1,20,40,ok\nwest,2024-01-01T00:00:00,2,21,41,ok\n",
+        "Row 2 (line 3), column 'Recorded At': the time index repeats: '2024-01-01T00:00:00' is also the time of row 1. Each time may appear only once.")]
+    [InlineData("east,2024-01-01T00:00:00,1,20,40,ok\neast,2024-01-01T01:00:00,2,21,41,ok\nwest,2024-01-01T00:00:00,3,22,42,ok\n",
+        "Row 3 (line 4), column 'Recorded At': the time index goes backwards: '2024-01-01T00:00:00' comes after '2024-01-01T01:00:00' in row 2.")]
+    public async Task UploadCsv_RefusesSitesStackedInOneSeries_HintingAtTheSiteColumn_WhenTheTimestampsFollowIt(string rows, string expected)
+    {
+        string detail = await RejectedAsync(SiteHeader + rows);
+        Assert.Contains(expected, detail);
+        Assert.Contains("If the file holds several series, say which column tells them apart (the text columns 'Site', 'status' could be one): "
+            + "upload with ?series=COLUMN, or name that column 'series'.", detail);
+        Assert.Empty(DatasetTestExtensions.DatasetEntries(Factory.StorageRoot));
+    }
+
     [Fact]
     public async Task UploadCsv_HasNoTimeIndex_WhenEveryColumnIsNumeric()
     {
@@ -398,17 +437,17 @@ public class CsvDatasetTests : ServiceTestBase
     [Fact]
     public async Task UploadCsv_ReadsTheTimeIndexFromTheColumnTheQueryNames()
     {
-        // Without ?time=, 'label', the first text column, would be the time index and 'recorded' ignored.
-        const string csv = "label,recorded,load\nx,2024-01-01,1\ny,2024-01-02,2\n";
+        // Without ?time=, 'created', the first text column holding dates, would be the time index and 'recorded' ignored.
+        const string csv = "created,recorded,load\n2023-05-01,2024-01-01,1\n2023-05-02,2024-01-02,2\n";
         HttpResponseMessage response = await PostWithQueryAsync(csv, DatasetTestExtensions.Csv, "time=recorded");
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         JsonObject summary = (await response.JsonAsync())["summary"]!.AsObject();
         Assert.Equal("recorded", (string?)summary["time_column"]);
-        Assert.Equal(["label"], summary["ignored_columns"]!.AsArray().Select(c => (string)c!));
+        Assert.Equal(["created"], summary["ignored_columns"]!.AsArray().Select(c => (string)c!));
         Assert.Equal("2024-01-02", (string?)summary["series"]![0]!["last_time"]);
 
         // And its order is checked like that of a column named for it.
-        string detail = await (await PostWithQueryAsync("label,recorded,load\nx,2024-01-02,1\ny,2024-01-01,2\n", DatasetTestExtensions.Csv, "time=recorded"))
+        string detail = await (await PostWithQueryAsync("created,recorded,load\n2023-05-01,2024-01-02,1\n2023-05-02,2024-01-01,2\n", DatasetTestExtensions.Csv, "time=recorded"))
             .AssertProblemAsync(400, "invalid_dataset");
         Assert.Contains("column 'recorded': the time index goes backwards", detail);
     }
