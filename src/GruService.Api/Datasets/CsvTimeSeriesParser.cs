@@ -12,7 +12,8 @@ namespace GruService.Api.Datasets;
 /// <list type="bullet">
 /// <item>Syntax: RFC 4180. Fields are separated by commas; a field in double quotes may hold commas, line breaks and
 /// doubled quotes (""). Lines end in LF or CRLF; a UTF-8 byte order mark is skipped; blank lines are skipped anywhere.</item>
-/// <item>The first record is the header. Names are trimmed, must be non-empty and unique ignoring case.</item>
+/// <item>The first record is the header. Names are trimmed, must be non-empty and unique ignoring case, and not all
+/// numbers or dates (which would be a file without a header row, whose first row would be lost).</item>
 /// <item>Column roles: the column the upload names as the series id (<see cref="CsvColumnRoles.Series"/>), or else one
 /// named "series" (any case), holds the series id; the column it names as the time index (<see cref="CsvColumnRoles.Time"/>),
 /// or else the first column named "date", "time" or "timestamp" (any case), is the time index. Every other column is typed by its first value that is not a
@@ -266,12 +267,34 @@ internal sealed class CsvTimeSeriesParser
                     $"The header (line {_recordLine}) names column '{name}' twice (columns {seen[name] + 1} and {i + 1}); column names must be unique, ignoring case.");
             _columns[i] = name;
         }
+        CheckHeaderIsNotData();
         _seriesColumn = _roles.Series is { } series ? NamedColumn(series, "series")
             : Array.FindIndex(_columns, c => c.Equals("series", StringComparison.OrdinalIgnoreCase));
         _timeColumn = _roles.Time is { } time ? NamedColumn(time, "time")
             : Array.FindIndex(_columns, c => c.ToLowerInvariant() is "date" or "time" or "timestamp" && !c.Equals(_roles.Series, StringComparison.OrdinalIgnoreCase));
         if (_seriesColumn >= 0 && _seriesColumn == _timeColumn)
             throw new DatasetFormatException($"Column '{_columns[_seriesColumn]}' cannot be both the series id and the time index (series and time name the same column).");
+    }
+
+    /// <summary>
+    /// Refuses a header whose every name is a number or an ISO 8601 date or time: the file has no header row, and
+    /// reading its first row as names would silently drop that row and name the features after its values.
+    /// </summary>
+    private void CheckHeaderIsNotData()
+    {
+        bool dates = false;
+        for (int i = 0; i < _columns.Length; i++)
+        {
+            ReadOnlySpan<byte> name = TrimmedField(i);
+            if (ParseNumber(name, out _) is NumberKind.Finite or NumberKind.NonFinite) continue;
+            if (!TryParseTimestamp(name, out _)) return;
+            dates = true;
+        }
+        const int shown = 5;
+        string values = string.Join(", ", _columns.Take(shown).Select(c => $"'{c}'")) + (_columns.Length > shown ? ", ..." : "");
+        throw new DatasetFormatException(
+            $"The header (line {_recordLine}) is {values}: {(dates ? "numbers and dates" : "numbers")}, not column names, so the file seems to have no header row "
+            + "(its first row would be lost as the names). Add a first line naming the columns, such as date,load,temp.");
     }
 
     /// <summary>The column a query parameter names for a role, matched as the header's names are: trimmed, ignoring case.</summary>

@@ -193,6 +193,26 @@ public class CsvDatasetTests : ServiceTestBase
         Assert.Empty(DatasetTestExtensions.DatasetEntries(Factory.StorageRoot));
     }
 
+    [Theory]
+    [InlineData("1,2\n3,4\n5,6\n", "The header (line 1) is '1', '2': numbers, not column names, so the file seems to have no header row")]
+    [InlineData("2016-07-01 00:00:00,5.8,-1e3\n2016-07-01 01:00:00,5.6,2\n",
+        "The header (line 1) is '2016-07-01 00:00:00', '5.8', '-1e3': numbers and dates, not column names, so the file seems to have no header row")]
+    [InlineData("\uFEFF\n 1 ,2,3,4,5,6\n1,2,3,4,5,6\n", "The header (line 2) is '1', '2', '3', '4', '5', ...: numbers, not column names")]
+    public async Task UploadCsv_Returns400AndStoresNothing_WhenTheFileHasNoHeaderRow(string csv, string expected)
+    {
+        string detail = await RejectedAsync(csv);
+        Assert.Contains(expected, detail);
+        Assert.Contains("Add a first line naming the columns", detail);
+        Assert.Empty(DatasetTestExtensions.DatasetEntries(Factory.StorageRoot));
+    }
+
+    [Fact]
+    public async Task UploadCsv_AcceptsNumericColumnNames_WhenNotEveryNameIsANumberOrDate()
+    {
+        JsonObject record = await UploadAsync("date,2021,2022\n2024-01-01,2,3\n");
+        Assert.Equal(["2021", "2022"], record["features"]!.AsArray().Select(f => (string)f!));
+    }
+
     [Fact]
     public async Task UploadCsv_HasNoTimeIndex_WhenEveryColumnIsNumeric()
     {
