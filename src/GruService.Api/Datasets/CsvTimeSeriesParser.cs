@@ -312,9 +312,24 @@ internal sealed class CsvTimeSeriesParser
     {
         int count = Split(_columns.Length);
         if (count > _columns.Length)
-            throw new DatasetFormatException($"Line {_recordLine} (row {_rows}) has more than {_columns.Length} fields; the header has {_columns.Length}.");
+            throw new DatasetFormatException(
+                $"Line {_recordLine} (row {_rows}) has more than {_columns.Length} field{(_columns.Length == 1 ? "" : "s")}; the header has {_columns.Length}.{SeparatorHint()}");
         if (count < _columns.Length)
             throw new DatasetFormatException($"Line {_recordLine} (row {_rows}) has {count} field{(count == 1 ? "" : "s")}; the header has {_columns.Length}.");
+    }
+
+    /// <summary>
+    /// A header of one field holding semicolons or tabs is a file written with another separator (semicolons are
+    /// Excel's default where the decimal separator is a comma); says so, as the errors it leads to (rows with too many
+    /// fields, or one text column and nothing to train on) do not.
+    /// </summary>
+    private string SeparatorHint()
+    {
+        if (_columns.Length != 1) return "";
+        (string what, string sep) = _columns[0].Contains(';') ? ("';'", ";") : _columns[0].Contains('\t') ? ("tabs", "\\t") : ("", "");
+        return what.Length == 0 ? ""
+            : $" The header is one field holding {what}: fields must be separated by commas (convert the file, e.g. with pandas: "
+              + $"pd.read_csv(path, sep='{sep}').to_csv(out, index=False), adding decimal=',' to read_csv if numbers are written 1,5).";
     }
 
     /// <summary>Notes, for each column still untyped, the current row's value unless it is missing; true once every column is typed.</summary>
@@ -360,7 +375,7 @@ internal sealed class CsvTimeSeriesParser
                 : column == _timeColumn ? $"'{name}' is the time index"
                 : $"'{name}' is text ({_typedBy[column]!.Text} in row {_typedBy[column]!.Row})"))
                 + (_columns.Length > shown ? $"; and {_columns.Length - shown} more text columns" : "");
-            throw new DatasetFormatException($"No column holds numbers, so there is nothing to train on: {roles}. A time-series dataset needs at least one numeric feature column.");
+            throw new DatasetFormatException($"No column holds numbers, so there is nothing to train on: {roles}. A time-series dataset needs at least one numeric feature column.{SeparatorHint()}");
         }
         if (features.Count > _options.MaxFeatures)
             throw new DatasetFormatException($"The file has {features.Count} numeric feature columns, more than the limit of {_options.MaxFeatures} (Datasets:MaxFeatures).");

@@ -213,6 +213,25 @@ public class CsvDatasetTests : ServiceTestBase
         Assert.Equal(["2021", "2022"], record["features"]!.AsArray().Select(f => (string)f!));
     }
 
+    [Theory]
+    [InlineData("date;load;temp\n2024-01-01;1,5;20\n", "Line 2 (row 1) has more than 1 field; the header has 1. The header is one field holding ';': fields must be separated by commas")]
+    [InlineData("date;load\n2024-01-01;1\n", "No column holds numbers, so there is nothing to train on: 'date;load' is the time index.")]
+    [InlineData("date\tload\n2024-01-01\t1\n", "No column holds numbers, so there is nothing to train on: 'date\tload' is the time index.")]
+    public async Task UploadCsv_SaysFieldsAreSeparatedByCommas_WhenTheHeaderIsOneFieldHoldingSemicolonsOrTabs(string csv, string expected)
+    {
+        string detail = await RejectedAsync(csv);
+        Assert.Contains(expected, detail);
+        Assert.Contains("fields must be separated by commas (convert the file, e.g. with pandas: pd.read_csv(path, sep=", detail);
+    }
+
+    [Fact]
+    public async Task UploadCsv_DoesNotHintAtTheSeparator_WhenTheHeaderHasSeveralFields()
+    {
+        string detail = await RejectedAsync("a;x,b\n1,2,3\n");
+        Assert.Contains("Line 2 (row 1) has more than 2 fields; the header has 2.", detail);
+        Assert.DoesNotContain("separated by commas", detail);
+    }
+
     [Fact]
     public async Task UploadCsv_HasNoTimeIndex_WhenEveryColumnIsNumeric()
     {
@@ -226,6 +245,7 @@ public class CsvDatasetTests : ServiceTestBase
     [Theory]
     [InlineData("a,b\n1,2\n3\n", "Line 3 (row 2) has 1 field; the header has 2.")]
     [InlineData("a,b\n1,2\n3,4,5\n", "Line 3 (row 2) has more than 2 fields; the header has 2.")]
+    [InlineData("a\n1\n3,4\n", "Line 3 (row 2) has more than 1 field; the header has 1.")]
     [InlineData("date,a\nd1,1\nd2,x\n", "Row 2 (line 3), column 'a': 'x' is not a number")]
     [InlineData("date,a,b\nd1,1,2\nd2,,3\n", "Row 2 (line 3), column 'a': the value is empty")]
     [InlineData("date,a,b\nd1,1,2\nd2,2,   \n", "Row 2 (line 3), column 'b': the value is empty")]
