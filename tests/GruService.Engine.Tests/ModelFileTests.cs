@@ -90,6 +90,39 @@ public class ModelFileTests
     }
 
     [Fact]
+    public void Read_SaysATorchSaveZipIsAPickledCheckpoint_AndHowToSaveSafetensors()
+    {
+        // torch.save's default format: a zip whose first entry is archive/data.pkl.
+        byte[] file = [.. "PK\u0003\u0004\0\0\b\0\0\0\0\0\0\0\0\0"u8, .. Encoding.ASCII.GetBytes("archive/data.pkl"), .. new byte[64]];
+        ModelFileException error = AssertRejected(file, "is a zip archive (it starts with PK\\x03\\x04), as torch.save writes: a pickled PyTorch checkpoint, not a safetensors file.",
+            "safetensors.torch.save_file(model.state_dict(), \"model.safetensors\", metadata={\"config\": json.dumps(config)})");
+        Assert.DoesNotContain("header length", error.Message);
+    }
+
+    [Theory]
+    [InlineData(2)]
+    [InlineData(4)]
+    public void Read_SaysAPickleIsAPickledCheckpoint(byte protocol)
+    {
+        // pickle.dump and the legacy torch.save: the PROTO opcode 0x80, its protocol, then (for torch) the magic number as a LONG1.
+        byte[] file = [0x80, protocol, 0x8A, 0x0A, 0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19, .. new byte[64]];
+        AssertRejected(file, "is a Python pickle", "a pickled PyTorch checkpoint, not a safetensors file", "safetensors.torch.save_file(model.state_dict()");
+    }
+
+    [Fact]
+    public void Read_LoadsAFileWhoseHeaderLengthStartsLikeAPickle()
+    {
+        // A header of 0x280, 0x380, ... bytes starts the file with 0x80 0x02, 0x80 0x03, ..., as a pickle does: it must still load.
+        var builder = ModelFileBuilder.Forecast();
+        int unpadded = (int)BinaryPrimitives.ReadUInt64LittleEndian(builder.Build());
+        int target = new[] { 0x280, 0x380, 0x480, 0x580 }.First(length => length >= unpadded);
+        builder.HeaderPadding = target - unpadded;
+        byte[] file = builder.Build();
+        Assert.Equal([0x80, (byte)(target >> 8)], file[..2]);
+        Assert.Equal(2, Load(file).OutputsPerSequence);
+    }
+
+    [Fact]
     public void Read_Rejects_HeaderLengthOneByteBeyondFile()
     {
         var builder = ModelFileBuilder.Forecast();
