@@ -578,6 +578,49 @@ public class ModelFileTests
         AssertRejected(builder.Build(), $"Unexpected tensor '{name}'", "1-layer forecast model");
     }
 
+    [Theory]
+    [InlineData("module.", "(nn.DataParallel and DistributedDataParallel add it)")]
+    [InlineData("_orig_mod.", "(torch.compile adds it)")]
+    [InlineData("model.", "")]
+    public void Read_Rejects_PrefixedTensorNames_SuggestingToStripThePrefix(string prefix, string cause)
+    {
+        var builder = ModelFileBuilder.Forecast();
+        foreach (TensorSpec tensor in builder.Tensors) tensor.Name = prefix + tensor.Name;
+        AssertRejected(builder.Build(), $"Unexpected tensor '{prefix}gru.weight_ih_l0' for a 1-layer forecast model.",
+            "Tensor names must start with 'gru.' (the nn.GRU) and 'head.' (the nn.Linear)",
+            $"Every name here has the prefix '{prefix}' before such a name{(cause.Length == 0 ? "" : " " + cause)}: strip it when saving, "
+            + $"e.g. save_file({{k.removeprefix('{prefix}'): v for k, v in model.state_dict().items()}}, ...).");
+    }
+
+    [Fact]
+    public void Read_Rejects_OtherAttributeNames_NamingThePrefixesFound()
+    {
+        var builder = ModelFileBuilder.Forecast();
+        foreach (TensorSpec tensor in builder.Tensors) tensor.Name = tensor.Name.Replace("gru.", "rnn.").Replace("head.", "fc.");
+        ModelFileException error = AssertRejected(builder.Build(), "Unexpected tensor 'rnn.weight_ih_l0' for a 1-layer forecast model.",
+            "Tensor names must start with 'gru.' (the nn.GRU) and 'head.' (the nn.Linear)",
+            "Here the GRU's tensors start with 'rnn.' and the others with 'fc.': name the module's attributes gru and head, or rename the keys when saving.");
+        Assert.DoesNotContain("prefix", error.Message);
+    }
+
+    [Fact]
+    public void Read_Rejects_GruWithoutBiases_SayingToSaveZeroBiases()
+    {
+        // What nn.GRU(bias=False) saves: the weights only.
+        var builder = ModelFileBuilder.Forecast();
+        builder.Tensors.RemoveAll(t => t.Name.StartsWith("gru.bias_", StringComparison.Ordinal));
+        AssertRejected(builder.Build(), "Tensor 'gru.bias_ih_l0' [9] is missing. GruService needs the GRU's biases: nn.GRU has them by default (bias=True); "
+            + "for a model built with bias=False, save zero biases, e.g. state_dict['gru.bias_ih_l0'] = torch.zeros(9) for each layer and direction.");
+    }
+
+    [Fact]
+    public void Read_Rejects_HeadWithoutBias_SayingToSaveZeros()
+    {
+        var builder = ModelFileBuilder.Forecast();
+        builder.Tensors.RemoveAll(t => t.Name == "head.bias");
+        AssertRejected(builder.Build(), "Tensor 'head.bias' [2] is missing. GruService needs the head's bias", "state_dict['head.bias'] = torch.zeros(2).");
+    }
+
     [Fact]
     public void Read_Rejects_ForwardOnlyTensorsInBidirectionalModel()
     {
