@@ -357,7 +357,7 @@ public sealed record TrainingPlan(
             }
             if (width < 0) width = count;
             if (count != width || count == 0)
-                throw new TrainingDataException($"{where}[{step}] has {count} values; the other steps have {width}.");
+                throw new TrainingDataException($"{where}[{step}] has {count} value{(count == 1 ? "" : "s")}; the other steps have {width}.");
             step++;
         }
         return ([.. values], width);
