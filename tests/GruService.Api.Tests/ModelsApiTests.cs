@@ -253,6 +253,22 @@ public class ModelsApiTests : ServiceTestBase
     }
 
     [Fact]
+    public async Task UploadModel_Returns400SayingHowToSaveSafetensors_ForATorchSaveFile_AndCreatesNothing()
+    {
+        // The layout torch.save writes: a zip archive holding the pickle and the tensors' storages.
+        using var pt = new MemoryStream();
+        using (var zip = new System.IO.Compression.ZipArchive(pt, System.IO.Compression.ZipArchiveMode.Create, leaveOpen: true))
+        {
+            foreach (string entry in new[] { "model/data.pkl", "model/data/0", "model/version" })
+                await using (Stream stream = zip.CreateEntry(entry).Open()) await stream.WriteAsync(new byte[256]);
+        }
+        string detail = await (await Client.PutModelAsync("never", pt.ToArray())).AssertProblemAsync(400, "invalid_model_file");
+        Assert.Contains("as torch.save writes: a pickled PyTorch checkpoint, not a safetensors file", detail);
+        Assert.Contains("safetensors.torch.save_file(model.state_dict(), \"model.safetensors\"", detail);
+        await (await Client.GetAsync("/v1/models/never")).AssertProblemAsync(404, "unknown_model");
+    }
+
+    [Fact]
     public async Task UploadModel_Returns415_ForMultipartForm()
     {
         var form = new MultipartFormDataContent { { new ByteArrayContent(Forecaster.File), "file", "model.safetensors" } };

@@ -90,6 +90,39 @@ public class ModelFileTests
     }
 
     [Fact]
+    public void Read_SaysATorchSaveZipIsAPickledCheckpoint_AndHowToSaveSafetensors()
+    {
+        // torch.save's default format: a zip whose first entry is archive/data.pkl.
+        byte[] file = [.. "PK\u0003\u0004\0\0\b\0\0\0\0\0\0\0\0\0"u8, .. Encoding.ASCII.GetBytes("archive/data.pkl"), .. new byte[64]];
+        ModelFileException error = AssertRejected(file, "is a zip archive (it starts with PK\\x03\\x04), as torch.save writes: a pickled PyTorch checkpoint, not a safetensors file.",
+            "safetensors.torch.save_file(model.state_dict(), \"model.safetensors\", metadata={\"config\": json.dumps(config)})");
+        Assert.DoesNotContain("header length", error.Message);
+    }
+
+    [Theory]
+    [InlineData(2)]
+    [InlineData(4)]
+    public void Read_SaysAPickleIsAPickledCheckpoint(byte protocol)
+    {
+        // pickle.dump and the legacy torch.save: the PROTO opcode 0x80, its protocol, then (for torch) the magic number as a LONG1.
+        byte[] file = [0x80, protocol, 0x8A, 0x0A, 0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19, .. new byte[64]];
+        AssertRejected(file, "is a Python pickle", "a pickled PyTorch checkpoint, not a safetensors file", "safetensors.torch.save_file(model.state_dict()");
+    }
+
+    [Fact]
+    public void Read_LoadsAFileWhoseHeaderLengthStartsLikeAPickle()
+    {
+        // A header of 0x280, 0x380, ... bytes starts the file with 0x80 0x02, 0x80 0x03, ..., as a pickle does: it must still load.
+        var builder = ModelFileBuilder.Forecast();
+        int unpadded = (int)BinaryPrimitives.ReadUInt64LittleEndian(builder.Build());
+        int target = new[] { 0x280, 0x380, 0x480, 0x580 }.First(length => length >= unpadded);
+        builder.HeaderPadding = target - unpadded;
+        byte[] file = builder.Build();
+        Assert.Equal([0x80, (byte)(target >> 8)], file[..2]);
+        Assert.Equal(2, Load(file).OutputsPerSequence);
+    }
+
+    [Fact]
     public void Read_Rejects_HeaderLengthOneByteBeyondFile()
     {
         var builder = ModelFileBuilder.Forecast();
@@ -543,6 +576,49 @@ public class ModelFileTests
         long[] shape = columns == 0 ? [rows] : [rows, columns];
         builder.Tensors.Add(new TensorSpec(name, "F32", shape, ModelFileBuilder.F32Bytes(ModelFileBuilder.PatternValues((int)(rows * Math.Max(columns, 1)), 99))));
         AssertRejected(builder.Build(), $"Unexpected tensor '{name}'", "1-layer forecast model");
+    }
+
+    [Theory]
+    [InlineData("module.", "(nn.DataParallel and DistributedDataParallel add it)")]
+    [InlineData("_orig_mod.", "(torch.compile adds it)")]
+    [InlineData("model.", "")]
+    public void Read_Rejects_PrefixedTensorNames_SuggestingToStripThePrefix(string prefix, string cause)
+    {
+        var builder = ModelFileBuilder.Forecast();
+        foreach (TensorSpec tensor in builder.Tensors) tensor.Name = prefix + tensor.Name;
+        AssertRejected(builder.Build(), $"Unexpected tensor '{prefix}gru.weight_ih_l0' for a 1-layer forecast model.",
+            "Tensor names must start with 'gru.' (the nn.GRU) and 'head.' (the nn.Linear)",
+            $"Every name here has the prefix '{prefix}' before such a name{(cause.Length == 0 ? "" : " " + cause)}: strip it when saving, "
+            + $"e.g. save_file({{k.removeprefix('{prefix}'): v for k, v in model.state_dict().items()}}, ...).");
+    }
+
+    [Fact]
+    public void Read_Rejects_OtherAttributeNames_NamingThePrefixesFound()
+    {
+        var builder = ModelFileBuilder.Forecast();
+        foreach (TensorSpec tensor in builder.Tensors) tensor.Name = tensor.Name.Replace("gru.", "rnn.").Replace("head.", "fc.");
+        ModelFileException error = AssertRejected(builder.Build(), "Unexpected tensor 'rnn.weight_ih_l0' for a 1-layer forecast model.",
+            "Tensor names must start with 'gru.' (the nn.GRU) and 'head.' (the nn.Linear)",
+            "Here the GRU's tensors start with 'rnn.' and the others with 'fc.': name the module's attributes gru and head, or rename the keys when saving.");
+        Assert.DoesNotContain("prefix", error.Message);
+    }
+
+    [Fact]
+    public void Read_Rejects_GruWithoutBiases_SayingToSaveZeroBiases()
+    {
+        // What nn.GRU(bias=False) saves: the weights only.
+        var builder = ModelFileBuilder.Forecast();
+        builder.Tensors.RemoveAll(t => t.Name.StartsWith("gru.bias_", StringComparison.Ordinal));
+        AssertRejected(builder.Build(), "Tensor 'gru.bias_ih_l0' [9] is missing. GruService needs the GRU's biases: nn.GRU has them by default (bias=True); "
+            + "for a model built with bias=False, save zero biases, e.g. state_dict['gru.bias_ih_l0'] = torch.zeros(9) for each layer and direction.");
+    }
+
+    [Fact]
+    public void Read_Rejects_HeadWithoutBias_SayingToSaveZeros()
+    {
+        var builder = ModelFileBuilder.Forecast();
+        builder.Tensors.RemoveAll(t => t.Name == "head.bias");
+        AssertRejected(builder.Build(), "Tensor 'head.bias' [2] is missing. GruService needs the head's bias", "state_dict['head.bias'] = torch.zeros(2).");
     }
 
     [Fact]

@@ -12,14 +12,15 @@ namespace GruService.Api.Datasets;
 /// <list type="bullet">
 /// <item>Syntax: RFC 4180. Fields are separated by commas; a field in double quotes may hold commas, line breaks and
 /// doubled quotes (""). Lines end in LF or CRLF; a UTF-8 byte order mark is skipped; blank lines are skipped anywhere.</item>
-/// <item>The first record is the header. Names are trimmed, must be non-empty and unique ignoring case.</item>
+/// <item>The first record is the header. Names are trimmed, must be non-empty and unique ignoring case, and not all
+/// numbers or dates (which would be a file without a header row, whose first row would be lost).</item>
 /// <item>Column roles: the column the upload names as the series id (<see cref="CsvColumnRoles.Series"/>), or else one
 /// named "series" (any case), holds the series id; the column it names as the time index (<see cref="CsvColumnRoles.Time"/>),
 /// or else the first column named "date", "time" or "timestamp" (any case), is the time index. Every other column is typed by its first value that is not a
 /// missing-value marker (an empty cell, NA, N/A, #N/A, NaN, null, None or &lt;NA&gt;, in any case), looking at most
-/// <see cref="TypingRows"/> rows ahead: a number makes it a feature, text makes it a text column (the first text
-/// column is the time index when no column is named for it; further text columns are ignored and listed in the
-/// summary). A column with nothing but missing-value markers in the rows looked at is an error, since its type
+/// <see cref="TypingRows"/> rows ahead: a number makes it a feature, text makes it a text column. When no column is
+/// named for the time index, it is the first text column whose first value is an ISO 8601 date or time (see Time
+/// order), or else the first text column; further text columns are ignored and listed in the summary. A column with nothing but missing-value markers in the rows looked at is an error, since its type
 /// cannot be decided.</item>
 /// <item>Every feature value must be a finite float32 number in every row: a missing-value marker, inf or an
 /// out-of-range value is an error naming the row and column. Missing values are not filled in, since how to fill
@@ -266,12 +267,34 @@ internal sealed class CsvTimeSeriesParser
                     $"The header (line {_recordLine}) names column '{name}' twice (columns {seen[name] + 1} and {i + 1}); column names must be unique, ignoring case.");
             _columns[i] = name;
         }
+        CheckHeaderIsNotData();
         _seriesColumn = _roles.Series is { } series ? NamedColumn(series, "series")
             : Array.FindIndex(_columns, c => c.Equals("series", StringComparison.OrdinalIgnoreCase));
         _timeColumn = _roles.Time is { } time ? NamedColumn(time, "time")
             : Array.FindIndex(_columns, c => c.ToLowerInvariant() is "date" or "time" or "timestamp" && !c.Equals(_roles.Series, StringComparison.OrdinalIgnoreCase));
         if (_seriesColumn >= 0 && _seriesColumn == _timeColumn)
             throw new DatasetFormatException($"Column '{_columns[_seriesColumn]}' cannot be both the series id and the time index (series and time name the same column).");
+    }
+
+    /// <summary>
+    /// Refuses a header whose every name is a number or an ISO 8601 date or time: the file has no header row, and
+    /// reading its first row as names would silently drop that row and name the features after its values.
+    /// </summary>
+    private void CheckHeaderIsNotData()
+    {
+        bool dates = false;
+        for (int i = 0; i < _columns.Length; i++)
+        {
+            ReadOnlySpan<byte> name = TrimmedField(i);
+            if (ParseNumber(name, out _) is NumberKind.Finite or NumberKind.NonFinite) continue;
+            if (!TryParseTimestamp(name, out _)) return;
+            dates = true;
+        }
+        const int shown = 5;
+        string values = string.Join(", ", _columns.Take(shown).Select(c => $"'{c}'")) + (_columns.Length > shown ? ", ..." : "");
+        throw new DatasetFormatException(
+            $"The header (line {_recordLine}) is {values}: {(dates ? "numbers and dates" : "numbers")}, not column names, so the file seems to have no header row "
+            + "(its first row would be lost as the names). Add a first line naming the columns, such as date,load,temp.");
     }
 
     /// <summary>The column a query parameter names for a role, matched as the header's names are: trimmed, ignoring case.</summary>
@@ -289,9 +312,24 @@ internal sealed class CsvTimeSeriesParser
     {
         int count = Split(_columns.Length);
         if (count > _columns.Length)
-            throw new DatasetFormatException($"Line {_recordLine} (row {_rows}) has more than {_columns.Length} fields; the header has {_columns.Length}.");
+            throw new DatasetFormatException(
+                $"Line {_recordLine} (row {_rows}) has more than {_columns.Length} field{(_columns.Length == 1 ? "" : "s")}; the header has {_columns.Length}.{SeparatorHint()}");
         if (count < _columns.Length)
             throw new DatasetFormatException($"Line {_recordLine} (row {_rows}) has {count} field{(count == 1 ? "" : "s")}; the header has {_columns.Length}.");
+    }
+
+    /// <summary>
+    /// A header of one field holding semicolons or tabs is a file written with another separator (semicolons are
+    /// Excel's default where the decimal separator is a comma); says so, as the errors it leads to (rows with too many
+    /// fields, or one text column and nothing to train on) do not.
+    /// </summary>
+    private string SeparatorHint()
+    {
+        if (_columns.Length != 1) return "";
+        (string what, string sep) = _columns[0].Contains(';') ? ("';'", ";") : _columns[0].Contains('\t') ? ("tabs", "\\t") : ("", "");
+        return what.Length == 0 ? ""
+            : $" The header is one field holding {what}: fields must be separated by commas (convert the file, e.g. with pandas: "
+              + $"pd.read_csv(path, sep='{sep}').to_csv(out, index=False), adding decimal=',' to read_csv if numbers are written 1,5).";
     }
 
     /// <summary>Notes, for each column still untyped, the current row's value unless it is missing; true once every column is typed.</summary>
@@ -305,7 +343,7 @@ internal sealed class CsvTimeSeriesParser
             ReadOnlySpan<byte> value = TrimmedField(column);
             NumberKind kind = ParseNumber(value, out _);
             if (kind == NumberKind.Missing) typed = false;
-            else _typedBy[column] = new TypingValue(kind != NumberKind.Text, _rows, DatasetFormatException.Quote(value));
+            else _typedBy[column] = new TypingValue(kind != NumberKind.Text, kind == NumberKind.Text && TryParseTimestamp(value, out _), _rows, DatasetFormatException.Quote(value));
         }
         return typed;
     }
@@ -317,6 +355,7 @@ internal sealed class CsvTimeSeriesParser
     [MemberNotNull(nameof(_featureColumns))]
     private void TypeColumns(bool endOfBody, int rowsRead)
     {
+        if (_timeColumn < 0) _timeColumn = GuessTimeColumn();
         var features = new List<int>();
         for (int column = 0; column < _columns.Length; column++)
         {
@@ -326,7 +365,6 @@ internal sealed class CsvTimeSeriesParser
                     $"Column '{_columns[column]}' has no value in {(endOfBody ? $"any of the {rowsRead} data rows" : $"the first {rowsRead} data rows")}, only missing-value markers "
                     + "(empty, NA, NaN, null, ...), so whether it holds numbers or text cannot be decided; fill it in or drop the column.");
             if (first.Numeric) features.Add(column);
-            else if (_timeColumn < 0) _timeColumn = column;
             else _ignoredColumns.Add(_columns[column]);
         }
         if (features.Count == 0)
@@ -337,12 +375,30 @@ internal sealed class CsvTimeSeriesParser
                 : column == _timeColumn ? $"'{name}' is the time index"
                 : $"'{name}' is text ({_typedBy[column]!.Text} in row {_typedBy[column]!.Row})"))
                 + (_columns.Length > shown ? $"; and {_columns.Length - shown} more text columns" : "");
-            throw new DatasetFormatException($"No column holds numbers, so there is nothing to train on: {roles}. A time-series dataset needs at least one numeric feature column.");
+            throw new DatasetFormatException($"No column holds numbers, so there is nothing to train on: {roles}. A time-series dataset needs at least one numeric feature column.{SeparatorHint()}");
         }
         if (features.Count > _options.MaxFeatures)
             throw new DatasetFormatException($"The file has {features.Count} numeric feature columns, more than the limit of {_options.MaxFeatures} (Datasets:MaxFeatures).");
         _featureColumns = [.. features];
         _row = new float[features.Count];
+    }
+
+    /// <summary>
+    /// The time index when no column is named for it: the first text column whose first value is an ISO 8601 date or
+    /// time, else the first text column; -1 when there is no text column. A file often starts with a text column of
+    /// another role (a site, a sensor id) before its timestamps; taking that one would leave the timestamps unchecked
+    /// and, with several series stacked in the file, train on them as one series without a word.
+    /// </summary>
+    private int GuessTimeColumn()
+    {
+        int firstText = -1;
+        for (int column = 0; column < _columns.Length; column++)
+        {
+            if (column == _seriesColumn || _typedBy[column] is not { Numeric: false } first) continue;
+            if (first.Timestamp) return column;
+            if (firstText < 0) firstText = column;
+        }
+        return firstText;
     }
 
     private void ReadRow()
@@ -517,8 +573,11 @@ internal sealed class CsvTimeSeriesParser
 
     private enum NumberKind { Finite, NonFinite, Missing, Text }
 
-    /// <summary>The value that typed a column: whether it is a number, the row it is in, and itself, quoted for messages.</summary>
-    private sealed record TypingValue(bool Numeric, long Row, string Text);
+    /// <summary>
+    /// The value that typed a column: whether it is a number, whether it is an ISO 8601 date or time, the row it is
+    /// in, and itself, quoted for messages.
+    /// </summary>
+    private sealed record TypingValue(bool Numeric, bool Timestamp, long Row, string Text);
 
     private static NumberKind ParseNumber(ReadOnlySpan<byte> text, out float value)
     {

@@ -53,8 +53,8 @@ public static class DatasetsApi
     /// <summary>Upload a dataset</summary>
     /// <remarks>
     /// The body is the data itself, raw (not a form), read as a stream, so it may be far larger than memory; nothing is stored unless all of it is valid.
-    /// <para>Content-Type text/csv: a time series with a header row. Numeric columns are features; the column that ?time= names, or else a column
-    /// named date, time or timestamp, or else the first text column, is the time index; an optional series id column (the one ?series= names, or else
+    /// <para>Content-Type text/csv: a time series with a header row (a first line of nothing but numbers and dates is refused as a missing header, whose row would be lost). Numeric columns are features; the column that ?time= names, or else a column
+    /// named date, time or timestamp, or else the first text column whose first value is an ISO 8601 date or time, or else the first text column, is the time index; an optional series id column (the one ?series= names, or else
     /// one named "series") holds several series in one file, whose rows may be interleaved (each series keeps its rows in file order). Other text columns are ignored and listed in the summary. RFC 4180 quoting, LF or CRLF,
     /// an optional UTF-8 byte order mark. A column's type is decided by its first value that is not a missing-value marker (empty, NA, N/A, #N/A, NaN, null, None, &lt;NA&gt;), looking up to 100 rows ahead; every feature value must then be a finite number in every row, so a missing value in a feature column is refused, naming its row and column.
     /// When row 1's time value is an ISO 8601 date or date and time, or a number, each series' times must increase: a time that goes back or repeats is

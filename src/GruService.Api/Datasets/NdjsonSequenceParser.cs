@@ -105,7 +105,13 @@ internal sealed class NdjsonSequenceParser
                     if (label is not null) throw Error("\"label\" appears twice.");
                     reader.Read();
                     if (reader.TokenType != JsonTokenType.String)
-                        throw Error($"\"label\" is {Describe(reader.TokenType)}; it must be a string (write \"1\", not 1).");
+                        throw Error($"\"label\" is {Describe(reader.TokenType)}; " + reader.TokenType switch
+                        {
+                            JsonTokenType.Number => "it must be a string (write \"1\", not 1).",
+                            // A null label is usually an unlabelled row that a DataFrame export kept: the fix is to drop or label it.
+                            JsonTokenType.Null => "every line needs a label, a non-empty string (drop unlabelled sequences or give them one).",
+                            _ => "it must be a string, such as \"walking\".",
+                        });
                     label = reader.GetString()!;
                     if (string.IsNullOrWhiteSpace(label)) throw Error("\"label\" is empty.");
                     if (label.Length > MaxLabelChars) throw Error($"\"label\" is {label.Length} characters long; at most {MaxLabelChars} are allowed.");
@@ -157,8 +163,8 @@ internal sealed class NdjsonSequenceParser
                 {
                     if (features == most)
                         throw Error(_width > 0
-                            ? $"sequence[{steps}] has more than {_width} features; earlier time steps have {_width}."
-                            : $"sequence[{steps}] has more than {_options.MaxFeatures} features (Datasets:MaxFeatures).");
+                            ? $"sequence[{steps}] has more than {_width} feature{(_width == 1 ? "" : "s")}; earlier time steps have {_width}."
+                            : $"sequence[{steps}] has more than {_options.MaxFeatures} feature{(_options.MaxFeatures == 1 ? "" : "s")} (Datasets:MaxFeatures).");
                     Add(ReadNumber(ref reader, steps, features));
                     features++;
                 }

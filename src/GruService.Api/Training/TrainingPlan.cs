@@ -259,7 +259,7 @@ public sealed record TrainingPlan(
             ? [.. names.EnumerateArray().Select(n => n.GetString() ?? "")]
             : [.. Enumerable.Range(0, width).Select(i => $"x{i}")];
         if (columns.Length != width)
-            throw new TrainingDataException($"data.columns names {columns.Length} columns; the series have {width} values per step.");
+            throw new TrainingDataException($"data.columns names {columns.Length} column{(columns.Length == 1 ? "" : "s")}; the series have {width} value{(width == 1 ? "" : "s")} per step.");
         return new TimeSeriesSet(columns, values);
     }
 
@@ -310,7 +310,7 @@ public sealed record TrainingPlan(
         {
             SequenceData validation = await datasets.LoadSequencesAsync(ValidationDataset, cancellationToken);
             if (validation.Width != width)
-                throw new TrainingDataException($"validation_dataset has {validation.Width} features per step; the training data has {width}.");
+                throw new TrainingDataException($"validation_dataset has {validation.Width} feature{(validation.Width == 1 ? "" : "s")} per step; the training data has {width}.");
             sequences.AddRange(validation.Sequences.Select(s => s.Values));
             labels.AddRange(validation.Sequences.Select(s => s.Label));
         }
@@ -357,7 +357,7 @@ public sealed record TrainingPlan(
             }
             if (width < 0) width = count;
             if (count != width || count == 0)
-                throw new TrainingDataException($"{where}[{step}] has {count} values; the other steps have {width}.");
+                throw new TrainingDataException($"{where}[{step}] has {count} value{(count == 1 ? "" : "s")}; the other steps have {width}.");
             step++;
         }
         return ([.. values], width);

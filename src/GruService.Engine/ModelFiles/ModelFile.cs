@@ -41,13 +41,13 @@ public static class ModelFile
 
         foreach (string name in file.Tensors.Keys)
             if (!expected.ContainsKey(name))
-                throw new ModelFileException($"Unexpected tensor '{name}' for a {Describe(config)} model.");
+                throw new ModelFileException($"Unexpected tensor '{name}' for a {Describe(config)} model. {NamingAdvice(file.Tensors.Keys, expected)}");
 
         var values = new Dictionary<string, float[]>(StringComparer.Ordinal);
         foreach (var (name, shape) in expected)
         {
             if (!file.Tensors.TryGetValue(name, out SafetensorsEntry? entry))
-                throw new ModelFileException($"Tensor '{name}' [{string.Join(", ", shape)}] is missing.");
+                throw new ModelFileException($"Tensor '{name}' [{string.Join(", ", shape)}] is missing.{MissingBiasAdvice(name, shape)}");
             if (!entry.Shape.AsSpan().SequenceEqual(shape))
                 throw new ModelFileException($"Tensor '{name}' has shape [{string.Join(", ", entry.Shape)}]; expected [{string.Join(", ", shape)}].");
             float[] data = file.ReadFloat32(entry);
@@ -148,6 +148,66 @@ public static class ModelFile
         shapes["head.weight"] = [config.HeadOutputs, config.HeadInputs];
         shapes["head.bias"] = [config.HeadOutputs];
         return shapes;
+    }
+
+    /// <summary>
+    /// Why a state_dict's names may not fit, for the message about an unexpected tensor: most often the module's
+    /// attributes have other names (rnn, fc), or a wrapper put a prefix before every name (module. from
+    /// nn.DataParallel and DistributedDataParallel, _orig_mod. from torch.compile).
+    /// </summary>
+    private static string NamingAdvice(IEnumerable<string> names, IReadOnlyDictionary<string, long[]> expected)
+    {
+        const string rule = "Tensor names must start with 'gru.' (the nn.GRU) and 'head.' (the nn.Linear), as a module with the attributes gru and head "
+            + "saves them (see docs/model-format.md).";
+        string[] all = [.. names];
+        if (CommonPrefix(all, expected) is { } prefix)
+            return $"{rule} Every name here has the prefix '{prefix}' before such a name{(prefix switch
+            {
+                "module." => " (nn.DataParallel and DistributedDataParallel add it)",
+                "_orig_mod." => " (torch.compile adds it)",
+                _ => "",
+            })}: strip it when saving, e.g. save_file({{k.removeprefix('{prefix}'): v for k, v in model.state_dict().items()}}, ...).";
+
+        // The GRU's tensors, whatever its attribute is called, end in weight_ih_l0 and the like.
+        string[] gruPrefixes = [.. all.Where(IsGruParameter).Select(n => n[..(n.LastIndexOf('.') + 1)]).Distinct().Order(StringComparer.Ordinal)];
+        if (gruPrefixes.Length != 1 || gruPrefixes[0] == "gru.") return rule;
+        string[] others = [.. all.Where(n => !IsGruParameter(n) && n.Contains('.')).Select(n => n[..(n.LastIndexOf('.') + 1)]).Distinct().Order(StringComparer.Ordinal).Take(3)];
+        return $"{rule} Here the GRU's tensors start with '{gruPrefixes[0]}'{(others.Length == 0 ? "" : $" and the others with {string.Join(", ", others.Select(o => $"'{o}'"))}")}: "
+            + "name the module's attributes gru and head, or rename the keys when saving.";
+
+        static bool IsGruParameter(string name)
+        {
+            string last = name[(name.LastIndexOf('.') + 1)..];
+            return name.Contains('.') && (last.StartsWith("weight_ih_l", StringComparison.Ordinal) || last.StartsWith("weight_hh_l", StringComparison.Ordinal)
+                || last.StartsWith("bias_ih_l", StringComparison.Ordinal) || last.StartsWith("bias_hh_l", StringComparison.Ordinal));
+        }
+    }
+
+    /// <summary>The prefix ending in '.' that every name has before an expected name, if there is one.</summary>
+    private static string? CommonPrefix(string[] names, IReadOnlyDictionary<string, long[]> expected)
+    {
+        if (names.Length == 0) return null;
+        foreach (string tensor in expected.Keys)
+        {
+            if (!names[0].EndsWith("." + tensor, StringComparison.Ordinal)) continue;
+            string prefix = names[0][..^tensor.Length];
+            if (names.All(n => n.StartsWith(prefix, StringComparison.Ordinal) && expected.ContainsKey(n[prefix.Length..]))) return prefix;
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// For a missing bias: GruService computes with the biases, and a module built with bias=False has none to save.
+    /// Zero biases compute exactly what such a module does.
+    /// </summary>
+    private static string MissingBiasAdvice(string name, long[] shape)
+    {
+        if (name.StartsWith("gru.bias_", StringComparison.Ordinal))
+            return " GruService needs the GRU's biases: nn.GRU has them by default (bias=True); for a model built with bias=False, save zero biases, "
+                + $"e.g. state_dict['{name}'] = torch.zeros({shape[0]}) for each layer and direction.";
+        if (name == "head.bias")
+            return $" GruService needs the head's bias: nn.Linear has it by default (bias=True); for a head built with bias=False, save zeros, e.g. state_dict['head.bias'] = torch.zeros({shape[0]}).";
+        return "";
     }
 
     private static string Suffix(int layer, int direction) => $"_l{layer}" + (direction == 1 ? "_reverse" : "");

@@ -37,9 +37,15 @@ public sealed class SafetensorsFile
             throw new ModelFileException($"The file is {bytes.Length} bytes; the limit is {limits.MaxFileBytes}.");
         if (bytes.Length < 8)
             throw new ModelFileException($"The file is {bytes.Length} bytes: too short for the 8-byte safetensors header length.");
+        // A zip's first four bytes read as a header length of at least 67 MB, past the header limit, so no safetensors
+        // file starts this way; a pickle's can be a real length's first bytes, so it is only named when the length fails.
+        if (bytes.StartsWith("PK\u0003\u0004"u8))
+            throw new ModelFileException(PickleAdvice("a zip archive (it starts with PK\\x03\\x04), as torch.save writes"));
         ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(bytes);
         if (headerLength > (ulong)(bytes.Length - 8))
-            throw new ModelFileException($"The header length {headerLength} runs past the end of the {bytes.Length}-byte file.");
+            throw new ModelFileException(bytes[0] == 0x80 && bytes[1] is >= 2 and <= 5
+                ? PickleAdvice("a Python pickle (it starts with the pickle protocol's 0x80), as torch.save(..., _use_new_zipfile_serialization=False) and pickle.dump write")
+                : $"The header length {headerLength} runs past the end of the {bytes.Length}-byte file.");
         if (headerLength > (ulong)limits.MaxHeaderBytes)
             throw new ModelFileException($"The header is {headerLength} bytes; the limit is {limits.MaxHeaderBytes}.");
         if (headerLength < 2)
@@ -84,6 +90,15 @@ public sealed class SafetensorsFile
             return new SafetensorsFile(tensors, metadata, data);
         }
     }
+
+    /// <summary>
+    /// What to do with a pickled PyTorch checkpoint (a .pt or .pth file), the usual wrong upload: the service reads
+    /// only safetensors, since unpickling runs whatever code the file holds.
+    /// </summary>
+    private static string PickleAdvice(string what) =>
+        $"The file is {what}: a pickled PyTorch checkpoint, not a safetensors file. GruService does not read pickles, since loading one runs code "
+        + "from the file. Save the weights with safetensors instead: safetensors.torch.save_file(model.state_dict(), \"model.safetensors\", "
+        + "metadata={\"config\": json.dumps(config)}); see docs/model-format.md.";
 
     /// <summary>The tensor's values as float32, converting F16 and BF16.</summary>
     public float[] ReadFloat32(SafetensorsEntry entry)

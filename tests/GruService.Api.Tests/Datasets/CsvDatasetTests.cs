@@ -154,6 +154,84 @@ public class CsvDatasetTests : ServiceTestBase
         Assert.Equal("1949-03", (string?)record["summary"]!["series"]![0]!["last_time"]);
     }
 
+    // A site column before the timestamps, and names that need trimming or quoting, as a user's export had them.
+    private const string SiteHeader = "Site,Recorded At,\"Load (kW)\", temp ,humidity%,status\n";
+
+    [Fact]
+    public async Task UploadCsv_TakesTheFirstTextColumnHoldingDatesAsTimeIndex_WhenAnotherTextColumnComesFirst()
+    {
+        JsonObject record = await UploadAsync(SiteHeader
+            + "east,2024-01-01T00:00:00,1.5,20,40,ok\n"
+            + "east,2024-01-01T01:00:00,2.5,21,41,ok\n");
+        JsonObject summary = record["summary"]!.AsObject();
+        Assert.Equal("Recorded At", (string?)summary["time_column"]);
+        Assert.Equal(["Site", "status"], summary["ignored_columns"]!.AsArray().Select(c => (string)c!));
+        Assert.Equal(["Load (kW)", "temp", "humidity%"], record["features"]!.AsArray().Select(f => (string)f!));
+        Assert.Equal("2024-01-01T01:00:00", (string?)summary["series"]![0]!["last_time"]);
+    }
+
+    [Fact]
+    public async Task UploadCsv_TakesTheFirstTextColumnAsTimeIndex_WhenNoTextColumnHoldsDates()
+    {
+        // d/m/y dates are not ISO 8601, so the rule falls back to the first text column.
+        JsonObject record = await UploadAsync("Site,Day,load\neast,31/01/2024,1\neast,01/02/2024,2\n");
+        Assert.Equal("Site", (string?)record["summary"]!["time_column"]);
+        Assert.Equal(["Day"], record["summary"]!["ignored_columns"]!.AsArray().Select(c => (string)c!));
+    }
+
+    [Theory]
+    [InlineData("east,2024-01-01T00:00:00,1,20,40,ok\nwest,2024-01-01T00:00:00,2,21,41,ok\n",
+        "Row 2 (line 3), column 'Recorded At': the time index repeats: '2024-01-01T00:00:00' is also the time of row 1. Each time may appear only once.")]
+    [InlineData("east,2024-01-01T00:00:00,1,20,40,ok\neast,2024-01-01T01:00:00,2,21,41,ok\nwest,2024-01-01T00:00:00,3,22,42,ok\n",
+        "Row 3 (line 4), column 'Recorded At': the time index goes backwards: '2024-01-01T00:00:00' comes after '2024-01-01T01:00:00' in row 2.")]
+    public async Task UploadCsv_RefusesSitesStackedInOneSeries_HintingAtTheSiteColumn_WhenTheTimestampsFollowIt(string rows, string expected)
+    {
+        string detail = await RejectedAsync(SiteHeader + rows);
+        Assert.Contains(expected, detail);
+        Assert.Contains("If the file holds several series, say which column tells them apart (the text columns 'Site', 'status' could be one): "
+            + "upload with ?series=COLUMN, or name that column 'series'.", detail);
+        Assert.Empty(DatasetTestExtensions.DatasetEntries(Factory.StorageRoot));
+    }
+
+    [Theory]
+    [InlineData("1,2\n3,4\n5,6\n", "The header (line 1) is '1', '2': numbers, not column names, so the file seems to have no header row")]
+    [InlineData("2016-07-01 00:00:00,5.8,-1e3\n2016-07-01 01:00:00,5.6,2\n",
+        "The header (line 1) is '2016-07-01 00:00:00', '5.8', '-1e3': numbers and dates, not column names, so the file seems to have no header row")]
+    [InlineData("\uFEFF\n 1 ,2,3,4,5,6\n1,2,3,4,5,6\n", "The header (line 2) is '1', '2', '3', '4', '5', ...: numbers, not column names")]
+    public async Task UploadCsv_Returns400AndStoresNothing_WhenTheFileHasNoHeaderRow(string csv, string expected)
+    {
+        string detail = await RejectedAsync(csv);
+        Assert.Contains(expected, detail);
+        Assert.Contains("Add a first line naming the columns", detail);
+        Assert.Empty(DatasetTestExtensions.DatasetEntries(Factory.StorageRoot));
+    }
+
+    [Fact]
+    public async Task UploadCsv_AcceptsNumericColumnNames_WhenNotEveryNameIsANumberOrDate()
+    {
+        JsonObject record = await UploadAsync("date,2021,2022\n2024-01-01,2,3\n");
+        Assert.Equal(["2021", "2022"], record["features"]!.AsArray().Select(f => (string)f!));
+    }
+
+    [Theory]
+    [InlineData("date;load;temp\n2024-01-01;1,5;20\n", "Line 2 (row 1) has more than 1 field; the header has 1. The header is one field holding ';': fields must be separated by commas")]
+    [InlineData("date;load\n2024-01-01;1\n", "No column holds numbers, so there is nothing to train on: 'date;load' is the time index.")]
+    [InlineData("date\tload\n2024-01-01\t1\n", "No column holds numbers, so there is nothing to train on: 'date\tload' is the time index.")]
+    public async Task UploadCsv_SaysFieldsAreSeparatedByCommas_WhenTheHeaderIsOneFieldHoldingSemicolonsOrTabs(string csv, string expected)
+    {
+        string detail = await RejectedAsync(csv);
+        Assert.Contains(expected, detail);
+        Assert.Contains("fields must be separated by commas (convert the file, e.g. with pandas: pd.read_csv(path, sep=", detail);
+    }
+
+    [Fact]
+    public async Task UploadCsv_DoesNotHintAtTheSeparator_WhenTheHeaderHasSeveralFields()
+    {
+        string detail = await RejectedAsync("a;x,b\n1,2,3\n");
+        Assert.Contains("Line 2 (row 1) has more than 2 fields; the header has 2.", detail);
+        Assert.DoesNotContain("separated by commas", detail);
+    }
+
     [Fact]
     public async Task UploadCsv_HasNoTimeIndex_WhenEveryColumnIsNumeric()
     {
@@ -167,6 +245,7 @@ public class CsvDatasetTests : ServiceTestBase
     [Theory]
     [InlineData("a,b\n1,2\n3\n", "Line 3 (row 2) has 1 field; the header has 2.")]
     [InlineData("a,b\n1,2\n3,4,5\n", "Line 3 (row 2) has more than 2 fields; the header has 2.")]
+    [InlineData("a\n1\n3,4\n", "Line 3 (row 2) has more than 1 field; the header has 1.")]
     [InlineData("date,a\nd1,1\nd2,x\n", "Row 2 (line 3), column 'a': 'x' is not a number")]
     [InlineData("date,a,b\nd1,1,2\nd2,,3\n", "Row 2 (line 3), column 'a': the value is empty")]
     [InlineData("date,a,b\nd1,1,2\nd2,2,   \n", "Row 2 (line 3), column 'b': the value is empty")]
@@ -398,17 +477,17 @@ public class CsvDatasetTests : ServiceTestBase
     [Fact]
     public async Task UploadCsv_ReadsTheTimeIndexFromTheColumnTheQueryNames()
     {
-        // Without ?time=, 'label', the first text column, would be the time index and 'recorded' ignored.
-        const string csv = "label,recorded,load\nx,2024-01-01,1\ny,2024-01-02,2\n";
+        // Without ?time=, 'created', the first text column holding dates, would be the time index and 'recorded' ignored.
+        const string csv = "created,recorded,load\n2023-05-01,2024-01-01,1\n2023-05-02,2024-01-02,2\n";
         HttpResponseMessage response = await PostWithQueryAsync(csv, DatasetTestExtensions.Csv, "time=recorded");
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         JsonObject summary = (await response.JsonAsync())["summary"]!.AsObject();
         Assert.Equal("recorded", (string?)summary["time_column"]);
-        Assert.Equal(["label"], summary["ignored_columns"]!.AsArray().Select(c => (string)c!));
+        Assert.Equal(["created"], summary["ignored_columns"]!.AsArray().Select(c => (string)c!));
         Assert.Equal("2024-01-02", (string?)summary["series"]![0]!["last_time"]);
 
         // And its order is checked like that of a column named for it.
-        string detail = await (await PostWithQueryAsync("label,recorded,load\nx,2024-01-02,1\ny,2024-01-01,2\n", DatasetTestExtensions.Csv, "time=recorded"))
+        string detail = await (await PostWithQueryAsync("created,recorded,load\n2023-05-01,2024-01-02,1\n2023-05-02,2024-01-01,2\n", DatasetTestExtensions.Csv, "time=recorded"))
             .AssertProblemAsync(400, "invalid_dataset");
         Assert.Contains("column 'recorded': the time index goes backwards", detail);
     }

@@ -343,7 +343,11 @@ public class TrainingJobsApiTests() : ServiceTestBase(new Dictionary<string, str
         // Inline data is checked whole when the job is submitted.
         { """{"model": "m", "task": "forecast", "data": {}}""", "Inline forecast data is" },
         { """{"model": "m", "task": "forecast", "data": {"series": [[1, 2, 1e39]]}, "window": 1, "horizon": 1}""", "data.series[0][2] is not a finite number" },
-        { """{"model": "m", "task": "forecast", "data": {"series": [[[1, 2], [1]]]}, "window": 1, "horizon": 1}""", "data.series[0][1] has 1 values" },
+        { """{"model": "m", "task": "forecast", "data": {"series": [[[1, 2], [1]]]}, "window": 1, "horizon": 1}""", "data.series[0][1] has 1 value; the other steps have 2." },
+        { """{"model": "m", "task": "forecast", "data": {"series": [[[1, 2], [3, 4], [5, 6]]], "columns": ["a"]}, "window": 1, "horizon": 1}""",
+            "data.columns names 1 column; the series have 2 values per step." },
+        { """{"model": "m", "task": "forecast", "data": {"series": [[1, 2, 3]], "columns": ["a", "b"]}, "window": 1, "horizon": 1}""",
+            "data.columns names 2 columns; the series have 1 value per step." },
         { """{"model": "m", "task": "forecast", "data": {"series": [[1, 2, 3]], "foo": 1}, "window": 1, "horizon": 1}""", "data has the property 'foo'" },
         { """{"model": "m", "task": "forecast", "data": {"series": [[1, 2, 3]]}, "window": 4, "horizon": 1}""", "No training window fits" },
         { """{"model": "m", "task": "forecast", "data": {"series": [[1, 2, 3]]}, "targets": ["x0", "x0"]}""", "'targets' names column 'x0' more than once" },
