@@ -91,7 +91,7 @@ public sealed record TrainingJobAccepted(string Id, string Status);
 /// <param name="Result">On success: the published model version and its metrics.</param>
 /// <param name="Error">On failure: what went wrong.</param>
 /// <param name="Resumed">How often the job was resumed from a checkpoint after the service restarted, or after the replica running it died and another took it over.</param>
-/// <param name="Request">The request as accepted.</param>
+/// <param name="Request">The request as accepted. In the job list (and the trained model's card) inline data is replaced by a description: {"inline": true, "series" or "sequences": count, "steps", "features", "values", and for classify "labels": distinct labels}.</param>
 /// <param name="ResumedFromEpoch">When it was resumed: how many epochs its checkpoint had finished (0: none).</param>
 /// <param name="ResumedFromBatch">When it was resumed: how many batches of the next epoch its checkpoint had trained (0: it resumed at the start of that epoch; more when it was checkpointed on a graceful shutdown). Both 0: it started over.</param>
 public sealed record TrainingJob(

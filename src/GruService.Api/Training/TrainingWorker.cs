@@ -349,7 +349,8 @@ public sealed partial class TrainingWorker(
             ["best_epoch"] = result.BestEpoch + 1,
             ["stopped_early"] = result.StoppedEarly,
             ["metrics"] = metricsJson,
-            ["request"] = job.Request,
+            // Without inline data, which could outgrow the file's header and would be copied into every card.
+            ["request"] = TrainingRequestSummary.WithoutInlineData(job.Request),
         }, TrainingJson.Options);
         return new GruModel(c with { Extra = extra }, result.Model.Directions, result.Model.HeadWeight, result.Model.HeadBias);
     }
