@@ -99,6 +99,15 @@ public sealed record TrainingPlan(
         {
             throw new TrainingRequestException("'window', 'horizon', 'inputs', 'targets' and 'stride' are for forecast jobs; a classify job reads whole sequences.");
         }
+        // The records of both datasets say what LoadSequencesAsync would find when the job runs (it checks again, in
+        // case the data differs); here the job is refused before it is queued.
+        if (!forecast && dataset is not null && validation is not null)
+        {
+            if (validation.Features.Count != dataset.Features.Count)
+                throw new TrainingRequestException($"validation_dataset has {validation.Features.Count} features per step; the training data has {dataset.Features.Count}.");
+            if (dataset.Summary.LabelCounts is { } trainLabels && validation.Summary.LabelCounts?.Keys.FirstOrDefault(l => !trainLabels.ContainsKey(l)) is { } unseen)
+                throw new TrainingRequestException($"validation_dataset has the label '{unseen}', which no training sequence has.");
+        }
 
         ArchitectureRequest a = request.Architecture ?? new();
         var architecture = new GruArchitecture(a.HiddenSize ?? 64, a.NumLayers ?? 1, a.Bidirectional ?? false, a.LinearBeforeReset ?? true, a.Dropout ?? 0);
@@ -109,6 +118,12 @@ public sealed record TrainingPlan(
         var layout = new ForecastInputLayout(a.ChannelIndependent ?? false, a.SegmentLength ?? 1);
         if (!forecast && (a.ChannelIndependent is not null || a.SegmentLength is not null))
             throw new TrainingRequestException("'architecture.channel_independent' and 'architecture.segment_length' are for forecast jobs.");
+        // Columns left out are all the dataset's, in its order, as ForecastWindows takes them; ForecastProblem checks
+        // this again with the data (inline data is checked whole anyway).
+        if (forecast && layout.ChannelIndependent && (request.Inputs ?? dataset?.Features) is { } inputColumns
+            && (request.Targets ?? dataset?.Features) is { } targetColumns && !targetColumns.SequenceEqual(inputColumns, StringComparer.Ordinal))
+            throw new TrainingRequestException(
+                $"A channel-independent model forecasts each input column: the targets ({string.Join(", ", targetColumns)}) must be the inputs ({string.Join(", ", inputColumns)}), in the same order.");
         if (layout.SegmentLength < 1 || forecast && window % layout.SegmentLength != 0)
             throw new TrainingRequestException($"'architecture.segment_length' is {layout.SegmentLength}; it must be at least 1 and divide the window ({window}).");
         if (!(architecture.Dropout >= 0 && architecture.Dropout < 1))

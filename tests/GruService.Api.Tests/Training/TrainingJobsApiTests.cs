@@ -189,6 +189,53 @@ public class TrainingJobsApiTests() : ServiceTestBase(new Dictionary<string, str
     }
 
     [Fact]
+    public async Task StartJob_Returns400_WhenAChannelIndependentJobsTargetsAreNotTheDatasetsInputs()
+    {
+        HttpResponseMessage upload = await Client.PostDatasetAsync("load,temp\n" + string.Join("\n", Enumerable.Range(0, 40).Select(i => $"{i},{-i}")) + "\n", DatasetTestExtensions.Csv);
+        string dataset = (string)(await upload.JsonAsync())["id"]!;
+
+        string detail = await (await Client.PostJsonAsync("/v1/training-jobs",
+            $$"""{"model": "m", "task": "forecast", "dataset": "{{dataset}}", "window": 4, "horizon": 1, "targets": ["temp"], "architecture": {"channel_independent": true} }"""))
+            .AssertProblemAsync(400, "invalid_training_job");
+
+        Assert.Equal("A channel-independent model forecasts each input column: the targets (temp) must be the inputs (load, temp), in the same order.", detail);
+        Assert.Empty((await (await Client.GetAsync("/v1/training-jobs")).JsonAsync())["jobs"]!.AsArray());
+    }
+
+    [Fact]
+    public async Task StartJob_Returns400_WhenTheValidationDatasetHasAnotherStepWidth()
+    {
+        string training = await UploadSequencesAsync("{\"label\": \"a\", \"sequence\": [[1, 2]]}\n{\"label\": \"b\", \"sequence\": [[3, 4]]}\n");
+        string validation = await UploadSequencesAsync("{\"label\": \"a\", \"sequence\": [1]}\n");
+
+        string detail = await (await Client.PostJsonAsync("/v1/training-jobs",
+            $$"""{"model": "m", "task": "classify", "dataset": "{{training}}", "validation_dataset": "{{validation}}"}""")).AssertProblemAsync(400, "invalid_training_job");
+
+        Assert.Equal("validation_dataset has 1 features per step; the training data has 2.", detail);
+        Assert.Empty((await (await Client.GetAsync("/v1/training-jobs")).JsonAsync())["jobs"]!.AsArray());
+    }
+
+    [Fact]
+    public async Task StartJob_Returns400_WhenTheValidationDatasetHasALabelTheTrainingDataLacks()
+    {
+        string training = await UploadSequencesAsync("{\"label\": \"flat\", \"sequence\": [1]}\n{\"label\": \"rise\", \"sequence\": [2]}\n");
+        string validation = await UploadSequencesAsync("{\"label\": \"rise\", \"sequence\": [1]}\n{\"label\": \"jump\", \"sequence\": [9]}\n");
+
+        string detail = await (await Client.PostJsonAsync("/v1/training-jobs",
+            $$"""{"model": "m", "task": "classify", "dataset": "{{training}}", "validation_dataset": "{{validation}}"}""")).AssertProblemAsync(400, "invalid_training_job");
+
+        Assert.Equal("validation_dataset has the label 'jump', which no training sequence has.", detail);
+        Assert.Empty((await (await Client.GetAsync("/v1/training-jobs")).JsonAsync())["jobs"]!.AsArray());
+    }
+
+    private async Task<string> UploadSequencesAsync(string ndjson)
+    {
+        HttpResponseMessage upload = await Client.PostDatasetAsync(ndjson, DatasetTestExtensions.Ndjson);
+        Assert.Equal(HttpStatusCode.Created, upload.StatusCode);
+        return (string)(await upload.JsonAsync())["id"]!;
+    }
+
+    [Fact]
     public async Task StartJob_Returns409_AndQueuesNothing_WhenTheModelIsOfAnotherTask()
     {
         Assert.Equal(HttpStatusCode.Created, (await Client.PutModelAsync("labels", ReferenceModel.Load(5).File)).StatusCode);
