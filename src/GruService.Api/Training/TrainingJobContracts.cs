@@ -110,13 +110,40 @@ public sealed record TrainingJob(
     int Resumed,
     JsonElement Request,
     int? ResumedFromEpoch = null,
-    int? ResumedFromBatch = null);
+    int? ResumedFromBatch = null)
+{
+    /// <summary>
+    /// The job ended now with this final status. Its progress stays as last reported, but with no time left: the
+    /// estimate of a job cancelled, failed or stopped early would otherwise stay in its record for good.
+    /// </summary>
+    public TrainingJob Ended(string status) => this with
+    {
+        Status = status,
+        FinishedAt = DateTimeOffset.UtcNow,
+        Progress = Progress is null ? null : Progress with { RemainingSeconds = 0 },
+    };
+}
 
-/// <summary>Where a running job is.</summary>
+/// <summary>Where a running job is, or where it ended.</summary>
+/// <param name="Epoch">The epoch in progress (1-based), or the last one run.</param>
+/// <param name="Epochs">Epochs asked for.</param>
+/// <param name="Batch">Batches of this epoch done.</param>
+/// <param name="Batches">Batches per epoch.</param>
+/// <param name="TrainLoss">Mean training loss of this epoch's batches so far (standardised units).</param>
+/// <param name="ValidationLoss">Validation loss of the last finished epoch (standardised units).</param>
+/// <param name="ValidationMetric">Of the last finished epoch: forecast jobs, the validation MSE in the targets' original units; classify jobs, the validation accuracy (0 to 1). Null without a validation part.</param>
+/// <param name="ElapsedSeconds">Training time so far, over every run of the job (resumes included).</param>
+/// <param name="RemainingSeconds">Estimated training time left, from the time per batch over every run of the job so far (the epochs' validation included); null before the first batch, 0 once the job has ended (succeeded, failed or cancelled).</param>
 public sealed record JobProgress(int Epoch, int Epochs, int Batch, int Batches, double TrainLoss, double? ValidationLoss,
     double? ValidationMetric, double ElapsedSeconds, double? RemainingSeconds);
 
 /// <summary>One finished epoch.</summary>
+/// <param name="Epoch">1-based.</param>
+/// <param name="TrainLoss">Mean training loss (standardised units).</param>
+/// <param name="ValidationLoss">Validation loss (standardised units); null without a validation part.</param>
+/// <param name="ValidationMetric">Forecast jobs: the validation MSE in the targets' original units; classify jobs: the validation accuracy (0 to 1). Null without a validation part.</param>
+/// <param name="Seconds">The epoch's training and validation time.</param>
+/// <param name="LearningRate">The learning rate of the epoch's last update.</param>
 public sealed record JobEpoch(int Epoch, double TrainLoss, double? ValidationLoss, double? ValidationMetric, double Seconds, double LearningRate);
 
 /// <summary>What a successful job produced.</summary>

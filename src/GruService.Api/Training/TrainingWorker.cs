@@ -101,7 +101,7 @@ public sealed partial class TrainingWorker(
         try
         {
             JobResult result = await TrainAsync(claim, run);
-            if (await FinishAsync(id, run, stoppingToken, j => j with { Status = JobStatus.Succeeded, FinishedAt = DateTimeOffset.UtcNow, Result = result }))
+            if (await FinishAsync(id, run, stoppingToken, j => j.Ended(JobStatus.Succeeded) with { Result = result }))
             {
                 await DeleteCheckpointAsync(id);
                 LogSucceeded(id, result.Model, result.Version);
@@ -119,7 +119,7 @@ public sealed partial class TrainingWorker(
         }
         catch (OperationCanceledException)
         {
-            if (await FinishAsync(id, run, stoppingToken, j => j with { Status = JobStatus.Cancelled, FinishedAt = DateTimeOffset.UtcNow }))
+            if (await FinishAsync(id, run, stoppingToken, j => j.Ended(JobStatus.Cancelled)))
             {
                 await DeleteCheckpointAsync(id);
                 LogCancelled(id);
@@ -136,7 +136,7 @@ public sealed partial class TrainingWorker(
         {
             string reason = e is IOException or InvalidDataException or OutOfMemoryException ? $"{e.GetType().Name}: {e.Message}" : e.Message;
             // A failed job is final, like a cancelled one: nothing resumes from its checkpoint.
-            if (await FinishAsync(id, run, stoppingToken, j => j with { Status = JobStatus.Failed, FinishedAt = DateTimeOffset.UtcNow, Error = reason }))
+            if (await FinishAsync(id, run, stoppingToken, j => j.Ended(JobStatus.Failed) with { Error = reason }))
                 await DeleteCheckpointAsync(id);
             LogFailed(e, id, reason);
         }

@@ -155,12 +155,15 @@ public class TrainingJobsApiTests() : ServiceTestBase(new Dictionary<string, str
     public async Task RunningJob_CanBeCancelled_AndPublishesNothing()
     {
         string id = await StartAsync(TrainingRequests.Forecast("cancelled", epochs: 500, TrainingRequests.Sine(3000)));
-        await TrainingRequests.WaitAsync(Client, id, j => (string?)j["status"] == "running");
+        JsonObject running = await TrainingRequests.WaitAsync(Client, id, j => j["progress"] is JsonObject);
+        Assert.True((double)running["progress"]!["remaining_seconds"]! > 0);
         HttpResponseMessage cancel = await Client.PostAsync($"/v1/training-jobs/{id}/cancel", null);
         Assert.Equal(HttpStatusCode.Accepted, cancel.StatusCode);
 
         JsonObject job = await TrainingRequests.WaitAsync(Client, id, TrainingRequests.Finished);
         Assert.Equal("cancelled", (string?)job["status"]);
+        // The record keeps where the job was, with no time left: it is over.
+        Assert.Equal(0, (double)job["progress"]!["remaining_seconds"]!);
         await (await Client.GetAsync("/v1/models/cancelled")).AssertProblemAsync(404, "unknown_model");
         // Cancelling again is harmless: 202 with the record, which stays cancelled.
         HttpResponseMessage again = await Client.PostAsync($"/v1/training-jobs/{id}/cancel", null);
