@@ -177,6 +177,74 @@ public sealed record TrainingPlan(
             h.SeasonLength ?? 1, normalization!.Value, layout, request.Activate ?? true);
     }
 
+    /// <summary>
+    /// The settings the job trains with, every default filled in, in the request's names and values: what the model's
+    /// card records under metadata.training.settings, since the request (as sent) leaves out what it did not change.
+    /// A forecast's columns are the ones the data resolved them to.
+    /// </summary>
+    public Dictionary<string, object?> EffectiveSettings(ForecastProblem? forecast)
+    {
+        var settings = new Dictionary<string, object?> { ["task"] = GruTaskNames.NameOf(Task) };
+        if (forecast is not null)
+        {
+            settings["window"] = Window;
+            settings["horizon"] = Horizon;
+            settings["stride"] = Stride;
+            settings["inputs"] = forecast.Windows.InputColumns;
+            settings["targets"] = forecast.Windows.TargetColumns;
+        }
+        settings["validation_split"] = ValidationSplit;
+        if (ValidationDataset is not null) settings["validation_dataset"] = ValidationDataset;
+        var architecture = new Dictionary<string, object?>
+        {
+            ["hidden_size"] = Architecture.HiddenSize,
+            ["num_layers"] = Architecture.NumLayers,
+            ["bidirectional"] = Architecture.Bidirectional,
+            ["linear_before_reset"] = Architecture.LinearBeforeReset,
+            ["dropout"] = Architecture.Dropout,
+        };
+        if (forecast is not null)
+        {
+            architecture["channel_independent"] = Layout.ChannelIndependent;
+            architecture["segment_length"] = Layout.SegmentLength;
+        }
+        settings["architecture"] = architecture;
+        var hyperparameters = new Dictionary<string, object?>
+        {
+            ["epochs"] = Settings.Epochs,
+            ["batch_size"] = Settings.BatchSize,
+            ["learning_rate"] = Decimal(Settings.LearningRate),
+            ["weight_decay"] = Decimal(Settings.WeightDecay),
+            ["optimizer"] = Settings.Optimizer == OptimizerKind.Adam ? "adam" : "adamw",
+            ["clip_norm"] = Decimal(Settings.ClipNorm),
+            ["schedule"] = Settings.Schedule.ToString().ToLowerInvariant(),
+        };
+        if (Settings.Schedule == ScheduleKind.Step)
+        {
+            hyperparameters["step_epochs"] = Settings.StepEpochs;
+            hyperparameters["gamma"] = Decimal(Settings.Gamma);
+        }
+        hyperparameters["warmup_epochs"] = Settings.WarmupEpochs;
+        hyperparameters["patience"] = Settings.Patience;
+        hyperparameters["seed"] = Settings.Seed;
+        hyperparameters["threads"] = Settings.Threads;
+        if (forecast is not null)
+        {
+            hyperparameters["loss"] = Loss switch { ForecastLoss.Huber => "huber", ForecastLoss.MeanAbsoluteError => "mae", _ => "mse" };
+            hyperparameters["season_length"] = SeasonLength;
+            hyperparameters["window_normalization"] = WindowNormalization.ToString().ToLowerInvariant();
+        }
+        else if (ClassWeights is not null)
+        {
+            hyperparameters["class_weights"] = ClassWeights;
+        }
+        settings["hyperparameters"] = hyperparameters;
+        return settings;
+    }
+
+    /// <summary>A float setting as the decimal it was given as (0.001, not 0.0010000000474974513).</summary>
+    private static double Decimal(float value) => float.IsFinite(value) ? (double)(decimal)value : value;
+
     /// <summary>Loads the data and builds the problem. Throws <see cref="TrainingDataException"/> for data that cannot train this plan.</summary>
     public async Task<TrainingProblem> LoadProblemAsync(IDatasetStore datasets, CancellationToken cancellationToken)
     {

@@ -325,8 +325,9 @@ public sealed partial class TrainingWorker(
     }
 
     /// <summary>
-    /// The model's card carries the job, dataset, request (hyperparameters), metrics and duration, and for a forecast
-    /// model the names of its input and target columns, so a caller knows which feature goes where in <c>inputs</c>.
+    /// The model's card carries the job, dataset, request (inline data described, not copied), the settings it trained
+    /// with (every default filled in: the request leaves them out), metrics and duration, and for a forecast model the
+    /// names of its input and target columns, so a caller knows which feature goes where in <c>inputs</c>.
     /// A classifier's data has no feature names (NDJSON steps are bare arrays), so it records none; its labels are the
     /// config's classes.
     /// </summary>
@@ -351,6 +352,7 @@ public sealed partial class TrainingWorker(
             ["metrics"] = metricsJson,
             // Without inline data, which could outgrow the file's header and would be copied into every card.
             ["request"] = TrainingRequestSummary.WithoutInlineData(job.Request),
+            ["settings"] = plan.EffectiveSettings(problem as ForecastProblem),
         }, TrainingJson.Options);
         return new GruModel(c with { Extra = extra }, result.Model.Directions, result.Model.HeadWeight, result.Model.HeadBias);
     }

@@ -39,6 +39,37 @@ public class TrainingRecordTests() : ServiceTestBase(new Dictionary<string, stri
     }
 
     [Fact]
+    public async Task TheCard_RecordsTheSettingsTheJobTrainedWith_DefaultsIncluded()
+    {
+        // No window, horizon, stride, batch size, learning rate, optimizer or schedule: all defaults.
+        var request = new JsonObject
+        {
+            ["model"] = "defaults", ["task"] = "forecast", ["data"] = new JsonObject { ["series"] = TrainingRequests.Sine(200) },
+            ["architecture"] = new JsonObject { ["hidden_size"] = 4 }, ["hyperparameters"] = new JsonObject { ["epochs"] = 1 },
+        };
+        JsonObject job = await TrainingRequests.WaitAsync(Client, await TrainingRequests.StartAsync(Client, request), TrainingRequests.Finished);
+        Assert.True((string?)job["status"] == "succeeded", job["error"]?.ToString());
+
+        JsonObject card = await (await Client.GetAsync("/v1/models/defaults")).JsonAsync();
+        JsonObject settings = card["metadata"]!["training"]!["settings"]!.AsObject();
+        Assert.Equal("forecast", (string?)settings["task"]);
+        Assert.Equal(48, (int)settings["window"]!);
+        Assert.Equal(12, (int)settings["horizon"]!);
+        Assert.Equal(1, (int)settings["stride"]!);
+        Assert.Equal(["x0"], settings["inputs"]!.AsArray().Select(c => (string?)c));
+        Assert.Equal(["x0"], settings["targets"]!.AsArray().Select(c => (string?)c));
+        Assert.Equal(0.2, (double)settings["validation_split"]!);
+        Assert.Equal(4, (int)settings["architecture"]!["hidden_size"]!);
+        JsonObject hyperparameters = settings["hyperparameters"]!.AsObject();
+        Assert.Equal(1, (int)hyperparameters["epochs"]!);
+        Assert.Equal(64, (int)hyperparameters["batch_size"]!);
+        Assert.Equal(0.001, (double)hyperparameters["learning_rate"]!);
+        Assert.Equal("adamw", (string?)hyperparameters["optimizer"]);
+        Assert.Equal("constant", (string?)hyperparameters["schedule"]);
+        Assert.Equal("mse", (string?)hyperparameters["loss"]);
+    }
+
+    [Fact]
     public async Task JobList_DescribesInlineData_WhileTheJobsOwnRecordKeepsIt()
     {
         string id = await TrainingRequests.StartAsync(Client, SmallForecast("listed-small", 4000));
