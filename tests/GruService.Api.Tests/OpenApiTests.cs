@@ -107,6 +107,25 @@ public class OpenApiTests(ReferenceServiceFixture fixture) : IClassFixture<Refer
         }
     }
 
+    [Theory]
+    [InlineData("JobProgress")]
+    [InlineData("JobEpoch")]
+    public async Task Document_SaysWhatATrainingJobsValidationMetricIs(string schema)
+    {
+        JsonObject properties = (await DocumentAsync())["components"]!["schemas"]![schema]!["properties"]!.AsObject();
+        string? description = (string?)properties["validation_metric"]!["description"];
+        Assert.Contains("MSE", description);
+        Assert.Contains("accuracy", description);
+    }
+
+    [Fact]
+    public async Task Document_SaysHowTheStepScheduleChangesTheLearningRate()
+    {
+        // Inlined into the request's schema, as the document has no schema of its own for it.
+        JsonObject properties = (await DocumentAsync())["components"]!["schemas"]!["TrainingJobRequest"]!["properties"]!["hyperparameters"]!["properties"]!.AsObject();
+        Assert.Contains("every 10 epochs", (string?)properties["schedule"]!["description"]);
+    }
+
     [Fact]
     public async Task Document_RequiresModelAndTask_OfATrainingJob_AsStrings()
     {

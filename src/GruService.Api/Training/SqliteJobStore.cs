@@ -87,7 +87,7 @@ public sealed class SqliteJobStore : IJobStore
     }));
 
     public Task<TrainingJob?> RequestCancelAsync(string id, CancellationToken cancellationToken) => Task.FromResult(Guard(() =>
-        Update(id, j => j.Status == JobStatus.Queued ? j with { Status = JobStatus.Cancelled, FinishedAt = DateTimeOffset.UtcNow } : j)));
+        Update(id, j => j.Status == JobStatus.Queued ? j.Ended(JobStatus.Cancelled) : j)));
 
     public Task<JobClaim?> TryClaimNextAsync(string worker, TimeSpan lease, CancellationToken cancellationToken) => Guard(() =>
     {

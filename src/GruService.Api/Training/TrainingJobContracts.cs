@@ -58,7 +58,7 @@ public sealed record ArchitectureRequest(int? HiddenSize = null, int? NumLayers 
 /// <param name="WeightDecay">Default 0.</param>
 /// <param name="Optimizer">"adam" or "adamw" (default).</param>
 /// <param name="ClipNorm">Global gradient-norm limit; 0 turns clipping off. Default 1.</param>
-/// <param name="Schedule">"constant" (default), "step" or "cosine".</param>
+/// <param name="Schedule">"constant" (default); "step": the learning rate divided by 10 every 10 epochs (epochs 1-10 at the rate, 11-20 at a tenth of it, ...); or "cosine": from the rate down to 0 along a half cosine over the run's updates. Warm-up, when given, scales the first epochs' updates on top.</param>
 /// <param name="WarmupEpochs">Linear learning-rate warm-up. Default 0.</param>
 /// <param name="Patience">Epochs without a better validation loss before stopping; 0 turns early stopping off. Default 5.</param>
 /// <param name="Seed">Default 1. The same seed and thread count give the same weights.</param>
@@ -91,7 +91,7 @@ public sealed record TrainingJobAccepted(string Id, string Status);
 /// <param name="Result">On success: the published model version and its metrics.</param>
 /// <param name="Error">On failure: what went wrong.</param>
 /// <param name="Resumed">How often the job was resumed from a checkpoint after the service restarted, or after the replica running it died and another took it over.</param>
-/// <param name="Request">The request as accepted.</param>
+/// <param name="Request">The request as accepted. In the job list (and the trained model's card) inline data is replaced by a description: {"inline": true, "series" or "sequences": count, "steps", "features", "values", and for classify "labels": distinct labels}.</param>
 /// <param name="ResumedFromEpoch">When it was resumed: how many epochs its checkpoint had finished (0: none).</param>
 /// <param name="ResumedFromBatch">When it was resumed: how many batches of the next epoch its checkpoint had trained (0: it resumed at the start of that epoch; more when it was checkpointed on a graceful shutdown). Both 0: it started over.</param>
 public sealed record TrainingJob(
@@ -110,13 +110,40 @@ public sealed record TrainingJob(
     int Resumed,
     JsonElement Request,
     int? ResumedFromEpoch = null,
-    int? ResumedFromBatch = null);
+    int? ResumedFromBatch = null)
+{
+    /// <summary>
+    /// The job ended now with this final status. Its progress stays as last reported, but with no time left: the
+    /// estimate of a job cancelled, failed or stopped early would otherwise stay in its record for good.
+    /// </summary>
+    public TrainingJob Ended(string status) => this with
+    {
+        Status = status,
+        FinishedAt = DateTimeOffset.UtcNow,
+        Progress = Progress is null ? null : Progress with { RemainingSeconds = 0 },
+    };
+}
 
-/// <summary>Where a running job is.</summary>
+/// <summary>Where a running job is, or where it ended.</summary>
+/// <param name="Epoch">The epoch in progress (1-based), or the last one run.</param>
+/// <param name="Epochs">Epochs asked for.</param>
+/// <param name="Batch">Batches of this epoch done.</param>
+/// <param name="Batches">Batches per epoch.</param>
+/// <param name="TrainLoss">Mean training loss of this epoch's batches so far (standardised units).</param>
+/// <param name="ValidationLoss">Validation loss of the last finished epoch (standardised units).</param>
+/// <param name="ValidationMetric">Of the last finished epoch: forecast jobs, the validation MSE in the targets' original units; classify jobs, the validation accuracy (0 to 1). Null without a validation part.</param>
+/// <param name="ElapsedSeconds">Training time so far, over every run of the job (resumes included).</param>
+/// <param name="RemainingSeconds">Estimated training time left, from the time per batch over every run of the job so far (the epochs' validation included); null before the first batch, 0 once the job has ended (succeeded, failed or cancelled).</param>
 public sealed record JobProgress(int Epoch, int Epochs, int Batch, int Batches, double TrainLoss, double? ValidationLoss,
     double? ValidationMetric, double ElapsedSeconds, double? RemainingSeconds);
 
 /// <summary>One finished epoch.</summary>
+/// <param name="Epoch">1-based.</param>
+/// <param name="TrainLoss">Mean training loss (standardised units).</param>
+/// <param name="ValidationLoss">Validation loss (standardised units); null without a validation part.</param>
+/// <param name="ValidationMetric">Forecast jobs: the validation MSE in the targets' original units; classify jobs: the validation accuracy (0 to 1). Null without a validation part.</param>
+/// <param name="Seconds">The epoch's training and validation time.</param>
+/// <param name="LearningRate">The learning rate of the epoch's last update.</param>
 public sealed record JobEpoch(int Epoch, double TrainLoss, double? ValidationLoss, double? ValidationMetric, double Seconds, double LearningRate);
 
 /// <summary>What a successful job produced.</summary>

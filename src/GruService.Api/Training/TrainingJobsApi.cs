@@ -93,7 +93,11 @@ public static class TrainingJobsApi
     }
 
     /// <summary>List training jobs</summary>
-    /// <remarks>Every job, newest first; ?status=queued|running|succeeded|failed|cancelled keeps only those.</remarks>
+    /// <remarks>
+    /// Every job, newest first; ?status=queued|running|succeeded|failed|cancelled keeps only those. A job's request is
+    /// listed with inline data replaced by a description of it ({"inline": true, "series": 1, "steps": ..., "values": ...});
+    /// GET /v1/training-jobs/{id} shows the whole request.
+    /// </remarks>
     /// <param name="status">Only jobs in this status.</param>
     /// <param name="jobs">The job store.</param>
     /// <param name="cancellationToken">The request's.</param>
@@ -101,7 +105,9 @@ public static class TrainingJobsApi
     {
         if (status is not null && !JobStatus.All.Contains(status))
             return ApiProblem.BadRequest("invalid_status", $"status '{status}' is not one of {string.Join(", ", JobStatus.All)}.");
-        return TypedResults.Ok(new TrainingJobList(await jobs.ListAsync(status, cancellationToken)));
+        // Inline data can be megabytes per job: the list describes it, the job's own record has it.
+        IReadOnlyList<TrainingJob> listed = await jobs.ListAsync(status, cancellationToken);
+        return TypedResults.Ok(new TrainingJobList([.. listed.Select(j => j with { Request = TrainingRequestSummary.WithoutInlineData(j.Request) })]));
     }
 
     /// <summary>Get a training job</summary>

@@ -99,6 +99,15 @@ public sealed record TrainingPlan(
         {
             throw new TrainingRequestException("'window', 'horizon', 'inputs', 'targets' and 'stride' are for forecast jobs; a classify job reads whole sequences.");
         }
+        // The records of both datasets say what LoadSequencesAsync would find when the job runs (it checks again, in
+        // case the data differs); here the job is refused before it is queued.
+        if (!forecast && dataset is not null && validation is not null)
+        {
+            if (validation.Features.Count != dataset.Features.Count)
+                throw new TrainingRequestException($"validation_dataset has {validation.Features.Count} features per step; the training data has {dataset.Features.Count}.");
+            if (dataset.Summary.LabelCounts is { } trainLabels && validation.Summary.LabelCounts?.Keys.FirstOrDefault(l => !trainLabels.ContainsKey(l)) is { } unseen)
+                throw new TrainingRequestException($"validation_dataset has the label '{unseen}', which no training sequence has.");
+        }
 
         ArchitectureRequest a = request.Architecture ?? new();
         var architecture = new GruArchitecture(a.HiddenSize ?? 64, a.NumLayers ?? 1, a.Bidirectional ?? false, a.LinearBeforeReset ?? true, a.Dropout ?? 0);
@@ -109,6 +118,12 @@ public sealed record TrainingPlan(
         var layout = new ForecastInputLayout(a.ChannelIndependent ?? false, a.SegmentLength ?? 1);
         if (!forecast && (a.ChannelIndependent is not null || a.SegmentLength is not null))
             throw new TrainingRequestException("'architecture.channel_independent' and 'architecture.segment_length' are for forecast jobs.");
+        // Columns left out are all the dataset's, in its order, as ForecastWindows takes them; ForecastProblem checks
+        // this again with the data (inline data is checked whole anyway).
+        if (forecast && layout.ChannelIndependent && (request.Inputs ?? dataset?.Features) is { } inputColumns
+            && (request.Targets ?? dataset?.Features) is { } targetColumns && !targetColumns.SequenceEqual(inputColumns, StringComparer.Ordinal))
+            throw new TrainingRequestException(
+                $"A channel-independent model forecasts each input column: the targets ({string.Join(", ", targetColumns)}) must be the inputs ({string.Join(", ", inputColumns)}), in the same order.");
         if (layout.SegmentLength < 1 || forecast && window % layout.SegmentLength != 0)
             throw new TrainingRequestException($"'architecture.segment_length' is {layout.SegmentLength}; it must be at least 1 and divide the window ({window}).");
         if (!(architecture.Dropout >= 0 && architecture.Dropout < 1))
@@ -161,6 +176,74 @@ public sealed record TrainingPlan(
             window, horizon, request.Inputs, request.Targets, stride, architecture, settings, loss!.Value, h.ClassWeights,
             h.SeasonLength ?? 1, normalization!.Value, layout, request.Activate ?? true);
     }
+
+    /// <summary>
+    /// The settings the job trains with, every default filled in, in the request's names and values: what the model's
+    /// card records under metadata.training.settings, since the request (as sent) leaves out what it did not change.
+    /// A forecast's columns are the ones the data resolved them to.
+    /// </summary>
+    public Dictionary<string, object?> EffectiveSettings(ForecastProblem? forecast)
+    {
+        var settings = new Dictionary<string, object?> { ["task"] = GruTaskNames.NameOf(Task) };
+        if (forecast is not null)
+        {
+            settings["window"] = Window;
+            settings["horizon"] = Horizon;
+            settings["stride"] = Stride;
+            settings["inputs"] = forecast.Windows.InputColumns;
+            settings["targets"] = forecast.Windows.TargetColumns;
+        }
+        settings["validation_split"] = ValidationSplit;
+        if (ValidationDataset is not null) settings["validation_dataset"] = ValidationDataset;
+        var architecture = new Dictionary<string, object?>
+        {
+            ["hidden_size"] = Architecture.HiddenSize,
+            ["num_layers"] = Architecture.NumLayers,
+            ["bidirectional"] = Architecture.Bidirectional,
+            ["linear_before_reset"] = Architecture.LinearBeforeReset,
+            ["dropout"] = Architecture.Dropout,
+        };
+        if (forecast is not null)
+        {
+            architecture["channel_independent"] = Layout.ChannelIndependent;
+            architecture["segment_length"] = Layout.SegmentLength;
+        }
+        settings["architecture"] = architecture;
+        var hyperparameters = new Dictionary<string, object?>
+        {
+            ["epochs"] = Settings.Epochs,
+            ["batch_size"] = Settings.BatchSize,
+            ["learning_rate"] = Decimal(Settings.LearningRate),
+            ["weight_decay"] = Decimal(Settings.WeightDecay),
+            ["optimizer"] = Settings.Optimizer == OptimizerKind.Adam ? "adam" : "adamw",
+            ["clip_norm"] = Decimal(Settings.ClipNorm),
+            ["schedule"] = Settings.Schedule.ToString().ToLowerInvariant(),
+        };
+        if (Settings.Schedule == ScheduleKind.Step)
+        {
+            hyperparameters["step_epochs"] = Settings.StepEpochs;
+            hyperparameters["gamma"] = Decimal(Settings.Gamma);
+        }
+        hyperparameters["warmup_epochs"] = Settings.WarmupEpochs;
+        hyperparameters["patience"] = Settings.Patience;
+        hyperparameters["seed"] = Settings.Seed;
+        hyperparameters["threads"] = Settings.Threads;
+        if (forecast is not null)
+        {
+            hyperparameters["loss"] = Loss switch { ForecastLoss.Huber => "huber", ForecastLoss.MeanAbsoluteError => "mae", _ => "mse" };
+            hyperparameters["season_length"] = SeasonLength;
+            hyperparameters["window_normalization"] = WindowNormalization.ToString().ToLowerInvariant();
+        }
+        else if (ClassWeights is not null)
+        {
+            hyperparameters["class_weights"] = ClassWeights;
+        }
+        settings["hyperparameters"] = hyperparameters;
+        return settings;
+    }
+
+    /// <summary>A float setting as the decimal it was given as (0.001, not 0.0010000000474974513).</summary>
+    private static double Decimal(float value) => float.IsFinite(value) ? (double)(decimal)value : value;
 
     /// <summary>Loads the data and builds the problem. Throws <see cref="TrainingDataException"/> for data that cannot train this plan.</summary>
     public async Task<TrainingProblem> LoadProblemAsync(IDatasetStore datasets, CancellationToken cancellationToken)

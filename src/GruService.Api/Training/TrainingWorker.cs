@@ -101,7 +101,7 @@ public sealed partial class TrainingWorker(
         try
         {
             JobResult result = await TrainAsync(claim, run);
-            if (await FinishAsync(id, run, stoppingToken, j => j with { Status = JobStatus.Succeeded, FinishedAt = DateTimeOffset.UtcNow, Result = result }))
+            if (await FinishAsync(id, run, stoppingToken, j => j.Ended(JobStatus.Succeeded) with { Result = result }))
             {
                 await DeleteCheckpointAsync(id);
                 LogSucceeded(id, result.Model, result.Version);
@@ -119,7 +119,7 @@ public sealed partial class TrainingWorker(
         }
         catch (OperationCanceledException)
         {
-            if (await FinishAsync(id, run, stoppingToken, j => j with { Status = JobStatus.Cancelled, FinishedAt = DateTimeOffset.UtcNow }))
+            if (await FinishAsync(id, run, stoppingToken, j => j.Ended(JobStatus.Cancelled)))
             {
                 await DeleteCheckpointAsync(id);
                 LogCancelled(id);
@@ -136,7 +136,7 @@ public sealed partial class TrainingWorker(
         {
             string reason = e is IOException or InvalidDataException or OutOfMemoryException ? $"{e.GetType().Name}: {e.Message}" : e.Message;
             // A failed job is final, like a cancelled one: nothing resumes from its checkpoint.
-            if (await FinishAsync(id, run, stoppingToken, j => j with { Status = JobStatus.Failed, FinishedAt = DateTimeOffset.UtcNow, Error = reason }))
+            if (await FinishAsync(id, run, stoppingToken, j => j.Ended(JobStatus.Failed) with { Error = reason }))
                 await DeleteCheckpointAsync(id);
             LogFailed(e, id, reason);
         }
@@ -325,8 +325,9 @@ public sealed partial class TrainingWorker(
     }
 
     /// <summary>
-    /// The model's card carries the job, dataset, request (hyperparameters), metrics and duration, and for a forecast
-    /// model the names of its input and target columns, so a caller knows which feature goes where in <c>inputs</c>.
+    /// The model's card carries the job, dataset, request (inline data described, not copied), the settings it trained
+    /// with (every default filled in: the request leaves them out), metrics and duration, and for a forecast model the
+    /// names of its input and target columns, so a caller knows which feature goes where in <c>inputs</c>.
     /// A classifier's data has no feature names (NDJSON steps are bare arrays), so it records none; its labels are the
     /// config's classes.
     /// </summary>
@@ -349,7 +350,9 @@ public sealed partial class TrainingWorker(
             ["best_epoch"] = result.BestEpoch + 1,
             ["stopped_early"] = result.StoppedEarly,
             ["metrics"] = metricsJson,
-            ["request"] = job.Request,
+            // Without inline data, which could outgrow the file's header and would be copied into every card.
+            ["request"] = TrainingRequestSummary.WithoutInlineData(job.Request),
+            ["settings"] = plan.EffectiveSettings(problem as ForecastProblem),
         }, TrainingJson.Options);
         return new GruModel(c with { Extra = extra }, result.Model.Directions, result.Model.HeadWeight, result.Model.HeadBias);
     }

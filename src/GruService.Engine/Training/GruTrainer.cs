@@ -165,6 +165,8 @@ public sealed class GruTrainer(TrainingProblem problem, GruArchitecture architec
 
         var clock = Stopwatch.StartNew();
         long stepsDone = 0;
+        // The updates the checkpoint's previousSeconds paid for, which the time left is estimated over with this run's.
+        long stepsBefore = (long)startEpoch * batches.BatchCount + startBatch;
         double flops = 0;
         // Resumed from the checkpoint written at the end of the epoch that stopped the run early (the process went
         // away before the job finished): the run has already stopped, and the best weights are in the checkpoint.
@@ -203,7 +205,7 @@ public sealed class GruTrainer(TrainingProblem problem, GruArchitecture architec
                 // Mid-epoch reports carry the last finished epoch's validation figures.
                 EpochRecord? last = history.Count > 0 ? history[^1] : null;
                 progress?.Invoke(Progress(epoch, b + 1, batches.BatchCount, lossSum / examples, last?.ValidationLoss, last?.ValidationMetric,
-                    clock.Elapsed, previousSeconds, stepsDone, false));
+                    clock.Elapsed, previousSeconds, stepsBefore, stepsDone, false));
 
                 if (checkpointAndStop.IsCancellationRequested)
                 {
@@ -231,7 +233,7 @@ public sealed class GruTrainer(TrainingProblem problem, GruArchitecture architec
                 stale++;
             }
             progress?.Invoke(Progress(epoch, batches.BatchCount, batches.BatchCount, trainLoss, validation?.Loss,
-                validation is null ? null : Metric(validation), clock.Elapsed, previousSeconds, stepsDone, true));
+                validation is null ? null : Metric(validation), clock.Elapsed, previousSeconds, stepsBefore, stepsDone, true));
             checkpoint?.Invoke(new TrainingCheckpoint(epoch + 1, [.. parameters.Values], optimizer.FirstMoment.ToArray(), optimizer.SecondMoment.ToArray(),
                 optimizer.Step, [.. best], bestLoss, bestEpoch, stale, [.. history], previousSeconds + clock.Elapsed.TotalSeconds));
             stoppedEarly = StopsEarly(hasValidation, stale, epoch + 1);
@@ -291,11 +293,31 @@ public sealed class GruTrainer(TrainingProblem problem, GruArchitecture architec
         return x ^ (x >> 31);
     }
 
+    /// <summary>
+    /// The training time left: the time per update over every run of the job so far (epoch validations included)
+    /// times the updates left; null before the first update. Counting the updates and seconds of the runs before a
+    /// resume with this run's keeps the estimate steady after one: from this run alone it rests on a few batches, the
+    /// first ones of a new process (slower until its code is compiled and its caches warm) and, when the run resumed
+    /// near an epoch's end, an epoch's validation over the few batches before it.
+    /// </summary>
+    /// <param name="secondsBefore">Training time of the runs before this one (the checkpoint's).</param>
+    /// <param name="stepsBefore">Updates those runs made (the checkpoint's).</param>
+    /// <param name="secondsThisRun">Training time of this run.</param>
+    /// <param name="stepsThisRun">Updates this run made.</param>
+    /// <param name="stepsLeft">Updates left in the run (early stopping aside).</param>
+    public static TimeSpan? EstimateRemaining(double secondsBefore, long stepsBefore, double secondsThisRun, long stepsThisRun, long stepsLeft)
+    {
+        if (stepsThisRun <= 0) return null;
+        long steps = Math.Max(0, stepsBefore) + stepsThisRun;
+        double seconds = Math.Max(0, secondsBefore) + secondsThisRun;
+        return TimeSpan.FromSeconds(seconds / steps * Math.Max(0, stepsLeft));
+    }
+
     private TrainingProgress Progress(int epoch, int batch, int batches, double trainLoss, double? validationLoss, double? metric,
-        TimeSpan elapsed, double previousSeconds, long stepsDone, bool completed)
+        TimeSpan elapsed, double previousSeconds, long stepsBefore, long stepsDone, bool completed)
     {
         long stepsLeft = (long)(Settings.Epochs - epoch) * batches - batch;
-        TimeSpan? remaining = stepsDone > 0 ? TimeSpan.FromSeconds(elapsed.TotalSeconds / stepsDone * Math.Max(0, stepsLeft)) : null;
+        TimeSpan? remaining = EstimateRemaining(previousSeconds, stepsBefore, elapsed.TotalSeconds, stepsDone, stepsLeft);
         return new TrainingProgress(epoch + 1, Settings.Epochs, batch, batches, trainLoss, validationLoss, metric,
             elapsed + TimeSpan.FromSeconds(previousSeconds), remaining, completed);
     }

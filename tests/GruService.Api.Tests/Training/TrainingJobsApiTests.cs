@@ -169,12 +169,15 @@ public class TrainingJobsApiTests() : ServiceTestBase(new Dictionary<string, str
     public async Task RunningJob_CanBeCancelled_AndPublishesNothing()
     {
         string id = await StartAsync(TrainingRequests.Forecast("cancelled", epochs: 500, TrainingRequests.Sine(3000)));
-        await TrainingRequests.WaitAsync(Client, id, j => (string?)j["status"] == "running");
+        JsonObject running = await TrainingRequests.WaitAsync(Client, id, j => j["progress"] is JsonObject);
+        Assert.True((double)running["progress"]!["remaining_seconds"]! > 0);
         HttpResponseMessage cancel = await Client.PostAsync($"/v1/training-jobs/{id}/cancel", null);
         Assert.Equal(HttpStatusCode.Accepted, cancel.StatusCode);
 
         JsonObject job = await TrainingRequests.WaitAsync(Client, id, TrainingRequests.Finished);
         Assert.Equal("cancelled", (string?)job["status"]);
+        // The record keeps where the job was, with no time left: it is over.
+        Assert.Equal(0, (double)job["progress"]!["remaining_seconds"]!);
         await (await Client.GetAsync("/v1/models/cancelled")).AssertProblemAsync(404, "unknown_model");
         // Cancelling again is harmless: 202 with the record, which stays cancelled.
         HttpResponseMessage again = await Client.PostAsync($"/v1/training-jobs/{id}/cancel", null);
@@ -200,6 +203,53 @@ public class TrainingJobsApiTests() : ServiceTestBase(new Dictionary<string, str
         Assert.Contains("names 'zzz', which is not a label of dataset",
             await RefusedAsync($$"""{"model": "m", "task": "classify", "dataset": "{{twoLabels}}", "hyperparameters": {"class_weights": {"zzz": 2} } }"""));
         Assert.Empty((await (await Client.GetAsync("/v1/training-jobs")).JsonAsync())["jobs"]!.AsArray());
+    }
+
+    [Fact]
+    public async Task StartJob_Returns400_WhenAChannelIndependentJobsTargetsAreNotTheDatasetsInputs()
+    {
+        HttpResponseMessage upload = await Client.PostDatasetAsync("load,temp\n" + string.Join("\n", Enumerable.Range(0, 40).Select(i => $"{i},{-i}")) + "\n", DatasetTestExtensions.Csv);
+        string dataset = (string)(await upload.JsonAsync())["id"]!;
+
+        string detail = await (await Client.PostJsonAsync("/v1/training-jobs",
+            $$"""{"model": "m", "task": "forecast", "dataset": "{{dataset}}", "window": 4, "horizon": 1, "targets": ["temp"], "architecture": {"channel_independent": true} }"""))
+            .AssertProblemAsync(400, "invalid_training_job");
+
+        Assert.Equal("A channel-independent model forecasts each input column: the targets (temp) must be the inputs (load, temp), in the same order.", detail);
+        Assert.Empty((await (await Client.GetAsync("/v1/training-jobs")).JsonAsync())["jobs"]!.AsArray());
+    }
+
+    [Fact]
+    public async Task StartJob_Returns400_WhenTheValidationDatasetHasAnotherStepWidth()
+    {
+        string training = await UploadSequencesAsync("{\"label\": \"a\", \"sequence\": [[1, 2]]}\n{\"label\": \"b\", \"sequence\": [[3, 4]]}\n");
+        string validation = await UploadSequencesAsync("{\"label\": \"a\", \"sequence\": [1]}\n");
+
+        string detail = await (await Client.PostJsonAsync("/v1/training-jobs",
+            $$"""{"model": "m", "task": "classify", "dataset": "{{training}}", "validation_dataset": "{{validation}}"}""")).AssertProblemAsync(400, "invalid_training_job");
+
+        Assert.Equal("validation_dataset has 1 features per step; the training data has 2.", detail);
+        Assert.Empty((await (await Client.GetAsync("/v1/training-jobs")).JsonAsync())["jobs"]!.AsArray());
+    }
+
+    [Fact]
+    public async Task StartJob_Returns400_WhenTheValidationDatasetHasALabelTheTrainingDataLacks()
+    {
+        string training = await UploadSequencesAsync("{\"label\": \"flat\", \"sequence\": [1]}\n{\"label\": \"rise\", \"sequence\": [2]}\n");
+        string validation = await UploadSequencesAsync("{\"label\": \"rise\", \"sequence\": [1]}\n{\"label\": \"jump\", \"sequence\": [9]}\n");
+
+        string detail = await (await Client.PostJsonAsync("/v1/training-jobs",
+            $$"""{"model": "m", "task": "classify", "dataset": "{{training}}", "validation_dataset": "{{validation}}"}""")).AssertProblemAsync(400, "invalid_training_job");
+
+        Assert.Equal("validation_dataset has the label 'jump', which no training sequence has.", detail);
+        Assert.Empty((await (await Client.GetAsync("/v1/training-jobs")).JsonAsync())["jobs"]!.AsArray());
+    }
+
+    private async Task<string> UploadSequencesAsync(string ndjson)
+    {
+        HttpResponseMessage upload = await Client.PostDatasetAsync(ndjson, DatasetTestExtensions.Ndjson);
+        Assert.Equal(HttpStatusCode.Created, upload.StatusCode);
+        return (string)(await upload.JsonAsync())["id"]!;
     }
 
     [Fact]

@@ -72,7 +72,7 @@ public sealed class PostgresJobStore(PostgresDatabase database) : IJobStore
             if (job is null) return null;
             if (job.Status == JobStatus.Queued)
             {
-                job = job with { Status = JobStatus.Cancelled, FinishedAt = DateTimeOffset.UtcNow };
+                job = job.Ended(JobStatus.Cancelled);
                 await WriteAsync(connection, transaction, job, endLease: true, cancellationToken);
             }
             else if (job.Status == JobStatus.Running)
@@ -108,7 +108,7 @@ public sealed class PostgresJobStore(PostgresDatabase database) : IJobStore
                 if (cancelRequested)
                 {
                     // Cancelled while its replica was dying: there is nothing left to stop.
-                    await WriteAsync(connection, transaction, job with { Status = JobStatus.Cancelled, FinishedAt = DateTimeOffset.UtcNow }, endLease: true, cancellationToken);
+                    await WriteAsync(connection, transaction, job.Ended(JobStatus.Cancelled), endLease: true, cancellationToken);
                     await ExecuteAsync(connection, transaction, "DELETE FROM training_checkpoints WHERE job_id = $1", cancellationToken, job.Id);
                     continue;
                 }
