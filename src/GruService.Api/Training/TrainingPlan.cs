@@ -104,7 +104,7 @@ public sealed record TrainingPlan(
         if (!forecast && dataset is not null && validation is not null)
         {
             if (validation.Features.Count != dataset.Features.Count)
-                throw new TrainingRequestException($"validation_dataset has {validation.Features.Count} features per step; the training data has {dataset.Features.Count}.");
+                throw new TrainingRequestException($"validation_dataset has {validation.Features.Count} feature{(validation.Features.Count == 1 ? "" : "s")} per step; the training data has {dataset.Features.Count}.");
             if (dataset.Summary.LabelCounts is { } trainLabels && validation.Summary.LabelCounts?.Keys.FirstOrDefault(l => !trainLabels.ContainsKey(l)) is { } unseen)
                 throw new TrainingRequestException($"validation_dataset has the label '{unseen}', which no training sequence has.");
         }

@@ -228,7 +228,7 @@ public class TrainingJobsApiTests() : ServiceTestBase(new Dictionary<string, str
         string detail = await (await Client.PostJsonAsync("/v1/training-jobs",
             $$"""{"model": "m", "task": "classify", "dataset": "{{training}}", "validation_dataset": "{{validation}}"}""")).AssertProblemAsync(400, "invalid_training_job");
 
-        Assert.Equal("validation_dataset has 1 features per step; the training data has 2.", detail);
+        Assert.Equal("validation_dataset has 1 feature per step; the training data has 2.", detail);
         Assert.Empty((await (await Client.GetAsync("/v1/training-jobs")).JsonAsync())["jobs"]!.AsArray());
     }
 
