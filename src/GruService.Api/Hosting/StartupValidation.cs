@@ -1,58 +1,58 @@
+using System.Reflection;
 using Microsoft.Extensions.Options;
 
 namespace GruService.Api.Hosting;
 
 /// <summary>
-/// Runs the service unless its configuration is invalid. Options are validated at start (ValidateOnStart); left to
-/// the host, a failure is an unhandled exception: two full stack traces and an abort (exit code 134), which reads
-/// like a crash. Validated here first, each failure is one line, on standard error and as a Critical log event, and
-/// the process exits with <see cref="InvalidConfigurationExitCode"/>.
+/// Runs the service, turning invalid configuration into a clear refusal to start. Options are validated as the host
+/// starts (ValidateOnStart); left alone, a failure is an unhandled exception: two full stack traces and an abort
+/// (exit code 134), which reads like a crash. Here each failure is one line, on standard error and as a Critical log
+/// event, and the process exits with <see cref="InvalidConfigurationExitCode"/>; the host's own "Hosting failed to
+/// start" event, which carries the stack trace, is left out of the log for these failures (LoggingExtensions).
 /// </summary>
 public static partial class StartupValidation
 {
     /// <summary>The exit code when a setting is invalid: the service did not start, and restarting it will not help.</summary>
     public const int InvalidConfigurationExitCode = 1;
 
-    /// <summary>Validates every option registered with ValidateOnStart, then runs the application.</summary>
+    /// <summary>Runs the application until it stops.</summary>
     /// <returns>The process's exit code: 0 after a normal stop, <see cref="InvalidConfigurationExitCode"/> when the configuration is invalid.</returns>
     public static async Task<int> RunUnlessMisconfiguredAsync(this WebApplication app)
     {
-        IReadOnlyList<string> failures = Validate(app.Services);
-        if (failures.Count == 0)
+        await using (app)
         {
-            await app.RunAsync();
+            try
+            {
+                await app.StartAsync();
+            }
+            // Only as the service's own process: hosted in another (WebApplicationFactory in the tests) the exception is the caller's.
+            catch (Exception e) when (FailuresOf(e) is { Count: > 0 } failures && Assembly.GetEntryAssembly() == typeof(StartupValidation).Assembly)
+            {
+                ILogger logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(StartupValidation).FullName!);
+                foreach (string failure in failures)
+                {
+                    Console.Error.WriteLine($"Invalid configuration: {failure}");
+                    LogInvalidSetting(logger, failure);
+                }
+                Console.Error.WriteLine($"The service did not start: fix the setting{(failures.Count > 1 ? "s" : "")} above (exit code {InvalidConfigurationExitCode}).");
+                return InvalidConfigurationExitCode;
+            }
+            await app.WaitForShutdownAsync();
             return 0;
         }
-
-        ILogger logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(StartupValidation).FullName!);
-        foreach (string failure in failures)
-        {
-            Console.Error.WriteLine($"Invalid configuration: {failure}");
-            LogInvalidSetting(logger, failure);
-        }
-        Console.Error.WriteLine($"The service did not start: fix the setting{(failures.Count > 1 ? "s" : "")} above (exit code {InvalidConfigurationExitCode}).");
-        // Disposing the host flushes the log events to their sink before the process ends.
-        await app.DisposeAsync();
-        return InvalidConfigurationExitCode;
     }
 
-    /// <summary>Every failure of the options validated at start, one message each; empty when all are valid.</summary>
-    private static List<string> Validate(IServiceProvider services)
+    /// <summary>Whether <paramref name="exception"/> is the start-up validation's failure, made of options validation failures only.</summary>
+    public static bool IsInvalidConfiguration(Exception? exception) => FailuresOf(exception).Count > 0;
+
+    /// <summary>Every options validation failure <paramref name="exception"/> reports, one message each; empty for any other exception.</summary>
+    private static List<string> FailuresOf(Exception? exception) => exception switch
     {
-        try
-        {
-            services.GetService<IStartupValidator>()?.Validate();
-            return [];
-        }
-        catch (OptionsValidationException e)
-        {
-            return [.. e.Failures];
-        }
-        catch (AggregateException e) when (e.InnerExceptions.All(inner => inner is OptionsValidationException))
-        {
-            return [.. e.InnerExceptions.Cast<OptionsValidationException>().SelectMany(inner => inner.Failures)];
-        }
-    }
+        OptionsValidationException invalid => [.. invalid.Failures],
+        AggregateException { InnerExceptions.Count: > 0 } all when all.InnerExceptions.All(inner => inner is OptionsValidationException) =>
+            [.. all.InnerExceptions.Cast<OptionsValidationException>().SelectMany(inner => inner.Failures)],
+        _ => [],
+    };
 
     [LoggerMessage(LogLevel.Critical, "Invalid configuration, not starting: {Failure}")]
     private static partial void LogInvalidSetting(ILogger logger, string failure);

@@ -17,7 +17,9 @@ public static class LoggingExtensions
         var configuration = new Serilog.LoggerConfiguration().Enrich.FromLogContext()
             // The timeouts middleware logs each timeout as a Warning with the cancellation's stack trace, which says nothing
             // the request log line (504, at Warning) does not; configuration may still lower it.
-            .MinimumLevel.Override("Microsoft.AspNetCore.Http.Timeouts.RequestTimeoutsMiddleware", Serilog.Events.LogEventLevel.Error);
+            .MinimumLevel.Override("Microsoft.AspNetCore.Http.Timeouts.RequestTimeoutsMiddleware", Serilog.Events.LogEventLevel.Error)
+            // Invalid settings are reported one line each by StartupValidation; the host's event would repeat them with a stack trace.
+            .Filter.ByExcluding(e => e.Exception is not null && GruService.Api.Hosting.StartupValidation.IsInvalidConfiguration(e.Exception));
         if (builder.Configuration.GetSection("Serilog").Exists())
             configuration.ReadFrom.Configuration(builder.Configuration);
         else
