@@ -44,7 +44,7 @@ app.MapHealthApi();
 app.MapMetrics();
 app.MapGruOpenApi();
 
-app.Run();
+Environment.ExitCode = await app.RunUnlessMisconfiguredAsync(); // an invalid setting: one line each and exit code 1, not a crash
 
 /// <summary>The entry point, visible to WebApplicationFactory in the tests.</summary>
 public partial class Program;

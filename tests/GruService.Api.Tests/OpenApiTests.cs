@@ -49,6 +49,28 @@ public class OpenApiTests(ReferenceServiceFixture fixture) : IClassFixture<Refer
     }
 
     [Fact]
+    public async Task ProblemSchema_HasReasonAndTraceId_WithDescriptions_AsEveryErrorBodyDoes()
+    {
+        JsonObject document = await DocumentAsync();
+        string reference = (string)document["paths"]!["/v1/models/{name}/forecast"]!["post"]!["responses"]!["400"]!["content"]!["application/problem+json"]!["schema"]!["$ref"]!;
+        JsonObject schema = document["components"]!["schemas"]![reference.Split('/')[^1]]!.AsObject();
+        JsonObject properties = schema["properties"]!.AsObject();
+        foreach (string name in new[] { "reason", "trace_id" })
+        {
+            Assert.True(properties[name] is not null, $"the problem schema has no {name}: {schema.ToJsonString()}");
+            Assert.Equal("string", (string?)properties[name]!["type"]);
+            Assert.False(string.IsNullOrWhiteSpace((string?)properties[name]!["description"]), $"{name} has no description");
+        }
+        Assert.Contains("reason", schema["required"]!.AsArray().Select(n => (string?)n));
+
+        // The names are those of the bodies themselves.
+        HttpResponseMessage response = await fixture.Client.GetAsync("/v1/models/no-such-model");
+        JsonObject problem = await response.JsonAsync();
+        Assert.NotNull(problem["reason"]);
+        Assert.Matches("^[0-9a-f]{32}$", (string?)problem["trace_id"]);
+    }
+
+    [Fact]
     public async Task Document_DeclaresEveryAnswerOfStartTrainingJob_AndItsBody()
     {
         JsonObject post = (await DocumentAsync())["paths"]!["/v1/training-jobs"]!["post"]!.AsObject();

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using GruService.Api.Hosting;
 
 namespace GruService.Api.Datasets;
 
@@ -91,7 +92,7 @@ internal sealed class BodyLineReader(PipeReader body, long maxBodyBytes, int max
             ReadResult result;
             try
             {
-                result = await body.ReadAsync(cancellationToken);
+                result = await body.ReadCancellablyAsync(cancellationToken); // not ReadAsync(token): see CancellableBodyReads
             }
             catch (IOException e) when (e is not BadHttpRequestException)
             {

@@ -1,3 +1,4 @@
+using GruService.Api.Hosting;
 using GruService.Engine;
 
 namespace GruService.Api.Inference;
@@ -23,6 +24,8 @@ public sealed class RequestBody : IDisposable
         // The server's own limit (Kestrel's default is 30 MB) must not cut in before this one.
         if (request.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
             size.MaxRequestBodySize = limit + 1L;
+        // Not request.Body: a read its token cancels leaves Kestrel's connection mid-read (see CancellableBodyReads).
+        using Stream body = request.CancellableBody();
         var pool = Workspace.Bytes;
         byte[] buffer = pool.Rent((int)Math.Min(request.ContentLength ?? 16 * 1024, limit) + 1);
         int length = 0;
@@ -38,7 +41,7 @@ public sealed class RequestBody : IDisposable
                     pool.Return(buffer);
                     buffer = larger;
                 }
-                int read = await request.Body.ReadAsync(buffer.AsMemory(length), cancellationToken);
+                int read = await body.ReadAsync(buffer.AsMemory(length), cancellationToken);
                 if (read == 0) break;
                 length += read;
             }

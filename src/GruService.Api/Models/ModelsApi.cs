@@ -90,7 +90,8 @@ public static class ModelsApi
             size.MaxRequestBodySize = limit;
         try
         {
-            ServedModel served = await registry.UploadAsync(name, request.Body, cancellationToken);
+            // Not request.Body: a read its token cancels leaves Kestrel's connection mid-read (see CancellableBodyReads).
+            ServedModel served = await registry.UploadAsync(name, request.CancellableBody(), cancellationToken);
             return TypedResults.Created($"/v1/models/{name}", served.Card());
         }
         catch (ModelFileException e)

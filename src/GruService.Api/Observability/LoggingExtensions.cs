@@ -14,7 +14,12 @@ public static class LoggingExtensions
     /// </summary>
     public static WebApplicationBuilder AddGruLogging(this WebApplicationBuilder builder)
     {
-        var configuration = new Serilog.LoggerConfiguration().Enrich.FromLogContext();
+        var configuration = new Serilog.LoggerConfiguration().Enrich.FromLogContext()
+            // The timeouts middleware logs each timeout as a Warning with the cancellation's stack trace, which says nothing
+            // the request log line (504, at Warning) does not; configuration may still lower it.
+            .MinimumLevel.Override("Microsoft.AspNetCore.Http.Timeouts.RequestTimeoutsMiddleware", Serilog.Events.LogEventLevel.Error)
+            // Invalid settings are reported one line each by StartupValidation; the host's event would repeat them with a stack trace.
+            .Filter.ByExcluding(e => e.Exception is not null && GruService.Api.Hosting.StartupValidation.IsInvalidConfiguration(e.Exception));
         if (builder.Configuration.GetSection("Serilog").Exists())
             configuration.ReadFrom.Configuration(builder.Configuration);
         else
@@ -79,7 +84,9 @@ internal sealed partial class RequestLoggingMiddleware(RequestDelegate next, ILo
             string traceId = Activity.Current?.TraceId.ToString() ?? context.TraceIdentifier;
             // A 503 while stopping is the drain turning load balancers away (readiness first), as asked: not a fault.
             bool draining = status == StatusCodes.Status503ServiceUnavailable && lifetime.ApplicationStopping.IsCancellationRequested;
-            LogLevel level = status >= 500 && !draining ? LogLevel.Error : LogLevel.Information;
+            // A 504 is a request timeout doing its job (too much work in one request, or a busy service): a warning, not a fault.
+            LogLevel level = status == StatusCodes.Status504GatewayTimeout ? LogLevel.Warning
+                : status >= 500 && !draining ? LogLevel.Error : LogLevel.Information;
             LogRequest(logger, level, context.Request.Method, context.Request.Path.Value ?? "", status, Math.Round(elapsedMs, 3), route, traceId);
         }
     }

@@ -36,6 +36,7 @@ public static class OpenApiExtensions
             options.AddDocumentTransformer<HeadOperationsTransformer>();
             options.AddOperationTransformer<OperationDocsTransformer>();
             options.AddSchemaTransformer<OmittedPropertiesTransformer>();
+            options.AddSchemaTransformer<ProblemExtensionsTransformer>();
             options.AddDocumentTransformer<ApiKeySecurityTransformer>();
             options.AddOperationTransformer<ApiKeySecurityTransformer>();
             options.AddOperationTransformer<RateLimitTransformer>();

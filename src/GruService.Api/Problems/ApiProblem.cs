@@ -10,6 +10,7 @@ namespace GruService.Api.Problems;
 public static class ApiProblem
 {
     public const string ReasonKey = "reason";
+    public const string TraceIdKey = "trace_id";
     public const string ContentType = "application/problem+json";
 
     public static ProblemDetails Create(int status, string reason, string detail, string? title = null)
@@ -23,7 +24,7 @@ public static class ApiProblem
         };
         problem.Extensions[ReasonKey] = reason;
         if (Activity.Current is { } activity)
-            problem.Extensions["trace_id"] = activity.TraceId.ToString();
+            problem.Extensions[TraceIdKey] = activity.TraceId.ToString();
         return problem;
     }
 

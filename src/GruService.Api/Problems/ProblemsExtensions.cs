@@ -25,7 +25,7 @@ public static class ProblemsExtensions
             problem.Type ??= ApiProblem.DefaultType(problem.Status ?? context.HttpContext.Response.StatusCode);
             // The W3C trace id alone (ASP.NET's own traceId is the whole traceparent), matching the log events' TraceId.
             if (Activity.Current is { } activity)
-                problem.Extensions["trace_id"] = activity.TraceId.ToString();
+                problem.Extensions[ApiProblem.TraceIdKey] = activity.TraceId.ToString();
             problem.Extensions.Remove("traceId");
             problem.Extensions.Remove("requestId");
         });

@@ -39,6 +39,15 @@ public sealed class RequestLimitsTests
             // Kestrel, unlike the test server, would name itself; and the problem carries the security headers too.
             Assert.DoesNotContain("Server:", response);
             Assert.Contains("X-Content-Type-Options: nosniff", response);
+
+            // One log event for the timeout, the request's own line at Warning, without a stack trace.
+            string trace = System.Text.RegularExpressions.Regex.Match(response, "\"trace_id\":\"([0-9a-f]{32})\"").Groups[1].Value;
+            await Task.Delay(500);
+            string[] lines = [.. service.Output.Split('\n').Where(line => line.Contains("\"Level\":\"Warning\"") || line.Contains("\"Level\":\"Error\""))];
+            string line = Assert.Single(lines);
+            Assert.Contains("\"StatusCode\":504", line);
+            Assert.Contains(trace, line);
+            Assert.DoesNotContain("Exception", line);
         }
         finally
         {

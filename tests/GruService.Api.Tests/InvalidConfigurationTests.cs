@@ -1,0 +1,51 @@
+namespace GruService.Api.Tests;
+
+/// <summary>An invalid setting stops the real process at start with one line per failure and exit code 1: not a crash.</summary>
+public sealed class InvalidConfigurationTests : IDisposable
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("gru-bad-config-").FullName;
+    private ServiceProcess? _service;
+
+    [Theory]
+    [InlineData("--Security:ApiKeys:local:Key=short", "Security:ApiKeys:local:Key is 5 characters long")]
+    // What the quick start gives when GRU_API_KEY is unset.
+    [InlineData("--Security:ApiKeys:local:Key=", "Security:ApiKeys:local:Key is missing")]
+    public async Task InvalidApiKey_ExitsWithCode1_NamingTheSetting_WithoutAStackTrace(string keySetting, string expected)
+    {
+        _service = ServiceProcess.WithSettings("The misconfigured service", _root, "unused-key-0123456789", [keySetting, "--Security:ApiKeys:local:Scopes:0=manage", "--Models:BundledDirectory="]);
+
+        await Assert.ThrowsAsync<InvalidOperationException>(_service.StartAsync); // it exits instead of becoming ready
+        await _service.Process!.WaitForExitAsync();
+
+        string output = _service.Output;
+        Assert.True(_service.Process.ExitCode == 1, $"exit code {_service.Process.ExitCode}:\n{output}");
+        Assert.Contains($"Invalid configuration: {expected}", output);
+        Assert.Contains("\"Level\":\"Fatal\"", output); // the structured event too, at Critical
+        Assert.DoesNotContain("Unhandled exception", output);
+        Assert.DoesNotContain("   at ", output);
+        Assert.DoesNotContain("Hosting failed to start", output);
+    }
+
+    [Fact]
+    public async Task SeveralInvalidSettings_AreEachNamedOnALineOfTheirOwn()
+    {
+        _service = ServiceProcess.WithSettings("The misconfigured service", _root, "unused-key-0123456789",
+            ["--Security:ApiKeys:local:Key=short", "--RequestTimeouts:DefaultSeconds=-1", "--Models:BundledDirectory="]);
+
+        await Assert.ThrowsAsync<InvalidOperationException>(_service.StartAsync);
+        await _service.Process!.WaitForExitAsync();
+
+        string[] failures = [.. _service.Output.Split('\n').Where(line => line.StartsWith("Invalid configuration: ", StringComparison.Ordinal))];
+        Assert.Equal(3, failures.Length);
+        Assert.Contains(failures, line => line.Contains("Security:ApiKeys:local:Key is 5 characters long"));
+        Assert.Contains(failures, line => line.Contains("Security:ApiKeys:local:Scopes is empty"));
+        Assert.Contains(failures, line => line.Contains("DefaultSeconds"));
+        Assert.Equal(1, _service.Process.ExitCode);
+    }
+
+    public void Dispose()
+    {
+        _service?.Dispose();
+        try { Directory.Delete(_root, recursive: true); } catch (IOException) { }
+    }
+}
