@@ -170,7 +170,8 @@ public static class TrainingJobsApi
         JsonDocument document;
         try
         {
-            document = await JsonDocument.ParseAsync(http.Body, documentOptions, cancellationToken);
+            // Not http.Body: a read its token cancels leaves Kestrel's connection mid-read (see CancellableBodyReads).
+            document = await JsonDocument.ParseAsync(http.CancellableBody(), documentOptions, cancellationToken);
         }
         catch (JsonException e)
         {

@@ -60,6 +60,24 @@ public sealed class DatasetUploadAbortTests : IDisposable
         await AssertNothingStoredAsync(service);
     }
 
+    [Fact]
+    public async Task TrainingJobBodyStallingPastTheRequestTimeout_Answers504_WithoutBreakingTheConnection()
+    {
+        ServiceProcess service = await StartAsync("--RequestTimeouts:DefaultSeconds=1");
+        var json = new StringBuilder("""{"model": "stalled", "task": "forecast", "data": {"series": [[""");
+        for (int i = 0; json.Length < 1 << 20; i++) json.Append(i % 10).Append(".25, ");
+
+        using Socket socket = await SendPartOfAnUploadAsync(service, "POST /v1/training-jobs", "application/json", Encoding.ASCII.GetBytes(json.ToString()));
+        var answer = new byte[4096];
+        socket.ReceiveTimeout = 10_000;
+        int received = await socket.ReceiveAsync(answer);
+        Assert.StartsWith("HTTP/1.1 504 ", Encoding.ASCII.GetString(answer, 0, received));
+        await WaitForRequestLogAsync(service, "\"StatusCode\":504", 1);
+
+        AssertNoBrokenConnection(service);
+        Assert.Equal("[]", (await (await service.Client.GetAsync("/v1/training-jobs")).JsonAsync())["jobs"]!.ToJsonString());
+    }
+
     /// <summary>Rows of a CSV with a header, about 1 MB: far less than the 8 MB announced.</summary>
     private static byte[] CsvRows()
     {
