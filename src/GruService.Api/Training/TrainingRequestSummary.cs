@@ -33,7 +33,8 @@ public static class TrainingRequestSummary
             }
             writer.WriteEndObject();
         }
-        return JsonDocument.Parse(buffer.WrittenMemory).RootElement.Clone();
+        using JsonDocument described = JsonDocument.Parse(buffer.WrittenMemory);
+        return described.RootElement.Clone();
     }
 
     private static void WriteDescription(Utf8JsonWriter writer, JsonElement data)
