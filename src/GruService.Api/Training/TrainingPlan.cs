@@ -104,9 +104,9 @@ public sealed record TrainingPlan(
         if (!forecast && dataset is not null && validation is not null)
         {
             if (validation.Features.Count != dataset.Features.Count)
-                throw new TrainingRequestException($"validation_dataset has {validation.Features.Count} feature{(validation.Features.Count == 1 ? "" : "s")} per step; the training data has {dataset.Features.Count}.");
+                throw new TrainingRequestException(ValidationWidthMismatch(validation.Features.Count, dataset.Features.Count));
             if (dataset.Summary.LabelCounts is { } trainLabels && validation.Summary.LabelCounts?.Keys.FirstOrDefault(l => !trainLabels.ContainsKey(l)) is { } unseen)
-                throw new TrainingRequestException($"validation_dataset has the label '{unseen}', which no training sequence has.");
+                throw new TrainingRequestException(UnseenValidationLabel(unseen));
         }
 
         ArchitectureRequest a = request.Architecture ?? new();
@@ -120,23 +120,19 @@ public sealed record TrainingPlan(
             throw new TrainingRequestException("'architecture.channel_independent' and 'architecture.segment_length' are for forecast jobs.");
         // Columns left out are all the dataset's, in its order, as ForecastWindows takes them; ForecastProblem checks
         // this again with the data (inline data is checked whole anyway).
-        if (forecast && layout.ChannelIndependent && (request.Inputs ?? dataset?.Features) is { } inputColumns
-            && (request.Targets ?? dataset?.Features) is { } targetColumns && !targetColumns.SequenceEqual(inputColumns, StringComparer.Ordinal))
-            throw new TrainingRequestException(
-                $"A channel-independent model forecasts each input column: the targets ({string.Join(", ", targetColumns)}) must be the inputs ({string.Join(", ", inputColumns)}), in the same order.");
+        if (forecast && (request.Inputs ?? dataset?.Features) is { } inputColumns && (request.Targets ?? dataset?.Features) is { } targetColumns
+            && layout.ColumnsProblem(inputColumns, targetColumns) is { } columnsProblem)
+            throw new TrainingRequestException(columnsProblem);
         if (layout.SegmentLength < 1 || forecast && window % layout.SegmentLength != 0)
             throw new TrainingRequestException($"'architecture.segment_length' is {layout.SegmentLength}; it must be at least 1 and divide the window ({window}).");
         if (!(architecture.Dropout >= 0 && architecture.Dropout < 1))
             throw new TrainingRequestException($"'architecture.dropout' is {architecture.Dropout}; it must be at least 0 and below 1.");
 
         HyperparametersRequest h = request.Hyperparameters ?? new();
-        OptimizerKind? optimizer = (h.Optimizer ?? "adamw") switch { "adam" => OptimizerKind.Adam, "adamw" => OptimizerKind.AdamW, _ => null };
-        ScheduleKind? schedule = (h.Schedule ?? "constant") switch { "constant" => ScheduleKind.Constant, "step" => ScheduleKind.Step, "cosine" => ScheduleKind.Cosine, _ => null };
-        ForecastLoss? loss = (h.Loss ?? "mse") switch { "mse" => ForecastLoss.MeanSquaredError, "huber" => ForecastLoss.Huber, "mae" => ForecastLoss.MeanAbsoluteError, _ => null };
-        WindowNormalization? normalization = (h.WindowNormalization ?? "none") switch
-        {
-            "none" => WindowNormalization.None, "mean" => WindowNormalization.Mean, "last" => WindowNormalization.Last, _ => null,
-        };
+        OptimizerKind? optimizer = Optimizers.Parse(h.Optimizer ?? "adamw");
+        ScheduleKind? schedule = Schedules.Parse(h.Schedule ?? "constant");
+        ForecastLoss? loss = Losses.Parse(h.Loss ?? "mse");
+        WindowNormalization? normalization = Normalizations.Parse(h.WindowNormalization ?? "none");
         var settings = new TrainingSettings
         {
             Epochs = h.Epochs ?? 20,
@@ -215,9 +211,9 @@ public sealed record TrainingPlan(
             ["batch_size"] = Settings.BatchSize,
             ["learning_rate"] = Decimal(Settings.LearningRate),
             ["weight_decay"] = Decimal(Settings.WeightDecay),
-            ["optimizer"] = Settings.Optimizer == OptimizerKind.Adam ? "adam" : "adamw",
+            ["optimizer"] = Optimizers.NameOf(Settings.Optimizer),
             ["clip_norm"] = Decimal(Settings.ClipNorm),
-            ["schedule"] = Settings.Schedule.ToString().ToLowerInvariant(),
+            ["schedule"] = Schedules.NameOf(Settings.Schedule),
         };
         if (Settings.Schedule == ScheduleKind.Step)
         {
@@ -230,9 +226,9 @@ public sealed record TrainingPlan(
         hyperparameters["threads"] = Settings.Threads;
         if (forecast is not null)
         {
-            hyperparameters["loss"] = Loss switch { ForecastLoss.Huber => "huber", ForecastLoss.MeanAbsoluteError => "mae", _ => "mse" };
+            hyperparameters["loss"] = Losses.NameOf(Loss);
             hyperparameters["season_length"] = SeasonLength;
-            hyperparameters["window_normalization"] = WindowNormalization.ToString().ToLowerInvariant();
+            hyperparameters["window_normalization"] = Normalizations.NameOf(WindowNormalization);
         }
         else if (ClassWeights is not null)
         {
@@ -244,6 +240,26 @@ public sealed record TrainingPlan(
 
     /// <summary>A float setting as the decimal it was given as (0.001, not 0.0010000000474974513).</summary>
     private static double Decimal(float value) => float.IsFinite(value) ? (double)(decimal)value : value;
+
+    // The request's name of each choice, read from the request and written back in the card's settings by one table.
+    private static readonly SettingNames<OptimizerKind> Optimizers = new(("adam", OptimizerKind.Adam), ("adamw", OptimizerKind.AdamW));
+    private static readonly SettingNames<ScheduleKind> Schedules = new(("constant", ScheduleKind.Constant), ("step", ScheduleKind.Step), ("cosine", ScheduleKind.Cosine));
+    private static readonly SettingNames<ForecastLoss> Losses =
+        new(("mse", ForecastLoss.MeanSquaredError), ("huber", ForecastLoss.Huber), ("mae", ForecastLoss.MeanAbsoluteError));
+    private static readonly SettingNames<WindowNormalization> Normalizations =
+        new(("none", WindowNormalization.None), ("mean", WindowNormalization.Mean), ("last", WindowNormalization.Last));
+
+    private sealed class SettingNames<T>(params (string Name, T Value)[] choices) where T : struct, Enum
+    {
+        public T? Parse(string name)
+        {
+            foreach (var (choice, value) in choices)
+                if (choice == name) return value;
+            return null;
+        }
+
+        public string NameOf(T value) => choices.Single(c => EqualityComparer<T>.Default.Equals(c.Value, value)).Name;
+    }
 
     /// <summary>Loads the data and builds the problem. Throws <see cref="TrainingDataException"/> for data that cannot train this plan.</summary>
     public async Task<TrainingProblem> LoadProblemAsync(IDatasetStore datasets, CancellationToken cancellationToken)
@@ -393,7 +409,7 @@ public sealed record TrainingPlan(
         {
             SequenceData validation = await datasets.LoadSequencesAsync(ValidationDataset, cancellationToken);
             if (validation.Width != width)
-                throw new TrainingDataException($"validation_dataset has {validation.Width} feature{(validation.Width == 1 ? "" : "s")} per step; the training data has {width}.");
+                throw new TrainingDataException(ValidationWidthMismatch(validation.Width, width));
             sequences.AddRange(validation.Sequences.Select(s => s.Values));
             labels.AddRange(validation.Sequences.Select(s => s.Label));
         }
@@ -401,9 +417,15 @@ public sealed record TrainingPlan(
         if (set.Classes.Count == 1)
             throw new TrainingDataException($"Every training sequence has the label '{set.Classes[0]}'; a classifier needs at least two labels.");
         if (ValidationDataset is not null && labels.Skip(firstValidation).FirstOrDefault(l => !labels.Take(firstValidation).Contains(l)) is { } unseen)
-            throw new TrainingDataException($"validation_dataset has the label '{unseen}', which no training sequence has.");
+            throw new TrainingDataException(UnseenValidationLabel(unseen));
         return (set, firstValidation);
     }
+
+    // Said at submission from the datasets' records and again when the job loads the data, in the same words.
+    private static string ValidationWidthMismatch(int validationWidth, int trainingWidth) =>
+        $"validation_dataset has {validationWidth} feature{(validationWidth == 1 ? "" : "s")} per step; the training data has {trainingWidth}.";
+
+    private static string UnseenValidationLabel(string label) => $"validation_dataset has the label '{label}', which no training sequence has.";
 
     /// <summary>Refuses a property of inline data the job would ignore, as an unknown property of the request is refused.</summary>
     private static void RequireOnly(JsonElement data, string task, params string[] known)

@@ -12,4 +12,11 @@ namespace GruService.Engine.Training;
 /// Time steps the GRU reads per step, as one row of SegmentLength × columns values (config key <c>segment_length</c>);
 /// it must divide the window.
 /// </param>
-public sealed record ForecastInputLayout(bool ChannelIndependent = false, int SegmentLength = 1);
+public sealed record ForecastInputLayout(bool ChannelIndependent = false, int SegmentLength = 1)
+{
+    /// <summary>Why a model of this layout cannot forecast these targets from these inputs; null when it can.</summary>
+    public string? ColumnsProblem(IReadOnlyList<string> inputs, IReadOnlyList<string> targets) =>
+        ChannelIndependent && !targets.SequenceEqual(inputs, StringComparer.Ordinal)
+            ? $"A channel-independent model forecasts each input column: the targets ({string.Join(", ", targets)}) must be the inputs ({string.Join(", ", inputs)}), in the same order."
+            : null;
+}

@@ -110,10 +110,8 @@ public sealed class ForecastProblem : TrainingProblem
         layout ??= new ForecastInputLayout();
         if (layout.SegmentLength < 1 || windows.Window % layout.SegmentLength != 0)
             throw new ArgumentException($"The segment length {layout.SegmentLength} must be at least 1 and divide the window ({windows.Window}).", nameof(layout));
-        if (layout.ChannelIndependent && !windows.TargetColumns.SequenceEqual(windows.InputColumns))
-            throw new ArgumentException(
-                $"A channel-independent model forecasts each input column: the targets ({string.Join(", ", windows.TargetColumns)}) must be the inputs ({string.Join(", ", windows.InputColumns)}), in the same order.",
-                nameof(layout));
+        if (layout.ColumnsProblem(windows.InputColumns, windows.TargetColumns) is { } columnsProblem)
+            throw new ArgumentException(columnsProblem, nameof(layout));
         Windows = windows;
         Loss = loss;
         SeasonLength = seasonLength;
