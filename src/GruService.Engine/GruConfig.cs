@@ -143,29 +143,29 @@ public sealed record GruConfig
     public const string FeatureNamesKey = "feature_names", TargetNamesKey = "target_names";
 
     /// <summary>The names of a time step's features, in order; null when feature_names is absent or <see cref="NamesProblem"/> refuses it.</summary>
-    public IReadOnlyList<string>? FeatureNames => ReadNames(FeatureNamesKey, InputSize, "input_size", "each feature of a time step", out string[]? names) is null ? names : null;
+    public IReadOnlyList<string>? FeatureNames => ReadFeatureNames(out string[]? names) is null ? names : null;
 
     /// <summary>
     /// Forecasts: the names of a forecast step's values, in order; null when target_names is absent or
     /// <see cref="NamesProblem"/> refuses it, and for classify models, whose outputs <see cref="Classes"/> names.
     /// </summary>
-    public IReadOnlyList<string>? TargetNames
-    {
-        get
-        {
-            if (Task != GruTask.Forecast) return null;
-            return ReadNames(TargetNamesKey, OutputSize, "output_size", "each value of a forecast step", out string[]? names) is null ? names : null;
-        }
-    }
+    public IReadOnlyList<string>? TargetNames => ReadTargetNames(out string[]? names) is null ? names : null;
 
     /// <summary>
     /// Why feature_names, or a forecast's target_names, does not name this model's features or forecast values, in
     /// config key names; null when it does, or the key is absent. A classify model's outputs are named by classes, so
     /// its target_names is an ordinary metadata key, not checked.
     /// </summary>
-    public string? NamesProblem() =>
-        ReadNames(FeatureNamesKey, InputSize, "input_size", "each feature of a time step", out _)
-        ?? (Task == GruTask.Forecast ? ReadNames(TargetNamesKey, OutputSize, "output_size", "each value of a forecast step", out _) : null);
+    public string? NamesProblem() => ReadFeatureNames(out _) ?? ReadTargetNames(out _);
+
+    private string? ReadFeatureNames(out string[]? names) =>
+        ReadNames(FeatureNamesKey, InputSize, "input_size", "each feature of a time step", out names);
+
+    private string? ReadTargetNames(out string[]? names)
+    {
+        names = null;
+        return Task == GruTask.Forecast ? ReadNames(TargetNamesKey, OutputSize, "output_size", "each value of a forecast step", out names) : null;
+    }
 
     /// <summary>
     /// The names under <paramref name="key"/> (null when absent), or why they are not <paramref name="count"/>
