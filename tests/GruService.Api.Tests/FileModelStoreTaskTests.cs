@@ -29,6 +29,15 @@ public sealed class FileModelStoreTaskTests : IDisposable
         return path;
     }
 
+    /// <summary>An earlier release's layout: versions 1, 2, ... and the active pointer, no task file.</summary>
+    private async Task WriteEarlierReleaseModelAsync(string name, int active, params ReferenceModel[] versions)
+    {
+        Directory.CreateDirectory(ModelDirectory(name));
+        for (int i = 0; i < versions.Length; i++)
+            await File.WriteAllBytesAsync(Path.Combine(ModelDirectory(name), $"{i + 1}.safetensors"), versions[i].File);
+        await File.WriteAllTextAsync(Path.Combine(ModelDirectory(name), "active"), active.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
     /// <summary>Every file under the model's directory with a hash of its contents.</summary>
     private Dictionary<string, string> Snapshot(string name) => Directory.EnumerateFiles(ModelDirectory(name))
         .ToDictionary(path => Path.GetFileName(path), path => Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(path))));
@@ -105,11 +114,7 @@ public sealed class FileModelStoreTaskTests : IDisposable
     [Fact]
     public async Task ModelStoredBeforeTaskFiles_RefusesActivatingTheOtherTaskThanItsActiveVersions()
     {
-        Directory.CreateDirectory(ModelDirectory("old"));
-        await File.WriteAllBytesAsync(Path.Combine(ModelDirectory("old"), "1.safetensors"), Forecaster.File);
-        await File.WriteAllBytesAsync(Path.Combine(ModelDirectory("old"), "2.safetensors"), Classifier.File);
-        await File.WriteAllBytesAsync(Path.Combine(ModelDirectory("old"), "3.safetensors"), Forecaster.File);
-        await File.WriteAllTextAsync(Path.Combine(ModelDirectory("old"), "active"), "1");
+        await WriteEarlierReleaseModelAsync("old", active: 1, Forecaster, Classifier, Forecaster);
 
         await Assert.ThrowsAsync<ModelTaskConflictException>(() => _store.SetActiveVersionAsync("old", 2, TaskOf(Classifier), CancellationToken.None));
         Assert.Equal(1, await _store.GetActiveVersionAsync("old", CancellationToken.None));
@@ -121,12 +126,8 @@ public sealed class FileModelStoreTaskTests : IDisposable
     [Fact]
     public async Task ModelStoredBeforeTaskFiles_TakesItsTaskFromItsActiveVersion()
     {
-        // An earlier release's layout: versions and the active pointer, no task file. Version 2 is of the other task
-        // (the rule was only the registry's then); the active one decides.
-        Directory.CreateDirectory(ModelDirectory("old"));
-        await File.WriteAllBytesAsync(Path.Combine(ModelDirectory("old"), "1.safetensors"), Forecaster.File);
-        await File.WriteAllBytesAsync(Path.Combine(ModelDirectory("old"), "2.safetensors"), Classifier.File);
-        await File.WriteAllTextAsync(Path.Combine(ModelDirectory("old"), "active"), "2");
+        // Version 2 is of the other task than version 1 (the rule was only the registry's then); the active one decides.
+        await WriteEarlierReleaseModelAsync("old", active: 2, Forecaster, Classifier);
         Dictionary<string, string> before = Snapshot("old");
 
         await Assert.ThrowsAsync<ModelTaskConflictException>(() =>

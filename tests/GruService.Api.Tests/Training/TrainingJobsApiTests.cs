@@ -219,29 +219,24 @@ public class TrainingJobsApiTests() : ServiceTestBase(new Dictionary<string, str
         Assert.Empty((await (await Client.GetAsync("/v1/training-jobs")).JsonAsync())["jobs"]!.AsArray());
     }
 
-    [Fact]
-    public async Task StartJob_Returns400_WhenTheValidationDatasetHasAnotherStepWidth()
+    [Theory]
+    [InlineData(
+        "{\"label\": \"a\", \"sequence\": [[1, 2]]}\n{\"label\": \"b\", \"sequence\": [[3, 4]]}\n",
+        "{\"label\": \"a\", \"sequence\": [1]}\n",
+        "validation_dataset has 1 feature per step; the training data has 2.")]
+    [InlineData(
+        "{\"label\": \"flat\", \"sequence\": [1]}\n{\"label\": \"rise\", \"sequence\": [2]}\n",
+        "{\"label\": \"rise\", \"sequence\": [1]}\n{\"label\": \"jump\", \"sequence\": [9]}\n",
+        "validation_dataset has the label 'jump', which no training sequence has.")]
+    public async Task StartJob_Returns400_WhenTheValidationDatasetDoesNotFitTheTrainingData(string trainingNdjson, string validationNdjson, string expected)
     {
-        string training = await UploadSequencesAsync("{\"label\": \"a\", \"sequence\": [[1, 2]]}\n{\"label\": \"b\", \"sequence\": [[3, 4]]}\n");
-        string validation = await UploadSequencesAsync("{\"label\": \"a\", \"sequence\": [1]}\n");
+        string training = await UploadSequencesAsync(trainingNdjson);
+        string validation = await UploadSequencesAsync(validationNdjson);
 
         string detail = await (await Client.PostJsonAsync("/v1/training-jobs",
             $$"""{"model": "m", "task": "classify", "dataset": "{{training}}", "validation_dataset": "{{validation}}"}""")).AssertProblemAsync(400, "invalid_training_job");
 
-        Assert.Equal("validation_dataset has 1 feature per step; the training data has 2.", detail);
-        Assert.Empty((await (await Client.GetAsync("/v1/training-jobs")).JsonAsync())["jobs"]!.AsArray());
-    }
-
-    [Fact]
-    public async Task StartJob_Returns400_WhenTheValidationDatasetHasALabelTheTrainingDataLacks()
-    {
-        string training = await UploadSequencesAsync("{\"label\": \"flat\", \"sequence\": [1]}\n{\"label\": \"rise\", \"sequence\": [2]}\n");
-        string validation = await UploadSequencesAsync("{\"label\": \"rise\", \"sequence\": [1]}\n{\"label\": \"jump\", \"sequence\": [9]}\n");
-
-        string detail = await (await Client.PostJsonAsync("/v1/training-jobs",
-            $$"""{"model": "m", "task": "classify", "dataset": "{{training}}", "validation_dataset": "{{validation}}"}""")).AssertProblemAsync(400, "invalid_training_job");
-
-        Assert.Equal("validation_dataset has the label 'jump', which no training sequence has.", detail);
+        Assert.Equal(expected, detail);
         Assert.Empty((await (await Client.GetAsync("/v1/training-jobs")).JsonAsync())["jobs"]!.AsArray());
     }
 
