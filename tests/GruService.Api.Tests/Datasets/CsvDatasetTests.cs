@@ -443,17 +443,10 @@ public class CsvDatasetTests : ServiceTestBase
         + "2024-01-01T00:00:00,a,1.5\n2024-01-01T01:00:00,a,2.5\n2024-01-01T02:00:00,a,3.5\n"
         + "2024-01-01T00:00:00,b,4.5\n2024-01-01T01:00:00,b,5.5\n";
 
-    private Task<HttpResponseMessage> PostWithQueryAsync(string body, string contentType, string query)
-    {
-        var content = new StringContent(body, Encoding.UTF8);
-        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue(contentType);
-        return Client.PostAsync($"/v1/datasets?{query}", content);
-    }
-
     [Fact]
     public async Task UploadCsv_ReadsTheSeriesIdFromTheColumnTheQueryNames()
     {
-        HttpResponseMessage response = await PostWithQueryAsync(TwoSites, DatasetTestExtensions.Csv, "series=SITE");
+        HttpResponseMessage response = await Client.PostDatasetWithQueryAsync(TwoSites, DatasetTestExtensions.Csv, "series=SITE");
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         JsonObject record = await response.JsonAsync();
         JsonObject summary = record["summary"]!.AsObject();
@@ -479,7 +472,7 @@ public class CsvDatasetTests : ServiceTestBase
     {
         // Without ?time=, 'created', the first text column holding dates, would be the time index and 'recorded' ignored.
         const string csv = "created,recorded,load\n2023-05-01,2024-01-01,1\n2023-05-02,2024-01-02,2\n";
-        HttpResponseMessage response = await PostWithQueryAsync(csv, DatasetTestExtensions.Csv, "time=recorded");
+        HttpResponseMessage response = await Client.PostDatasetWithQueryAsync(csv, DatasetTestExtensions.Csv, "time=recorded");
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         JsonObject summary = (await response.JsonAsync())["summary"]!.AsObject();
         Assert.Equal("recorded", (string?)summary["time_column"]);
@@ -487,7 +480,7 @@ public class CsvDatasetTests : ServiceTestBase
         Assert.Equal("2024-01-02", (string?)summary["series"]![0]!["last_time"]);
 
         // And its order is checked like that of a column named for it.
-        string detail = await (await PostWithQueryAsync("created,recorded,load\n2023-05-01,2024-01-02,1\n2023-05-02,2024-01-01,2\n", DatasetTestExtensions.Csv, "time=recorded"))
+        string detail = await (await Client.PostDatasetWithQueryAsync("created,recorded,load\n2023-05-01,2024-01-02,1\n2023-05-02,2024-01-01,2\n", DatasetTestExtensions.Csv, "time=recorded"))
             .AssertProblemAsync(400, "invalid_dataset");
         Assert.Contains("column 'recorded': the time index goes backwards", detail);
     }
@@ -498,7 +491,7 @@ public class CsvDatasetTests : ServiceTestBase
     [InlineData("series=date&time=date", "Column 'date' cannot be both the series id and the time index")]
     public async Task UploadCsv_Answers400AndStoresNothing_WhenTheQueryNamesAColumnThatCannotTakeTheRole(string query, string expected)
     {
-        string detail = await (await PostWithQueryAsync("date,load\n2024-01-01,1\n", DatasetTestExtensions.Csv, query)).AssertProblemAsync(400, "invalid_dataset");
+        string detail = await (await Client.PostDatasetWithQueryAsync("date,load\n2024-01-01,1\n", DatasetTestExtensions.Csv, query)).AssertProblemAsync(400, "invalid_dataset");
         Assert.Contains(expected, detail);
         Assert.Empty(DatasetTestExtensions.DatasetEntries(Factory.StorageRoot));
     }
@@ -511,7 +504,7 @@ public class CsvDatasetTests : ServiceTestBase
     public async Task UploadDataset_Answers400InvalidColumnRole_WhenTheRoleCannotApply(string contentType, string query, string expected)
     {
         string body = contentType == DatasetTestExtensions.Csv ? "date,load\n2024-01-01,1\n" : "{\"sequence\": [1, 2], \"label\": \"a\"}\n";
-        string detail = await (await PostWithQueryAsync(body, contentType, query)).AssertProblemAsync(400, "invalid_column_role");
+        string detail = await (await Client.PostDatasetWithQueryAsync(body, contentType, query)).AssertProblemAsync(400, "invalid_column_role");
         Assert.Contains(expected, detail);
     }
 }

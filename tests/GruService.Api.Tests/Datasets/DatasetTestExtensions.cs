@@ -12,11 +12,18 @@ public static class DatasetTestExtensions
     public static Task<HttpResponseMessage> PostDatasetAsync(this HttpClient client, string body, string contentType, string? name = null) =>
         client.PostDatasetAsync(Encoding.UTF8.GetBytes(body), contentType, name);
 
-    public static Task<HttpResponseMessage> PostDatasetAsync(this HttpClient client, byte[] body, string contentType, string? name = null)
+    public static Task<HttpResponseMessage> PostDatasetAsync(this HttpClient client, byte[] body, string contentType, string? name = null) =>
+        client.PostDatasetWithQueryAsync(body, contentType, name is null ? "" : $"name={Uri.EscapeDataString(name)}");
+
+    /// <summary>POSTs the body's UTF-8 bytes exactly with this Content-Type and this query string (without its '?').</summary>
+    public static Task<HttpResponseMessage> PostDatasetWithQueryAsync(this HttpClient client, string body, string contentType, string query) =>
+        client.PostDatasetWithQueryAsync(Encoding.UTF8.GetBytes(body), contentType, query);
+
+    private static Task<HttpResponseMessage> PostDatasetWithQueryAsync(this HttpClient client, byte[] body, string contentType, string query)
     {
         var content = new ByteArrayContent(body);
         content.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType);
-        return client.PostAsync(name is null ? "/v1/datasets" : $"/v1/datasets?name={Uri.EscapeDataString(name)}", content);
+        return client.PostAsync(query.Length == 0 ? "/v1/datasets" : $"/v1/datasets?{query}", content);
     }
 
     /// <summary>Everything under the storage root's datasets/ directory, and dataset staging under tmp/, relative to the root.</summary>
