@@ -29,6 +29,7 @@ public sealed partial class TrainingWorker(
     ModelRegistry registry,
     TrainingMetrics metrics,
     IOptions<TrainingJobOptions> options,
+    IOptions<ModelOptions> models,
     IOptions<StorageOptions> storage,
     IHostApplicationLifetime lifetime,
     ILogger<TrainingWorker> logger) : BackgroundService
@@ -252,7 +253,8 @@ public sealed partial class TrainingWorker(
         TrainingProblem problem;
         using (var loading = CancellationTokenSource.CreateLinkedTokenSource(run.Token, run.HostStopping))
         {
-            plan = await TrainingPlan.CreateAsync(request, datasets, new ModelLimits(), options.Value.Threads, loading.Token);
+            // The limits the submission was checked against: a job within configured limits above the defaults must train.
+            plan = await TrainingPlan.CreateAsync(request, datasets, models.Value.Limits, options.Value.Threads, loading.Token);
             problem = await plan.LoadProblemAsync(datasets, loading.Token);
         }
 

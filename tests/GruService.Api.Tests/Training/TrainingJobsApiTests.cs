@@ -476,3 +476,23 @@ public class TrainingQueueTests
         await TrainingRequests.WaitAsync(client, running, TrainingRequests.Finished);
     }
 }
+
+public class TrainingLimitsTests
+{
+    [Fact]
+    public async Task Job_TrainsToTheConfiguredModelLimits_NotTheDefaultOnes()
+    {
+        // 9 layers is above the default Models:Limits:MaxLayers (8): the submission is checked against the configured
+        // limit, and so must the worker's own check be when it plans the job again at run time.
+        using var factory = new GruServiceFactory(settings: new Dictionary<string, string?> { ["Models:Limits:MaxLayers"] = "9" });
+        HttpClient client = await factory.ReadyClientAsync();
+        JsonObject request = TrainingRequests.Forecast("deep", epochs: 1, TrainingRequests.Sine(120));
+        request["architecture"] = new JsonObject { ["hidden_size"] = 2, ["num_layers"] = 9 };
+
+        string id = await TrainingRequests.StartAsync(client, request);
+        JsonObject job = await TrainingRequests.WaitAsync(client, id, TrainingRequests.Finished);
+
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+        Assert.Equal(9, (int)(await (await client.GetAsync("/v1/models/deep")).JsonAsync())["num_layers"]!);
+    }
+}
