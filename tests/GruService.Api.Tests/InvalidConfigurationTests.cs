@@ -1,6 +1,6 @@
 namespace GruService.Api.Tests;
 
-/// <summary>An invalid setting stops the real process at start with one line per failure and exit code 1: not a crash.</summary>
+/// <summary>An invalid setting or a taken address stops the real process at start with one line per failure and exit code 1: not a crash.</summary>
 public sealed class InvalidConfigurationTests : IDisposable
 {
     private readonly string _root = Directory.CreateTempSubdirectory("gru-bad-config-").FullName;
@@ -41,6 +41,27 @@ public sealed class InvalidConfigurationTests : IDisposable
         Assert.Contains(failures, line => line.Contains("Security:ApiKeys:local:Scopes is empty"));
         Assert.Contains(failures, line => line.Contains("DefaultSeconds"));
         Assert.Equal(1, _service.Process.ExitCode);
+    }
+
+    [Fact]
+    public async Task AddressInUse_ExitsWithCode1_NamingTheAddress_WithoutAStackTrace()
+    {
+        _service = ServiceProcess.WithSettings("The service on a taken port", _root, "unused-key-0123456789",
+            ["--Security:ApiKeys:local:Key=0123456789abcdef0123456789abcdef", "--Security:ApiKeys:local:Scopes:0=manage", "--Models:BundledDirectory="]);
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, _service.Port);
+        taken.Start();
+
+        await Assert.ThrowsAsync<InvalidOperationException>(_service.StartAsync);
+        await _service.Process!.WaitForExitAsync();
+
+        string output = _service.Output;
+        Assert.True(_service.Process.ExitCode == 1, $"exit code {_service.Process.ExitCode}:\n{output}");
+        Assert.Contains($"Cannot listen: Failed to bind to address http://127.0.0.1:{_service.Port}: address already in use.", output);
+        Assert.Contains("--urls", output);
+        Assert.Contains("\"Level\":\"Fatal\"", output);
+        Assert.DoesNotContain("Unhandled exception", output);
+        Assert.DoesNotContain("   at ", output);
+        Assert.DoesNotContain("Hosting failed to start", output);
     }
 
     public void Dispose()

@@ -143,15 +143,21 @@ public sealed class ServiceProcess : IDisposable
                 Process.WaitForExit(); // the rest of its output
                 throw new InvalidOperationException($"{_name} exited with code {Process.ExitCode} while starting:\n{Output}");
             }
+            // Each probe is bounded, so a port held by something that never answers does not hold the wait past the process's exit.
+            using var probe = new CancellationTokenSource(TimeSpan.FromSeconds(2));
             try
             {
-                using HttpResponseMessage response = await Client.GetAsync("/readyz");
+                using HttpResponseMessage response = await Client.GetAsync("/readyz", probe.Token);
                 if (response.StatusCode == HttpStatusCode.OK) return;
-                last = $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}";
+                last = $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync(probe.Token)}";
             }
             catch (HttpRequestException e)
             {
                 last = e.Message; // not listening yet
+            }
+            catch (OperationCanceledException) when (probe.IsCancellationRequested)
+            {
+                last = "no answer within 2 s";
             }
             await Task.Delay(100);
         }

@@ -1,18 +1,20 @@
 using System.Reflection;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Options;
 
 namespace GruService.Api.Hosting;
 
 /// <summary>
-/// Runs the service, turning invalid configuration into a clear refusal to start. Options are validated as the host
-/// starts (ValidateOnStart); left alone, a failure is an unhandled exception: two full stack traces and an abort
-/// (exit code 134), which reads like a crash. Here each failure is one line, on standard error and as a Critical log
-/// event, and the process exits with <see cref="InvalidConfigurationExitCode"/>; the host's own "Hosting failed to
-/// start" event, which carries the stack trace, is left out of the log for these failures (LoggingExtensions).
+/// Runs the service, turning a start it cannot make into a clear refusal. Options are validated as the host starts
+/// (ValidateOnStart), and Kestrel binds its addresses; left alone, an invalid setting or an address already in use is an
+/// unhandled exception: two full stack traces and an abort (exit code 134), which reads like a crash. Here each failure
+/// is one line, on standard error and as a Critical log event, and the process exits with
+/// <see cref="InvalidConfigurationExitCode"/>; the host's own "Hosting failed to start" event, which carries the stack
+/// trace, is left out of the log for these failures (LoggingExtensions).
 /// </summary>
 public static partial class StartupValidation
 {
-    /// <summary>The exit code when a setting is invalid: the service did not start, and restarting it will not help.</summary>
+    /// <summary>The exit code when a setting is invalid or an address cannot be listened on: the service did not start, and restarting it as it is will not help.</summary>
     public const int InvalidConfigurationExitCode = 1;
 
     /// <summary>Runs the application until it stops.</summary>
@@ -37,13 +39,27 @@ public static partial class StartupValidation
                 Console.Error.WriteLine($"The service did not start: fix the setting{(failures.Count > 1 ? "s" : "")} above (exit code {InvalidConfigurationExitCode}).");
                 return InvalidConfigurationExitCode;
             }
+            catch (IOException e) when (e.InnerException is AddressInUseException && Assembly.GetEntryAssembly() == typeof(StartupValidation).Assembly)
+            {
+                // Kestrel's message names the address: "Failed to bind to address http://...: address already in use."
+                ILogger logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(StartupValidation).FullName!);
+                Console.Error.WriteLine($"Cannot listen: {e.Message}");
+                LogAddressInUse(logger, e.Message);
+                Console.Error.WriteLine("The service did not start: stop what listens there, or give the service another address " +
+                    $"(--urls, ASPNETCORE_URLS or ASPNETCORE_HTTP_PORTS) (exit code {InvalidConfigurationExitCode}).");
+                return InvalidConfigurationExitCode;
+            }
             await app.WaitForShutdownAsync();
             return 0;
         }
     }
 
-    /// <summary>Whether <paramref name="exception"/> is the start-up validation's failure, made of options validation failures only.</summary>
-    public static bool IsInvalidConfiguration(Exception? exception) => FailuresOf(exception).Count > 0;
+    /// <summary>
+    /// Whether <paramref name="exception"/> is a failure to start that <see cref="RunUnlessMisconfiguredAsync"/> reports in
+    /// a line: the start-up validation's (options validation failures only), or an address already in use.
+    /// </summary>
+    public static bool IsInvalidConfiguration(Exception? exception) =>
+        FailuresOf(exception).Count > 0 || exception is IOException { InnerException: AddressInUseException };
 
     /// <summary>Every options validation failure <paramref name="exception"/> reports, one message each; empty for any other exception.</summary>
     private static List<string> FailuresOf(Exception? exception) => exception switch
@@ -56,4 +72,7 @@ public static partial class StartupValidation
 
     [LoggerMessage(LogLevel.Critical, "Invalid configuration, not starting: {Failure}")]
     private static partial void LogInvalidSetting(ILogger logger, string failure);
+
+    [LoggerMessage(LogLevel.Critical, "Cannot listen, not starting: {Failure}")]
+    private static partial void LogAddressInUse(ILogger logger, string failure);
 }
