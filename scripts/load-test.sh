@@ -2,15 +2,17 @@
 # Issue 4's throughput and latency test: single-sequence forecasts (50 steps of 8 features) on a 1-layer
 # unidirectional GRU of hidden size 64, at 64 connections, with the service and wrk sharing this machine; the service
 # with dynamic batching off, then on, then a bare minimal-API app that only parses the same body (the baseline,
-# tests/GruService.ParseBaseline), each measured in the same run. Prints a table and writes results.json and
+# tests/GruService.ParseBaseline), then the same app reading the body without parsing it (the HTTP floor), each
+# measured in the same run. Prints a table and writes results.json and
 # results.md (see docs/load-test.md).
-#   scripts/load-test.sh [--duration 20s] [--warmup 10] [--warmup-max 60] [--connections 64] [--threads 2] [--modes off,on,baseline]
+#   scripts/load-test.sh [--duration 20s] [--warmup 10] [--warmup-max 60] [--connections 64] [--threads 2] [--modes off,on,baseline,floor]
 #                        [--steps 50] [--input 8] [--hidden 64] [--request-log file|devnull|off]
 #                        [--server-cpus LIST] [--wrk-cpus LIST] [--service-arg ARG]... [--out DIR]
 # --warmup, --warmup-max: seconds of load before measuring, in 5-second wrk windows, at least --warmup and then until
 #   three windows in a row agree within 10% (JIT tiering and PGO take a while, much longer on a busy machine), at most
 #   --warmup-max.
-# --modes: off and on are the service with --Inference:Batching:Enabled=false|true; baseline is the parse-only app.
+# --modes: off and on are the service with --Inference:Batching:Enabled=false|true; baseline is the parse-only app;
+#   floor is that app with --ParseBody=false.
 # --request-log: file (default: the service's JSON request log, at its shipped levels, to a file in the output
 #   directory, as a container's stdout would be), devnull (the same logging, written to /dev/null), off (request
 #   events filtered out by a Serilog level override; other events still go to the file).
@@ -23,7 +25,7 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 invocation="$0 $*"
-duration=20s warmup=10 warmup_max=60 connections=64 threads=2 modes=off,on,baseline steps=50 input=8 hidden=64
+duration=20s warmup=10 warmup_max=60 connections=64 threads=2 modes=off,on,baseline,floor steps=50 input=8 hidden=64
 request_log=file server_cpus='' wrk_cpus='' out=''
 service_args=()
 while (($#)); do
@@ -52,7 +54,7 @@ done
 [[ $request_log =~ ^(file|devnull|off)$ ]] || { echo "--request-log must be file, devnull or off" >&2; exit 2; }
 IFS=, read -r -a mode_list <<<"$modes"
 for mode in "${mode_list[@]}"; do
-  [[ $mode =~ ^(off|on|baseline)$ ]] || { echo "--modes takes off, on and baseline, not '$mode'" >&2; exit 2; }
+  [[ $mode =~ ^(off|on|baseline|floor)$ ]] || { echo "--modes takes off, on, baseline and floor, not '$mode'" >&2; exit 2; }
 done
 out=${out:-$repo/artifacts/load-test/$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$out"
@@ -131,9 +133,10 @@ measure() {
   local mode=$1 port url pid server_command
   port=$(lt_free_port)
   url=http://127.0.0.1:$port
-  if [[ $mode == baseline ]]; then
+  if [[ $mode == baseline || $mode == floor ]]; then
     server_command=(dotnet "$work/baseline/GruService.ParseBaseline.dll" --urls "$url")
-    lt_start "parse baseline" "$server_cpus" "$out/baseline.log" "$out/baseline.stderr.log" "${server_command[@]}"
+    [[ $mode == floor ]] && server_command+=(--ParseBody=false)
+    lt_start "$mode" "$server_cpus" "$out/$mode.log" "$out/$mode.stderr.log" "${server_command[@]}"
   else
     local enabled=false
     [[ $mode == on ]] && enabled=true
@@ -146,9 +149,9 @@ measure() {
       "$out/service-$mode.stderr.log" "${server_command[@]}"
   fi
   pid=$lt_pid
-  lt_wait_ready "$url" "$pid" "$work/service-$mode.log" "$out/service-$mode.stderr.log" "$out/baseline.log" \
-    "$out/baseline.stderr.log"
-  if [[ $mode != baseline ]]; then lt_upload "$url" "$model" "$model_file"; fi
+  lt_wait_ready "$url" "$pid" "$work/service-$mode.log" "$out/service-$mode.stderr.log" "$out/$mode.log" \
+    "$out/$mode.stderr.log"
+  if [[ $mode == off || $mode == on ]]; then lt_upload "$url" "$model" "$model_file"; fi
   lt_check_forecast "$url" "$model" "$input" "$steps"
 
   warm_up "$mode" "$url"

@@ -12,7 +12,8 @@ TARGET_RPS = 15_000
 TARGET_P99_MS = 10.0
 TARGET_BASELINE_RATIO = 0.40
 
-LABELS = {"off": "service, batching off", "on": "service, batching on", "baseline": "parse-only baseline"}
+LABELS = {"off": "service, batching off", "on": "service, batching on", "baseline": "parse-only baseline",
+          "floor": "HTTP floor (body read, not parsed)"}
 
 
 def main(out, settings_json, environment_file):
@@ -54,7 +55,7 @@ def main(out, settings_json, environment_file):
             "wrk_command": run["wrk_command"],
             "server_command": run["server_command"],
         }
-        if run["mode"] != "baseline":
+        if run["mode"] in ("off", "on"):
             row["targets"] = {
                 "requests_per_second": row["requests_per_second"] >= TARGET_RPS,
                 "p99": row["p99_ms"] <= TARGET_P99_MS,
