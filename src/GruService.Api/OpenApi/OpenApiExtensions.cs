@@ -46,7 +46,10 @@ public static class OpenApiExtensions
 
     public static WebApplication MapGruOpenApi(this WebApplication app)
     {
-        app.MapOpenApi().RequireAuthorization(ApiKeyPolicies.Docs);
+        // MapOpenApi maps GET only; routing reads the last method metadata, so this one makes the document answer HEAD
+        // too, as every other read does (HeadRequests).
+        app.MapOpenApi().RequireAuthorization(ApiKeyPolicies.Docs)
+            .WithMetadata(new HttpMethodMetadata([HttpMethods.Get, HttpMethods.Head]));
         if (app.Configuration.GetSection(SwaggerOptions.Section).Get<SwaggerOptions>()?.Enabled ?? true)
         {
             app.UseSwaggerUI(options =>
