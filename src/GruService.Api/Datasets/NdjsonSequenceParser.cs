@@ -10,7 +10,7 @@ namespace GruService.Api.Datasets;
 /// <item>"sequence" is a non-empty array of time steps, each an array of numbers, or a bare number for a one-feature
 /// step. Every step of every line has the width of the first step of the file.</item>
 /// <item>Numbers must be finite in float32 (JSON has no NaN; values beyond ±3.4e38 are errors).</item>
-/// <item>"label" is a non-empty string, at most 256 characters.</item>
+/// <item>"label" is a non-empty string, at most 256 characters, or a whole number, stored as its decimal text (ClassLabels).</item>
 /// </list>
 /// </summary>
 internal sealed class NdjsonSequenceParser
@@ -104,15 +104,16 @@ internal sealed class NdjsonSequenceParser
                 {
                     if (label is not null) throw Error("\"label\" appears twice.");
                     reader.Read();
-                    if (reader.TokenType != JsonTokenType.String)
+                    if (reader.TokenType is not (JsonTokenType.String or JsonTokenType.Number))
                         throw Error($"\"label\" is {Describe(reader.TokenType)}; " + reader.TokenType switch
                         {
-                            JsonTokenType.Number => "it must be a string (write \"1\", not 1).",
                             // A null label is usually an unlabelled row that a DataFrame export kept: the fix is to drop or label it.
-                            JsonTokenType.Null => "every line needs a label, a non-empty string (drop unlabelled sequences or give them one).",
-                            _ => "it must be a string, such as \"walking\".",
+                            JsonTokenType.Null => "every line needs a label, a non-empty string or a whole number (drop unlabelled sequences or give them one).",
+                            _ => "it must be a string, such as \"walking\", or a whole number, such as 3.",
                         });
-                    label = reader.GetString()!;
+                    label = reader.TokenType == JsonTokenType.String ? reader.GetString()!
+                        : ClassLabels.FromNumber(reader.ValueSpan) ?? throw Error(
+                            $"\"label\" is the number {DatasetFormatException.Quote(reader.ValueSpan)}; a number label must be a whole number, such as 3 (class indices), or write it as a string.");
                     if (string.IsNullOrWhiteSpace(label)) throw Error("\"label\" is empty.");
                     if (label.Length > MaxLabelChars) throw Error($"\"label\" is {label.Length} characters long; at most {MaxLabelChars} are allowed.");
                 }

@@ -398,8 +398,14 @@ public sealed record TrainingPlan(
             index = 0;
             foreach (JsonElement label in given.EnumerateArray())
             {
-                if (label.ValueKind != JsonValueKind.String || label.GetString() is not { Length: > 0 } text)
-                    throw new TrainingDataException($"data.labels[{index}] is not a non-empty string.");
+                string? text = label.ValueKind switch
+                {
+                    JsonValueKind.String => label.GetString(),
+                    JsonValueKind.Number when label.TryGetDouble(out double number) => ClassLabels.FromNumber(number),
+                    _ => null,
+                };
+                if (text is not { Length: > 0 })
+                    throw new TrainingDataException($"data.labels[{index}] is not a non-empty string or a whole number.");
                 labels.Add(text);
                 index++;
             }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using GruService.Api.Datasets;
 
 namespace GruService.Api.Training;
 
@@ -48,7 +49,7 @@ public static class TrainingRequestSummary
             if (data.TryGetProperty("inputs", out JsonElement inputs) && inputs.ValueKind == JsonValueKind.Array)
                 WriteSequences(writer, "sequences", inputs);
             if (data.TryGetProperty("labels", out JsonElement labels) && labels.ValueKind == JsonValueKind.Array)
-                writer.WriteNumber("labels", labels.EnumerateArray().Select(l => l.ToString()).Distinct(StringComparer.Ordinal).Count());
+                writer.WriteNumber("labels", labels.EnumerateArray().Select(LabelText).Distinct(StringComparer.Ordinal).Count());
         }
         writer.WriteEndObject();
     }
@@ -74,4 +75,10 @@ public static class TrainingRequestSummary
         if (width > 0) writer.WriteNumber("features", width);
         writer.WriteNumber("values", values);
     }
+
+    /// <summary>A label as the job will store it: a whole number as its decimal text, so 3 and 3.0 count once.</summary>
+    private static string LabelText(JsonElement label) =>
+        label.ValueKind == JsonValueKind.Number && label.TryGetDouble(out double number) && ClassLabels.FromNumber(number) is { } text
+            ? text
+            : label.ToString();
 }

@@ -45,6 +45,18 @@ public class NdjsonDatasetTests : ServiceTestBase
         Assert.Null(summary["series"]);
     }
 
+    [Fact]
+    public async Task UploadNdjson_TakesWholeNumberLabels_AsClassIndices()
+    {
+        // As a PyTorch dataset labels its samples; 2.0 is how a DataFrame export writes an integer column.
+        JsonObject record = await UploadAsync(
+            "{\"sequence\": [1], \"label\": 10}\n{\"sequence\": [2], \"label\": 2.0}\n{\"sequence\": [3], \"label\": 2}\n{\"sequence\": [4], \"label\": \"2\"}\n",
+            DatasetTestExtensions.Ndjson);
+        JsonObject counts = record["summary"]!["label_counts"]!.AsObject();
+        Assert.Equal(["10", "2"], counts.Select(p => p.Key));
+        Assert.Equal(3, (long)counts["2"]!);
+    }
+
     [Theory]
     [InlineData("application/x-ndjson")]
     [InlineData("application/ndjson")]
@@ -72,9 +84,10 @@ public class NdjsonDatasetTests : ServiceTestBase
     [InlineData("{\"label\": \"a\"}\n", "Line 1: \"sequence\" is missing.")]
     [InlineData("{\"sequence\": [1], \"label\": \"\"}\n", "Line 1: \"label\" is empty.")]
     [InlineData("{\"sequence\": [1], \"label\": \"  \"}\n", "Line 1: \"label\" is empty.")]
-    [InlineData("{\"sequence\": [1], \"label\": 1}\n", "Line 1: \"label\" is a number; it must be a string (write \"1\", not 1).")]
-    [InlineData("{\"sequence\": [1], \"label\": null}\n", "Line 1: \"label\" is null; every line needs a label, a non-empty string (drop unlabelled sequences or give them one).")]
-    [InlineData("{\"sequence\": [1], \"label\": [\"a\"]}\n", "Line 1: \"label\" is an array; it must be a string, such as \"walking\".")]
+    [InlineData("{\"sequence\": [1], \"label\": 1.5}\n", "Line 1: \"label\" is the number '1.5'; a number label must be a whole number, such as 3 (class indices), or write it as a string.")]
+    [InlineData("{\"sequence\": [1], \"label\": 1e300}\n", "Line 1: \"label\" is the number '1e300'; a number label must be a whole number")]
+    [InlineData("{\"sequence\": [1], \"label\": null}\n", "Line 1: \"label\" is null; every line needs a label, a non-empty string or a whole number (drop unlabelled sequences or give them one).")]
+    [InlineData("{\"sequence\": [1], \"label\": [\"a\"]}\n", "Line 1: \"label\" is an array; it must be a string, such as \"walking\", or a whole number, such as 3.")]
     [InlineData("{\"sequence\": [[1]], \"label\": \"a\"}\n{\"sequence\": [[1, 2]], \"label\": \"a\"}\n", "Line 2: sequence[0] has more than 1 feature; earlier time steps have 1.")]
     [InlineData("{\"sequence\": [], \"label\": \"a\"}\n", "Line 1: \"sequence\" is empty")]
     [InlineData("{\"sequence\": [[]], \"label\": \"a\"}\n", "Line 1: sequence[0] is an empty time step.")]

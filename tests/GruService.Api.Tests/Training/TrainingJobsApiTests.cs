@@ -153,6 +153,34 @@ public class TrainingJobsApiTests() : ServiceTestBase(new Dictionary<string, str
     }
 
     [Fact]
+    public async Task ClassifyJob_TakesWholeNumberLabels_AndTheClassIndexIsTheNumber()
+    {
+        // Eleven classes 0..10, each a constant sequence at its own level: in ordinal order "10" would be class 2.
+        var inputs = new JsonArray();
+        var labels = new JsonArray();
+        for (int i = 0; i < 110; i++)
+        {
+            int label = i % 11;
+            inputs.Add(new JsonArray([.. Enumerable.Range(0, 4).Select(_ => (JsonNode?)JsonValue.Create(label * 0.2))]));
+            labels.Add(label);
+        }
+        var request = new JsonObject
+        {
+            ["model"] = "levels", ["task"] = "classify", ["data"] = new JsonObject { ["inputs"] = inputs, ["labels"] = labels },
+            ["architecture"] = new JsonObject { ["hidden_size"] = 4 },
+            ["hyperparameters"] = new JsonObject { ["epochs"] = 1 },
+        };
+        JsonObject job = await TrainingRequests.WaitAsync(Client, await StartAsync(request), TrainingRequests.Finished);
+
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+        JsonNode listed = (await (await Client.GetAsync("/v1/training-jobs")).JsonAsync())["jobs"]![0]!;
+        Assert.Equal(11, (int)listed["request"]!["data"]!["labels"]!); // the job list counts the distinct inline labels
+        JsonObject card = await (await Client.GetAsync("/v1/models/levels")).JsonAsync();
+        Assert.Equal([.. Enumerable.Range(0, 11).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture))],
+            card["classes"]!.AsArray().Select(c => (string)c!));
+    }
+
+    [Fact]
     public async Task Job_WithActivateFalse_KeepsTheActiveVersion()
     {
         await TrainingRequests.WaitAsync(Client, await StartAsync(TrainingRequests.Forecast("kept", epochs: 1)), TrainingRequests.Finished);

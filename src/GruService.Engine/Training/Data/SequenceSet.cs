@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace GruService.Engine.Training.Data;
 
 /// <summary>
@@ -19,7 +21,8 @@ public sealed class SequenceSet
     /// <param name="labels">One label per sequence.</param>
     /// <param name="classes">
     /// The classes in head order, to keep an existing model's order; every label must be one of them.
-    /// Null: the distinct labels, ordinal order.
+    /// Null: the distinct labels, in numeric order when every one is a whole number written as .NET writes it
+    /// ("-3", "0", "10"; not "09" or "+9"), else in ordinal order.
     /// </param>
     /// <exception cref="ArgumentException">A shape does not fit, a value is not finite, or a label is unknown.</exception>
     public SequenceSet(int featureCount, IReadOnlyList<float[]> sequences, IReadOnlyList<string> labels, IReadOnlyList<string>? classes = null)
@@ -42,7 +45,12 @@ public sealed class SequenceSet
 
         if (classes is null)
         {
-            Classes = [.. labels.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
+            string[] distinct = [.. labels.Distinct(StringComparer.Ordinal)];
+            // Labels that are class indices written as numbers ("0" … "10") keep their numeric order, so that the
+            // head's index of each class is the number; ordinal order would put "10" between "1" and "2".
+            Classes = distinct.All(IsWholeNumber)
+                ? [.. distinct.OrderBy(label => long.Parse(label, CultureInfo.InvariantCulture))]
+                : [.. distinct.Order(StringComparer.Ordinal)];
         }
         else
         {
@@ -121,4 +129,8 @@ public sealed class SequenceSet
             throw new ArgumentOutOfRangeException(nameof(firstValidation), firstValidation, "There must be at least one training sequence.");
         return new SequenceSplit(this, [.. Enumerable.Range(0, firstValidation)], [.. Enumerable.Range(firstValidation, Count - firstValidation)], standardize);
     }
+
+    private static bool IsWholeNumber(string label) =>
+        long.TryParse(label, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long value)
+        && value.ToString(CultureInfo.InvariantCulture) == label;
 }

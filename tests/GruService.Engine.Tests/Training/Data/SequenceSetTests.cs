@@ -22,6 +22,23 @@ public class SequenceSetTests
     }
 
     [Fact]
+    public void Classes_AreInNumericOrder_WhenEveryLabelIsAWholeNumber()
+    {
+        // Class indices 0..10 written as labels: the head's index of each class is then the number itself.
+        string[] labels = [.. Enumerable.Range(0, 11).Reverse().Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)), "-3"];
+        var set = Labelled(labels);
+        Assert.Equal(["-3", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10"], set.Classes);
+        Assert.Equal(11, set.Label(0)); // "10", after "-3" and "0" … "9"
+    }
+
+    [Theory]
+    [InlineData(new[] { "10", "9", "x" }, new[] { "10", "9", "x" })] // not all numbers: ordinal
+    [InlineData(new[] { "10", "9", "09" }, new[] { "09", "10", "9" })] // "09" is not how a number is written: ordinal
+    [InlineData(new[] { "10", "9", "+9" }, new[] { "+9", "10", "9" })]
+    public void Classes_StayInOrdinalOrder_WhenALabelIsNotAWholeNumberAsWritten(string[] labels, string[] expected) =>
+        Assert.Equal(expected, Labelled(labels).Classes);
+
+    [Fact]
     public void Classes_CanBeGiven_AndUnknownLabelsAreRefused()
     {
         var set = Labelled(["dog", "cat"], classes: ["dog", "cat", "bird"]);
