@@ -170,8 +170,11 @@ public sealed record TrainingPlan(
 
         return new TrainingPlan(request.Model, task.Value, request.Dataset, hasData ? request.Data : null, request.ValidationDataset, split,
             window, horizon, request.Inputs, request.Targets, stride, architecture, settings, loss!.Value, h.ClassWeights,
-            h.SeasonLength ?? 1, normalization!.Value, layout, request.Activate ?? true);
+            h.SeasonLength ?? 1, normalization!.Value, layout, request.Activate ?? true) { ValidationRecord = validation };
     }
+
+    /// <summary>The validation dataset's record when the plan was made, against which inline data is checked at submission.</summary>
+    private DatasetRecord? ValidationRecord { get; init; }
 
     /// <summary>
     /// The settings the job trains with, every default filled in, in the request's names and values: what the model's
@@ -272,16 +275,31 @@ public sealed record TrainingPlan(
         }
         catch (ArgumentException e)
         {
-            // The engine's checks name the parameter they guard, which means nothing to the job's author.
-            throw new TrainingDataException(e.ParamName is null ? e.Message : e.Message.Replace($" (Parameter '{e.ParamName}')", "", StringComparison.Ordinal));
+            throw DataProblem(e);
         }
     }
 
+    private static T FromEngine<T>(Func<T> build)
+    {
+        try
+        {
+            return build();
+        }
+        catch (ArgumentException e)
+        {
+            throw DataProblem(e);
+        }
+    }
+
+    // The engine's checks name the parameter they guard, which means nothing to the job's author.
+    private static TrainingDataException DataProblem(ArgumentException e) =>
+        new(e.ParamName is null ? e.Message : e.Message.Replace($" (Parameter '{e.ParamName}')", "", StringComparison.Ordinal));
+
     /// <summary>
-    /// Whether <see cref="CheckInlineDataAsync"/> can check the whole job when it is submitted: its data came with the
-    /// request, so building the problem reads nothing from storage.
+    /// Whether <see cref="CheckInlineDataAsync"/> can check the job's data when it is submitted: its data came with the
+    /// request, so building the problem reads nothing from storage (a validation_dataset is checked by its record).
     /// </summary>
-    public bool DataIsInline => Data is not null && ValidationDataset is null;
+    public bool DataIsInline => Data is not null;
 
     /// <summary>
     /// Builds the problem from inline data and drops it, so that data which cannot train the plan is refused when the
@@ -289,10 +307,25 @@ public sealed record TrainingPlan(
     /// </summary>
     public async Task CheckInlineDataAsync(IDatasetStore datasets, CancellationToken cancellationToken)
     {
-        if (!DataIsInline) throw new InvalidOperationException("The job's data is not (only) inline.");
+        if (!DataIsInline) throw new InvalidOperationException("The job's data is not inline.");
         try
         {
-            await LoadProblemAsync(datasets, cancellationToken);
+            if (ValidationRecord is null)
+            {
+                await LoadProblemAsync(datasets, cancellationToken);
+                return;
+            }
+            // A classify job validated on a stored dataset: the inline sequences whole, the stored ones by their record
+            // (reading them is the job's work); LoadSequencesAsync checks them again with the data.
+            var sequences = new List<float[]>();
+            var labels = new List<string>();
+            int width = ReadInlineSequences(sequences, labels);
+            var set = FromEngine(() => new SequenceSet(width, sequences, labels));
+            if (set.Classes.Count == 1) throw new TrainingDataException(SingleLabel(set.Classes[0]));
+            if (ValidationRecord.Features.Count != width)
+                throw new TrainingDataException(ValidationWidthMismatch(ValidationRecord.Features.Count, width));
+            if (ValidationRecord.Summary.LabelCounts?.Keys.FirstOrDefault(label => !set.Classes.Contains(label)) is { } unseen)
+                throw new TrainingDataException(UnseenValidationLabel(unseen));
         }
         catch (TrainingDataException e)
         {
@@ -376,39 +409,7 @@ public sealed record TrainingPlan(
         }
         else
         {
-            JsonElement data = Data!.Value;
-            if (data.ValueKind != JsonValueKind.Object || !data.TryGetProperty("inputs", out JsonElement inputs) || inputs.ValueKind != JsonValueKind.Array
-                || !data.TryGetProperty("labels", out JsonElement given) || given.ValueKind != JsonValueKind.Array)
-                throw new TrainingDataException("Inline classify data is {\"inputs\": [sequence, ...], \"labels\": [label, ...]}.");
-            RequireOnly(data, "classify", "inputs", "labels");
-            if (inputs.GetArrayLength() != given.GetArrayLength() || inputs.GetArrayLength() == 0)
-            {
-                int sequenceCount = inputs.GetArrayLength(), labelCount = given.GetArrayLength();
-                throw new TrainingDataException($"data.inputs has {sequenceCount} sequence{(sequenceCount == 1 ? "" : "s")} and data.labels "
-                    + $"{labelCount} label{(labelCount == 1 ? "" : "s")}; give one label per sequence, at least one.");
-            }
-            width = -1;
-            int index = 0;
-            foreach (JsonElement one in inputs.EnumerateArray())
-            {
-                (float[] rows, int w) = InlineSequence(one, $"data.inputs[{index++}]", width);
-                width = w;
-                sequences.Add(rows);
-            }
-            index = 0;
-            foreach (JsonElement label in given.EnumerateArray())
-            {
-                string? text = label.ValueKind switch
-                {
-                    JsonValueKind.String => label.GetString(),
-                    JsonValueKind.Number when label.TryGetDouble(out double number) => ClassLabels.FromNumber(number),
-                    _ => null,
-                };
-                if (text is not { Length: > 0 })
-                    throw new TrainingDataException($"data.labels[{index}] is not a non-empty string or a whole number.");
-                labels.Add(text);
-                index++;
-            }
+            width = ReadInlineSequences(sequences, labels);
         }
         int firstValidation = sequences.Count;
         if (ValidationDataset is not null)
@@ -420,16 +421,57 @@ public sealed record TrainingPlan(
             labels.AddRange(validation.Sequences.Select(s => s.Label));
         }
         var set = new SequenceSet(width, sequences, labels);
-        if (set.Classes.Count == 1)
-            throw new TrainingDataException($"Every training sequence has the label '{set.Classes[0]}'; a classifier needs at least two labels.");
-        if (ValidationDataset is not null && labels.Skip(firstValidation).FirstOrDefault(l => !labels.Take(firstValidation).Contains(l)) is { } unseen)
+        if (set.Classes.Count == 1) throw new TrainingDataException(SingleLabel(set.Classes[0]));
+        HashSet<string> trainingLabels = [.. labels.Take(firstValidation)];
+        if (ValidationDataset is not null && labels.Skip(firstValidation).FirstOrDefault(l => !trainingLabels.Contains(l)) is { } unseen)
             throw new TrainingDataException(UnseenValidationLabel(unseen));
         return (set, firstValidation);
+    }
+
+    /// <summary>Reads inline classify data into <paramref name="sequences"/> and <paramref name="labels"/>; returns the features per step.</summary>
+    private int ReadInlineSequences(List<float[]> sequences, List<string> labels)
+    {
+        JsonElement data = Data!.Value;
+        if (data.ValueKind != JsonValueKind.Object || !data.TryGetProperty("inputs", out JsonElement inputs) || inputs.ValueKind != JsonValueKind.Array
+            || !data.TryGetProperty("labels", out JsonElement given) || given.ValueKind != JsonValueKind.Array)
+            throw new TrainingDataException("Inline classify data is {\"inputs\": [sequence, ...], \"labels\": [label, ...]}.");
+        RequireOnly(data, "classify", "inputs", "labels");
+        if (inputs.GetArrayLength() != given.GetArrayLength() || inputs.GetArrayLength() == 0)
+        {
+            int sequenceCount = inputs.GetArrayLength(), labelCount = given.GetArrayLength();
+            throw new TrainingDataException($"data.inputs has {sequenceCount} sequence{(sequenceCount == 1 ? "" : "s")} and data.labels "
+                + $"{labelCount} label{(labelCount == 1 ? "" : "s")}; give one label per sequence, at least one.");
+        }
+        int width = -1;
+        int index = 0;
+        foreach (JsonElement one in inputs.EnumerateArray())
+        {
+            (float[] rows, int w) = InlineSequence(one, $"data.inputs[{index++}]", width);
+            width = w;
+            sequences.Add(rows);
+        }
+        index = 0;
+        foreach (JsonElement label in given.EnumerateArray())
+        {
+            string? text = label.ValueKind switch
+            {
+                JsonValueKind.String => label.GetString(),
+                JsonValueKind.Number when label.TryGetDouble(out double number) => ClassLabels.FromNumber(number),
+                _ => null,
+            };
+            if (text is not { Length: > 0 })
+                throw new TrainingDataException($"data.labels[{index}] is not a non-empty string or a whole number.");
+            labels.Add(text);
+            index++;
+        }
+        return width;
     }
 
     // Said at submission from the datasets' records and again when the job loads the data, in the same words.
     private static string ValidationWidthMismatch(int validationWidth, int trainingWidth) =>
         $"validation_dataset has {validationWidth} feature{(validationWidth == 1 ? "" : "s")} per step; the training data has {trainingWidth}.";
+
+    private static string SingleLabel(string label) => $"Every training sequence has the label '{label}'; a classifier needs at least two labels.";
 
     private static string UnseenValidationLabel(string label) => $"validation_dataset has the label '{label}', which no training sequence has.";
 

@@ -247,22 +247,47 @@ public class TrainingJobsApiTests() : ServiceTestBase(new Dictionary<string, str
         Assert.Empty((await (await Client.GetAsync("/v1/training-jobs")).JsonAsync())["jobs"]!.AsArray());
     }
 
-    [Theory]
-    [InlineData(
-        "{\"label\": \"a\", \"sequence\": [[1, 2]]}\n{\"label\": \"b\", \"sequence\": [[3, 4]]}\n",
-        "{\"label\": \"a\", \"sequence\": [1]}\n",
-        "validation_dataset has 1 feature per step; the training data has 2.")]
-    [InlineData(
-        "{\"label\": \"flat\", \"sequence\": [1]}\n{\"label\": \"rise\", \"sequence\": [2]}\n",
-        "{\"label\": \"rise\", \"sequence\": [1]}\n{\"label\": \"jump\", \"sequence\": [9]}\n",
-        "validation_dataset has the label 'jump', which no training sequence has.")]
-    public async Task StartJob_Returns400_WhenTheValidationDatasetDoesNotFitTheTrainingData(string trainingNdjson, string validationNdjson, string expected)
+    public static TheoryData<string, string, string, bool> ValidationDatasetMisfits()
     {
-        string training = await UploadSequencesAsync(trainingNdjson);
+        var cases = new TheoryData<string, string, string, bool>();
+        foreach (bool inline in new[] { false, true })
+        {
+            cases.Add(
+                "{\"label\": \"a\", \"sequence\": [[1, 2]]}\n{\"label\": \"b\", \"sequence\": [[3, 4]]}\n",
+                "{\"label\": \"a\", \"sequence\": [1]}\n",
+                "validation_dataset has 1 feature per step; the training data has 2.", inline);
+            cases.Add(
+                "{\"label\": \"flat\", \"sequence\": [1]}\n{\"label\": \"rise\", \"sequence\": [2]}\n",
+                "{\"label\": \"rise\", \"sequence\": [1]}\n{\"label\": \"jump\", \"sequence\": [9]}\n",
+                "validation_dataset has the label 'jump', which no training sequence has.", inline);
+        }
+        return cases;
+    }
+
+    /// <summary>The training data as a stored dataset, or sent inline: either way it is checked against the validation dataset's record before the job is queued.</summary>
+    [Theory]
+    [MemberData(nameof(ValidationDatasetMisfits))]
+    public async Task StartJob_Returns400_WhenTheValidationDatasetDoesNotFitTheTrainingData(string trainingNdjson, string validationNdjson, string expected, bool inline)
+    {
         string validation = await UploadSequencesAsync(validationNdjson);
+        string data;
+        if (inline)
+        {
+            JsonObject[] lines = [.. trainingNdjson.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => JsonNode.Parse(line)!.AsObject())];
+            data = new JsonObject
+            {
+                ["inputs"] = new JsonArray([.. lines.Select(l => l["sequence"]!.DeepClone())]),
+                ["labels"] = new JsonArray([.. lines.Select(l => l["label"]!.DeepClone())]),
+            }.ToJsonString();
+            data = $"\"data\": {data}";
+        }
+        else
+        {
+            data = $"\"dataset\": \"{await UploadSequencesAsync(trainingNdjson)}\"";
+        }
 
         string detail = await (await Client.PostJsonAsync("/v1/training-jobs",
-            $$"""{"model": "m", "task": "classify", "dataset": "{{training}}", "validation_dataset": "{{validation}}"}""")).AssertProblemAsync(400, "invalid_training_job");
+            $$"""{"model": "m", "task": "classify", {{data}}, "validation_dataset": "{{validation}}"}""")).AssertProblemAsync(400, "invalid_training_job");
 
         Assert.Equal(expected, detail);
         Assert.Empty((await (await Client.GetAsync("/v1/training-jobs")).JsonAsync())["jobs"]!.AsArray());
