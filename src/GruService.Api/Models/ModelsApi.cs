@@ -79,7 +79,8 @@ public static class ModelsApi
     /// Answers 201 Created with the new version's card; a file byte-for-byte identical to the model's active version
     /// (the same SHA-256) answers 200 OK with that version's card instead, storing no version and changing nothing, so
     /// re-applying the same file (a deployment pipeline's desired state) is idempotent. A file identical to an older,
-    /// inactive version is a new version (201): roll back with the activate operation to reuse the stored one.
+    /// inactive version is a new version (201): roll back with the activate operation to reuse the stored one. An upload
+    /// has no option that changes activation (it always activates), so an identical file asks for nothing that is not so.
     /// </remarks>
     /// <param name="name">The model's name: 1 to 64 characters of a-z, 0-9, '.', '_' and '-', starting with a letter or digit.</param>
     /// <param name="request">The HTTP request whose body is the model file.</param>
