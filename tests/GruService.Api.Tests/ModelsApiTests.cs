@@ -1,5 +1,7 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace GruService.Api.Tests;
 
@@ -174,6 +176,82 @@ public class ModelsApiTests : ServiceTestBase
     }
 
     [Fact]
+    public async Task UploadModel_Returns200AndMakesNoVersion_WhenTheFileIsTheActiveVersions()
+    {
+        JsonObject created = await (await Client.PutModelAsync("demand", Forecaster.File)).JsonAsync();
+        string directory = Path.Combine(Factory.StorageRoot, "models", "demand");
+        Dictionary<string, DateTime> before = Directory.EnumerateFiles(directory).ToDictionary(f => f, File.GetLastWriteTimeUtc);
+
+        HttpResponseMessage again = await Client.PutModelAsync("demand", Forecaster.File);
+
+        Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+        Assert.Null(again.Headers.Location);
+        JsonObject card = await again.JsonAsync();
+        Assert.Equal(1, (int)card["version"]!);
+        Assert.Equal((string?)created["sha256"], (string?)card["sha256"]);
+        Assert.Equal((string?)created["created_at"], (string?)card["created_at"]);
+        JsonObject versions = await (await Client.GetAsync("/v1/models/demand/versions")).JsonAsync();
+        Assert.Equal([1], versions["versions"]!.AsArray().Select(v => (int)v!["version"]!));
+        Assert.Equal(1, (int)versions["active_version"]!);
+        // Nothing written: the same files, untouched, and no staging file left behind.
+        Assert.Equal(before, Directory.EnumerateFiles(directory).ToDictionary(f => f, File.GetLastWriteTimeUtc));
+        Assert.Empty(Directory.GetFiles(Path.Combine(Factory.StorageRoot, "tmp")));
+    }
+
+    [Fact]
+    public async Task UploadModel_Returns201AsANewVersion_WhenTheFileDiffersFromTheActiveVersionOnlyInItsMetadata()
+    {
+        await Client.PutModelAsync("demand", Forecaster.File);
+
+        HttpResponseMessage response = await Client.PutModelAsync("demand", TestModelFiles.Described(Forecaster, "retrained"));
+
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        Assert.Equal(2, (int)(await response.JsonAsync())["version"]!);
+        Assert.Equal(2, (int)(await (await Client.GetAsync("/v1/models/demand")).JsonAsync())["version"]!);
+    }
+
+    [Fact]
+    public async Task UploadModel_Returns201AsANewActiveVersion_WhenTheFileIsAnOlderInactiveVersions()
+    {
+        await Client.PutModelAsync("demand", Forecaster.File);
+        await Client.PutModelAsync("demand", OtherForecaster.File);
+
+        HttpResponseMessage response = await Client.PutModelAsync("demand", Forecaster.File);
+
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        Assert.Equal(3, (int)(await response.JsonAsync())["version"]!);
+        JsonObject versions = await (await Client.GetAsync("/v1/models/demand/versions")).JsonAsync();
+        Assert.Equal(3, (int)versions["active_version"]!);
+        Assert.Equal(versions["versions"]![0]!["sha256"]!.ToString(), versions["versions"]![2]!["sha256"]!.ToString());
+    }
+
+    [Fact]
+    public async Task UploadModel_Returns200_WhenTheFileIsTheVersionARollbackActivated()
+    {
+        await Client.PutModelAsync("demand", Forecaster.File);
+        await Client.PutModelAsync("demand", OtherForecaster.File);
+        Assert.Equal(HttpStatusCode.OK, (await Client.PostAsync("/v1/models/demand/versions/1/activate", null)).StatusCode);
+
+        HttpResponseMessage response = await Client.PutModelAsync("demand", Forecaster.File);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(1, (int)(await response.JsonAsync())["version"]!);
+        Assert.Equal(2, (await (await Client.GetAsync("/v1/models/demand/versions")).JsonAsync())["versions"]!.AsArray().Count);
+    }
+
+    [Fact]
+    public async Task ConcurrentIdenticalUploadsToANewName_StoreOneVersion_OneAnswers201AndTheOthers200()
+    {
+        HttpResponseMessage[] responses = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Client.PutModelAsync("raced", Forecaster.File)));
+
+        Assert.Single(responses, r => r.StatusCode == HttpStatusCode.Created);
+        Assert.Equal(7, responses.Count(r => r.StatusCode == HttpStatusCode.OK));
+        Assert.All(await Task.WhenAll(responses.Select(async r => (int)(await r.JsonAsync())["version"]!)), version => Assert.Equal(1, version));
+        Assert.Single((await (await Client.GetAsync("/v1/models/raced/versions")).JsonAsync())["versions"]!.AsArray());
+        Assert.Empty(Directory.GetFiles(Path.Combine(Factory.StorageRoot, "tmp")));
+    }
+
+    [Fact]
     public async Task UploadModel_RejectsCorruptFile_AndKeepsServingTheActiveVersion()
     {
         await Client.PutModelAsync("demand", Forecaster.File);
@@ -214,17 +292,18 @@ public class ModelsApiTests : ServiceTestBase
     [Fact]
     public async Task ConcurrentUploadsOfBothTasksToANewName_StoreOneTask_AndAnswer201Or409()
     {
-        ReferenceModel[] files = [.. Enumerable.Range(0, 8).Select(i => i % 2 == 0 ? Forecaster : Classifier)];
+        // Distinct files (each described differently), so that none is answered 200 for being the active version already.
+        ReferenceModel[] models = [.. Enumerable.Range(0, 8).Select(i => i % 2 == 0 ? Forecaster : Classifier)];
 
-        HttpResponseMessage[] responses = await Task.WhenAll(files.Select(file => Client.PutModelAsync("raced", file.File)));
+        HttpResponseMessage[] responses = await Task.WhenAll(models.Select((model, i) => Client.PutModelAsync("raced", TestModelFiles.Described(model, $"copy {i}"))));
 
-        string[] stored = [.. await Task.WhenAll(responses.Where(r => r.StatusCode == HttpStatusCode.Created).Select(async r => (string)(await r.JsonAsync())["sha256"]!))];
+        JsonObject[] stored = [.. await Task.WhenAll(responses.Where(r => r.StatusCode == HttpStatusCode.Created).Select(r => r.JsonAsync()))];
         Assert.Equal(4, stored.Length);
-        Assert.Single(stored.Distinct());
+        Assert.Single(stored.Select(card => (string?)card["task"]).Distinct());
         foreach (HttpResponseMessage refused in responses.Where(r => r.StatusCode != HttpStatusCode.Created))
             await refused.AssertProblemAsync(409, "task_mismatch");
         JsonObject versions = await (await Client.GetAsync("/v1/models/raced/versions")).JsonAsync();
-        Assert.Equal(stored.Order(), versions["versions"]!.AsArray().Select(v => (string)v!["sha256"]!));
+        Assert.Equal(stored.Select(card => (string)card["sha256"]!).Order(), versions["versions"]!.AsArray().Select(v => (string)v!["sha256"]!).Order());
         Assert.Empty(Directory.GetFiles(Path.Combine(Factory.StorageRoot, "tmp")));
     }
 
@@ -446,4 +525,30 @@ public class ModelPersistenceTests
             Directory.Delete(root, recursive: true);
         }
     }
+}
+
+public class ModelUploadLoggingTests
+{
+    [Fact]
+    public async Task UploadModel_LogsUnchanged_AndNoSwap_WhenTheFileIsTheActiveVersions()
+    {
+        ReferenceModel model = ReferenceModel.Load(8);
+        var logs = new CapturingLoggerProvider();
+        using var factory = new GruServiceFactory { ConfigureTestServices = services => services.AddSingleton<ILoggerProvider>(logs) };
+        HttpClient client = await factory.ReadyClientAsync();
+        Assert.Equal(HttpStatusCode.Created, (await client.PutModelAsync("demand", model.File)).StatusCode);
+        int swaps = RegistryEvents(logs, "now serves version").Length;
+
+        Assert.Equal(HttpStatusCode.OK, (await client.PutModelAsync("demand", model.File)).StatusCode);
+
+        LogEvent unchanged = Assert.Single(RegistryEvents(logs, "unchanged"));
+        Assert.Equal(LogLevel.Information, unchanged.Level);
+        Assert.Equal("demand", unchanged.State["Model"]);
+        Assert.Equal(1, unchanged.State["Version"]);
+        Assert.Equal(swaps, RegistryEvents(logs, "now serves version").Length);
+    }
+
+    private static LogEvent[] RegistryEvents(CapturingLoggerProvider logs, string text) =>
+        [.. logs.Events.Where(e => e.Category.EndsWith("ModelRegistry", StringComparison.Ordinal)
+            && ((string?)e.State.GetValueOrDefault("{OriginalFormat}"))?.Contains(text, StringComparison.Ordinal) == true)];
 }

@@ -41,6 +41,17 @@ public class OpenApiTests(ReferenceServiceFixture fixture) : IClassFixture<Refer
     }
 
     [Fact]
+    public async Task UploadModel_IsDocumentedToAnswer201ForANewVersion_And200ForTheActiveVersionsFile()
+    {
+        JsonObject upload = (await DocumentAsync())["paths"]!["/v1/models/{name}"]!["put"]!.AsObject();
+        foreach (string status in (string[])["200", "201"])
+            Assert.EndsWith("/ModelCard", (string?)upload["responses"]![status]?["content"]?["application/json"]?["schema"]?["$ref"]);
+        string description = (string)upload["description"]!;
+        Assert.Contains("answers 200 OK", description);
+        Assert.Contains("201 Created", description);
+    }
+
+    [Fact]
     public async Task Document_DeclaresProblemBodies_ForErrors()
     {
         JsonObject forecast = (await DocumentAsync())["paths"]!["/v1/models/{name}/forecast"]!["post"]!.AsObject();

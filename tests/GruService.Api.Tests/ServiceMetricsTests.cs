@@ -11,7 +11,7 @@ public class ServiceMetricsTests
         using var factory = new GruServiceFactory();
         HttpClient client = await factory.ReadyClientAsync();
         await client.PutModelAsync("demand", model.File);
-        await client.PutModelAsync("demand", model.File);
+        await client.PutModelAsync("demand", TestModelFiles.Described(model, "version 2"));
         await client.PutModelAsync("gone", model.File);
         await client.DeleteAsync("/v1/models/gone");
 

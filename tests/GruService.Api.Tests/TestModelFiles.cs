@@ -19,4 +19,15 @@ public static class TestModelFiles
         file.AsSpan(8 + headerLength).CopyTo(result.AsSpan(8 + newHeader.Length));
         return result;
     }
+
+    /// <summary>
+    /// The same model as <paramref name="model"/> (weights, answers, task) in another file: its config with a
+    /// "description", so its bytes and SHA-256 differ and an upload of it is a new version.
+    /// </summary>
+    public static byte[] Described(ReferenceModel model, string description)
+    {
+        JsonObject config = JsonNode.Parse(model.Config.GetRawText())!.AsObject();
+        config["description"] = description;
+        return WithConfig(model.File, config.ToJsonString());
+    }
 }

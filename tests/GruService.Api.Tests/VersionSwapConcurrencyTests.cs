@@ -46,10 +46,11 @@ public class VersionSwapConcurrencyTests
             }
         }))];
 
-        // Meanwhile: flip between the two stored versions and upload new ones.
+        // Meanwhile: flip between the two stored versions and upload new ones (each the file the active one is not, so
+        // that it is a new version, not the active version's file again).
         for (int round = 0; round < 20; round++)
         {
-            Assert.Equal(HttpStatusCode.OK, (await client.PostAsync($"/v1/models/swap/versions/{1 + round % 2}/activate", null)).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await client.PostAsync($"/v1/models/swap/versions/{2 - round % 2}/activate", null)).StatusCode);
             Assert.Equal(HttpStatusCode.Created, (await client.PutModelAsync("swap", round % 2 == 0 ? fileA : fileB)).StatusCode);
             await Task.Delay(5);
         }

@@ -119,6 +119,36 @@ public sealed partial class FileModelStore : IModelStore
         return record;
     }
 
+    /// <summary>
+    /// Under the lock that adds versions, so of two identical uploads the second finds the first's version active.
+    /// Every version has its SHA-256 in its record (since the first release; a missing record is rebuilt by hashing
+    /// the file); a record without one, written by hand, has the file hashed here rather than count as different.
+    /// </summary>
+    public async Task<StoredUpload> AddActiveVersionAsync(string name, GruTask task, string stagingPath, string sha256, CancellationToken cancellationToken)
+    {
+        await _writes.WaitAsync(cancellationToken);
+        try
+        {
+            int? active = ActiveVersion(name);
+            if (Versions(name).FirstOrDefault(v => v.Version == active) is { } current && Sha256Of(name, current) == sha256)
+                return new StoredUpload(current, Added: false);
+            StoredVersion stored = await AddVersionHoldingLockAsync(name, task, stagingPath, sha256, cancellationToken);
+            await WriteActiveAsync(name, stored.Version, CancellationToken.None); // the add has just checked the task
+            return new StoredUpload(stored, Added: true);
+        }
+        finally
+        {
+            _writes.Release();
+        }
+    }
+
+    private string Sha256Of(string name, StoredVersion version)
+    {
+        if (!string.IsNullOrEmpty(version.Sha256)) return version.Sha256;
+        using var file = File.OpenRead(ModelPath(name, version.Version));
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(file));
+    }
+
     public async Task SetActiveVersionAsync(string name, int version, GruTask task, CancellationToken cancellationToken)
     {
         // Under the lock that adds versions and deletes models, so the task checked stays the model's until the pointer is written.

@@ -32,6 +32,11 @@ public sealed class ModelTaskConflictException(string name, GruTask modelTask, G
         "version of a model has the same task, so that its clients keep working.";
 }
 
+/// <summary>What an upload did: <paramref name="Served"/> is the model's active version, new when <paramref name="Created"/>.</summary>
+/// <param name="Served">The version now served: the new one, or the active one the file already was.</param>
+/// <param name="Created">False when the file was the active version's and nothing changed.</param>
+public sealed record ModelUpload(ServedModel Served, bool Created);
+
 /// <summary>
 /// The singleton set of served models: for each name, its active version, fully loaded. Reads are lock-free;
 /// changes (upload, activate, delete) are serialised, and each publishes a complete <see cref="ServedModel"/> in one
@@ -98,10 +103,13 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
 
     /// <summary>
     /// Streams an upload to a staging file, validates it completely, then stores it as the next version and makes
-    /// it active. Throws <see cref="ModelFileException"/> (invalid file), <see cref="ModelTooLargeException"/> or
-    /// <see cref="ModelTaskConflictException"/>; either way nothing changes and the previous version keeps serving.
+    /// it active; a file identical to the active version (the same SHA-256) changes nothing, and
+    /// <see cref="ModelUpload.Created"/> is false (the store decides, atomically, so of identical uploads racing through
+    /// any replicas one stores a version). Throws <see cref="ModelFileException"/> (invalid file),
+    /// <see cref="ModelTooLargeException"/> or <see cref="ModelTaskConflictException"/>; either way nothing changes and
+    /// the previous version keeps serving.
     /// </summary>
-    public async Task<ServedModel> UploadAsync(string name, Stream body, CancellationToken cancellationToken)
+    public async Task<ModelUpload> UploadAsync(string name, Stream body, CancellationToken cancellationToken)
     {
         Stream staging = store.CreateStagingFile(out string stagingPath);
         bool keep = false;
@@ -134,14 +142,26 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
             try
             {
                 RequireServedTask(name, model);
-                StoredVersion stored = await AddVersionAsync(name, model.Config.Task, stagingPath, sha256);
+                StoredUpload upload = await AddActiveVersionAsync(name, model.Config.Task, stagingPath, sha256);
+                ServedModel? old = _active.GetValueOrDefault(name);
+                StoredVersion stored = upload.Version;
+                if (!upload.Added)
+                {
+                    // Nothing changed in the store. A replica a notification behind serves the stored active version
+                    // now, which is this very file, as a sync would have.
+                    LogUnchanged(name, stored.Version);
+                    if (old is not null && old.Version == stored.Version && old.Stored.Sha256 == stored.Sha256)
+                        return new ModelUpload(old, Created: false);
+                    var current = new ServedModel(name, stored, model);
+                    _active[name] = current;
+                    LogSwapped(name, old?.Version, current.Version, "an upload identical to the stored active version");
+                    return new ModelUpload(current, Created: false);
+                }
                 keep = true;
-                await store.SetActiveVersionAsync(name, stored.Version, model.Config.Task, CancellationToken.None);
                 var served = new ServedModel(name, stored, model);
-                int? previous = _active.TryGetValue(name, out var old) ? old.Version : null;
                 _active[name] = served;
-                LogSwapped(name, previous, served.Version, "upload");
-                return served;
+                LogSwapped(name, old?.Version, served.Version, "upload");
+                return new ModelUpload(served, Created: true);
             }
             finally
             {
@@ -299,6 +319,20 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
             throw new ModelTaskConflictException(name, served, model.Config.Task);
     }
 
+    /// <summary>Stores an upload as the next, active version unless it is the active version; the store refuses it, changing nothing, when its model has another task.</summary>
+    private async Task<StoredUpload> AddActiveVersionAsync(string name, GruTask task, string stagingPath, string sha256)
+    {
+        try
+        {
+            return await store.AddActiveVersionAsync(name, task, stagingPath, sha256, CancellationToken.None);
+        }
+        catch (ModelTaskConflictException e)
+        {
+            LogRefusedByStore(name, e.Message);
+            throw;
+        }
+    }
+
     /// <summary>Stores a staging file as the next version; the store refuses it, changing nothing, when its model has another task.</summary>
     private async Task<StoredVersion> AddVersionAsync(string name, GruTask task, string stagingPath, string sha256)
     {
@@ -417,6 +451,10 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
 
     [LoggerMessage(LogLevel.Information, "The store refused to activate version {Version} of {Model}, which the served set allowed (the model is not served here, or another replica changed it since this one last synced): {Reason}")]
     private partial void LogActivationRefusedByStore(string model, int version, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, EventName = "UploadUnchanged",
+        Message = "Upload of model {Model} is unchanged: the file is its active version {Version}, so no version was stored")]
+    private partial void LogUnchanged(string model, int version);
 
     [LoggerMessage(LogLevel.Information, "Deleted model {Model} and all its versions")]
     private partial void LogDeleted(string model);

@@ -4,6 +4,10 @@ using GruService.Api.Problems;
 using GruService.Api.Security;
 using GruService.Engine.ModelFiles;
 using Microsoft.AspNetCore.Http.HttpResults;
+// An upload's success, new version or not: Results<...> takes six outcomes, so the two successes are one of them.
+using StoredModelCard = Microsoft.AspNetCore.Http.HttpResults.Results<
+    Microsoft.AspNetCore.Http.HttpResults.Created<GruService.Api.Models.ModelCard>,
+    Microsoft.AspNetCore.Http.HttpResults.Ok<GruService.Api.Models.ModelCard>>;
 
 namespace GruService.Api.Models;
 
@@ -72,12 +76,17 @@ public static class ModelsApi
     /// The file is validated completely before anything changes; it then becomes the model's next version (1, 2, 3, ...) and is made active
     /// atomically: requests in flight finish on the previous version and new ones get this one. An invalid file changes nothing.
     /// Every version of a model has the same task: a classify file for a forecast model (or the reverse) answers 409.
+    /// Answers 201 Created with the new version's card; a file byte-for-byte identical to the model's active version
+    /// (the same SHA-256) answers 200 OK with that version's card instead, storing no version and changing nothing, so
+    /// re-applying the same file (a deployment pipeline's desired state) is idempotent. A file identical to an older,
+    /// inactive version is a new version (201): roll back with the activate operation to reuse the stored one. An upload
+    /// has no option that changes activation (it always activates), so an identical file asks for nothing that is not so.
     /// </remarks>
     /// <param name="name">The model's name: 1 to 64 characters of a-z, 0-9, '.', '_' and '-', starting with a letter or digit.</param>
     /// <param name="request">The HTTP request whose body is the model file.</param>
     /// <param name="registry">The model registry.</param>
     /// <param name="cancellationToken">Aborted when the client goes away.</param>
-    public static async Task<Results<Created<ModelCard>, BadRequestProblem, ConflictProblem, ContentTooLargeProblem, UnsupportedMediaTypeProblem, StorageProblem>> UploadModel(
+    public static async Task<Results<StoredModelCard, BadRequestProblem, ConflictProblem, ContentTooLargeProblem, UnsupportedMediaTypeProblem, StorageProblem>> UploadModel(
         string name, HttpRequest request, ModelRegistry registry, CancellationToken cancellationToken)
     {
         if (request.ContentType is { } type && type.StartsWith("multipart/", StringComparison.OrdinalIgnoreCase))
@@ -91,8 +100,11 @@ public static class ModelsApi
         try
         {
             // Not request.Body: a read its token cancels leaves Kestrel's connection mid-read (see CancellableBodyReads).
-            ServedModel served = await registry.UploadAsync(name, request.CancellableBody(), cancellationToken);
-            return TypedResults.Created($"/v1/models/{name}", served.Card());
+            ModelUpload upload = await registry.UploadAsync(name, request.CancellableBody(), cancellationToken);
+            StoredModelCard answer = upload.Created
+                ? TypedResults.Created($"/v1/models/{name}", upload.Served.Card())
+                : TypedResults.Ok(upload.Served.Card());
+            return answer;
         }
         catch (ModelFileException e)
         {

@@ -36,7 +36,7 @@ public sealed class PostgresModelTaskTests(PostgresFixture postgres) : IDisposab
         return new PostgresModelStore(database, Options(connectionString));
     }
 
-    private static string Stage(IModelStore store, ReferenceModel model)
+    internal static string Stage(IModelStore store, ReferenceModel model)
     {
         using Stream staging = store.CreateStagingFile(out string path);
         staging.Write(model.File);
@@ -44,7 +44,7 @@ public sealed class PostgresModelTaskTests(PostgresFixture postgres) : IDisposab
     }
 
     /// <summary>Every model row, every version's number and hash, and the change counter, as one string.</summary>
-    private static async Task<string> SnapshotAsync(string connectionString)
+    internal static async Task<string> SnapshotAsync(string connectionString)
     {
         await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync();

@@ -75,7 +75,7 @@ public sealed class SharedModelsTests(PostgresFixture postgres) : IAsyncLifetime
     public async Task ConcurrentUploadsThroughBothReplicas_GetDistinctVersions()
     {
         HttpResponseMessage[] responses = await Task.WhenAll(Enumerable.Range(0, 6).Select(i =>
-            (i % 2 == 0 ? _clientA : _clientB).PutModelAsync("raced", i % 3 == 0 ? First.File : Second.File)));
+            (i % 2 == 0 ? _clientA : _clientB).PutModelAsync("raced", TestModelFiles.Described(i % 3 == 0 ? First : Second, $"upload {i}"))));
         Assert.All(responses, r => Assert.Equal(HttpStatusCode.Created, r.StatusCode));
         int[] versions = [.. await Task.WhenAll(responses.Select(async r => (int)(await r.JsonAsync())["version"]!))];
         Assert.Equal([1, 2, 3, 4, 5, 6], versions.Order());

@@ -94,7 +94,7 @@ public sealed class CrashSafetyTests : IDisposable
             HttpClient client = await first.ReadyClientAsync();
             Assert.Equal(HttpStatusCode.Created, (await client.PutModelAsync("intact", _model.File)).StatusCode);
             Assert.Equal(HttpStatusCode.Created, (await client.PutModelAsync("torn", _model.File)).StatusCode);
-            Assert.Equal(HttpStatusCode.Created, (await client.PutModelAsync("torn", _model.File)).StatusCode);
+            Assert.Equal(HttpStatusCode.Created, (await client.PutModelAsync("torn", TestModelFiles.Described(_model, "version 2"))).StatusCode);
             answer = await ForecastAsync(client, "intact");
         }
         // The active version's file cut short, as a write without the rename could leave it on a failing disk.

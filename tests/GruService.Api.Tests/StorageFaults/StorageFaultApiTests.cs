@@ -92,7 +92,7 @@ public sealed class StorageFaultApiTests : ServiceTestBase
     public async Task ActivateVersion_AnswersAStorageProblem_AndKeepsServingTheActiveVersion(StorageFaultKind fault, int status, string reason)
     {
         string answer = await UploadAndForecastAsync("kept");
-        Assert.Equal(HttpStatusCode.Created, (await Client.PutModelAsync("kept", _model.File)).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await Client.PutModelAsync("kept", TestModelFiles.Described(_model, "version 2"))).StatusCode);
         _faults.Set(fault);
 
         await (await Client.PostAsync("/v1/models/kept/versions/1/activate", null)).AssertProblemAsync(status, reason);

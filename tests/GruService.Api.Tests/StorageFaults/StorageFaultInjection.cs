@@ -174,6 +174,12 @@ public sealed class FaultyModelStore(FileModelStore inner, StorageFaultSwitch fa
         return inner.AddVersionAsync(name, task, stagingPath, sha256, cancellationToken);
     }
 
+    public Task<StoredUpload> AddActiveVersionAsync(string name, GruTask task, string stagingPath, string sha256, CancellationToken cancellationToken)
+    {
+        faults.ThrowIfFaulted(StorageFaultTargets.Models, $"models/{name}");
+        return inner.AddActiveVersionAsync(name, task, stagingPath, sha256, cancellationToken);
+    }
+
     public Task SetActiveVersionAsync(string name, int version, GruTask task, CancellationToken cancellationToken)
     {
         faults.ThrowIfFaulted(StorageFaultTargets.Models, $"models/{name}/active");

@@ -87,6 +87,60 @@ public sealed class PostgresModelStore(PostgresDatabase database, IOptions<Stora
         return stored;
     }
 
+    /// <summary>
+    /// Creates the model's row if needed and locks it, as the activation does, so that two replicas uploading one file
+    /// at once take turns: the second finds the first's version active and stores nothing. sha256 has been NOT NULL
+    /// since the first schema, so every stored version, whichever release stored it, is compared by its hash. When the
+    /// file is the active version's, the transaction writes nothing and notifies no replica.
+    /// </summary>
+    public async Task<StoredUpload> AddActiveVersionAsync(string name, GruTask task, string stagingPath, string sha256, CancellationToken cancellationToken)
+    {
+        StoredUpload upload = await database.InTransactionAsync(async (connection, transaction) =>
+        {
+            // The row first (a new model's, without a task yet: the add records it), so that there is a row to lock
+            // even for a model's first version; a concurrent creator's insert makes this one wait for its commit.
+            await using (var create = new NpgsqlCommand("INSERT INTO models (name) VALUES ($1) ON CONFLICT DO NOTHING", connection, transaction) { Parameters = { new() { Value = name } } })
+                await create.ExecuteNonQueryAsync(cancellationToken);
+            await using (var active = new NpgsqlCommand("SELECT active_version FROM models WHERE name = $1 FOR UPDATE", connection, transaction) { Parameters = { new() { Value = name } } })
+            {
+                if (await active.ExecuteScalarAsync(cancellationToken) is int activeVersion)
+                {
+                    await using var current = new NpgsqlCommand(
+                        "SELECT version, created_at, sha256, size_bytes FROM model_versions WHERE name = $1 AND version = $2", connection, transaction)
+                    {
+                        Parameters = { new() { Value = name }, new() { Value = activeVersion } },
+                    };
+                    await using NpgsqlDataReader reader = await current.ExecuteReaderAsync(cancellationToken);
+                    if (await reader.ReadAsync(cancellationToken) && reader.GetString(2) == sha256)
+                        return new StoredUpload(new StoredVersion(reader.GetInt32(0), reader.GetFieldValue<DateTimeOffset>(1), reader.GetString(2), reader.GetInt64(3)), Added: false);
+                }
+            }
+            int version = await NextVersionAsync(connection, transaction, name, task, cancellationToken);
+            await using var file = new FileStream(stagingPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
+            var record = new StoredVersion(version, DateTimeOffset.UtcNow, sha256, file.Length);
+            await using (var insert = new NpgsqlCommand(
+                "INSERT INTO model_versions (name, version, created_at, sha256, size_bytes, content) VALUES ($1, $2, $3, $4, $5, $6)", connection, transaction)
+            {
+                Parameters =
+                {
+                    new() { Value = name }, new() { Value = version }, new() { Value = record.CreatedAt }, new() { Value = sha256 },
+                    new() { Value = record.SizeBytes }, new() { Value = file, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bytea, Size = checked((int)file.Length) },
+                },
+            })
+                await insert.ExecuteNonQueryAsync(cancellationToken);
+            // NextVersionAsync has checked the task against the model's and recorded it, under the row's lock.
+            await using (var activate = new NpgsqlCommand("UPDATE models SET active_version = $2 WHERE name = $1", connection, transaction)
+            {
+                Parameters = { new() { Value = name }, new() { Value = version } },
+            })
+                await activate.ExecuteNonQueryAsync(cancellationToken);
+            await NotifyChangeAsync(connection, transaction, name, cancellationToken);
+            return new StoredUpload(record, Added: true);
+        }, cancellationToken);
+        if (upload.Added) File.Delete(stagingPath);
+        return upload;
+    }
+
     public async Task<StoredVersion?> TryImportAsync(string name, GruTask task, byte[] file, string sha256, CancellationToken cancellationToken) =>
         await database.InTransactionAsync(async (connection, transaction) =>
         {
