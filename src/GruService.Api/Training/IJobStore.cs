@@ -18,8 +18,12 @@ public interface IJobStore
 
     Task<TrainingJob?> GetAsync(string id, CancellationToken cancellationToken);
 
-    /// <summary>Jobs, newest first, optionally only those in one status.</summary>
-    Task<IReadOnlyList<TrainingJob>> ListAsync(string? status, CancellationToken cancellationToken);
+    /// <summary>
+    /// A page of jobs, newest first (by creation time, then id): at most <paramref name="limit"/>, optionally only those
+    /// in one status, starting after <paramref name="after"/> when given (the <see cref="JobPage.Next"/> of the page
+    /// before). The store reads only the page (and one job more, to know whether another page follows), never every job.
+    /// </summary>
+    Task<JobPage> ListAsync(string? status, int limit, JobCursor? after, CancellationToken cancellationToken);
 
     /// <summary>How many jobs are in each status. Synchronous: an observable gauge's callback asks it at each scrape.</summary>
     IReadOnlyDictionary<string, long> CountByStatus();
@@ -62,6 +66,11 @@ public interface IJobStore
 
     Task DeleteCheckpointAsync(string id, CancellationToken cancellationToken);
 }
+
+/// <summary>One page of the job list.</summary>
+/// <param name="Jobs">The page's jobs, newest first.</param>
+/// <param name="Next">Where the next page starts; null when this page holds the oldest job that matches.</param>
+public sealed record JobPage(IReadOnlyList<TrainingJob> Jobs, JobCursor? Next);
 
 /// <summary>A job a worker has just claimed.</summary>
 /// <param name="Job">The record, now running.</param>

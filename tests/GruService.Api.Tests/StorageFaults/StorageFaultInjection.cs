@@ -259,7 +259,7 @@ public sealed class FaultyJobStore(SqliteJobStore inner, StorageFaultSwitch faul
 
     public Task<TrainingJob?> GetAsync(string id, CancellationToken cancellationToken) => inner.GetAsync(id, cancellationToken);
 
-    public Task<IReadOnlyList<TrainingJob>> ListAsync(string? status, CancellationToken cancellationToken) => inner.ListAsync(status, cancellationToken);
+    public Task<JobPage> ListAsync(string? status, int limit, JobCursor? after, CancellationToken cancellationToken) => inner.ListAsync(status, limit, after, cancellationToken);
 
     public IReadOnlyDictionary<string, long> CountByStatus() => inner.CountByStatus();
 

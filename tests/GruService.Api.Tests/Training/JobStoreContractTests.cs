@@ -1,0 +1,117 @@
+using System.Text.Json;
+using GruService.Api.Models;
+using GruService.Api.Training;
+using GruService.Engine.Training;
+using Microsoft.Extensions.Options;
+
+namespace GruService.Api.Tests.Training;
+
+/// <summary>
+/// What every <see cref="IJobStore"/> does with the job list's pages, run against each store: SQLite
+/// here (<see cref="SqliteJobStoreContractTests"/>), PostgreSQL in Postgres/PostgresJobStoreContractTests. The jobs are
+/// written straight into the store, with creation times the test chooses, so no job trains.
+/// </summary>
+public abstract class JobStoreContractTests
+{
+    /// <summary>An empty store of the kind under test.</summary>
+    protected abstract Task<IJobStore> CreateStoreAsync();
+
+    private static readonly DateTimeOffset Start = new(2026, 3, 1, 12, 0, 0, TimeSpan.Zero);
+
+    /// <summary>
+    /// A queued job created at <paramref name="createdAt"/>. The times the tests use carry 0.4 µs past the second, finer
+    /// than PostgreSQL keeps, so the pages are walked with times each store keeps its own way.
+    /// </summary>
+    private static TrainingJob Job(string id, DateTimeOffset createdAt) => new(id, JobStatus.Queued, "m", "forecast", "dataset-1", createdAt,
+        null, null, null, [], null, null, 0, JsonSerializer.SerializeToElement(new { model = "m", task = "forecast", dataset = "dataset-1" }));
+
+    /// <summary>Stores jobs job-00 (oldest) to job-NN, a second apart, and returns their ids newest first.</summary>
+    private static async Task<List<string>> EnqueueAsync(IJobStore store, int count)
+    {
+        for (int i = 0; i < count; i++)
+            Assert.True(await store.TryEnqueueAsync(Job($"job-{i:D2}", Start.AddSeconds(i).AddTicks(4)), capacity: 1000, CancellationToken.None));
+        return [.. Enumerable.Range(0, count).Reverse().Select(i => $"job-{i:D2}")];
+    }
+
+    /// <summary>Every page of the list from the first, following Next; the ids of each page.</summary>
+    private static async Task<List<string[]>> WalkAsync(IJobStore store, string? status, int limit)
+    {
+        var pages = new List<string[]>();
+        JobCursor? after = null;
+        do
+        {
+            JobPage page = await store.ListAsync(status, limit, after, CancellationToken.None);
+            pages.Add([.. page.Jobs.Select(j => j.Id)]);
+            after = page.Next;
+            Assert.True(pages.Count < 100, "the walk does not end");
+        }
+        while (after is not null);
+        return pages;
+    }
+
+    [Fact]
+    public async Task ListJobs_WalksEveryJobOnceNewestFirst_InPagesOfTheLimit()
+    {
+        IJobStore store = await CreateStoreAsync();
+        List<string> newestFirst = await EnqueueAsync(store, 7);
+
+        List<string[]> pages = await WalkAsync(store, status: null, limit: 3);
+
+        Assert.Equal([3, 3, 1], pages.Select(p => p.Length));
+        Assert.Equal(newestFirst, pages.SelectMany(p => p));
+    }
+
+    [Fact]
+    public async Task ListJobs_EndsWithoutNext_WhenTheLastPageIsFull()
+    {
+        IJobStore store = await CreateStoreAsync();
+        List<string> newestFirst = await EnqueueAsync(store, 4);
+
+        List<string[]> pages = await WalkAsync(store, status: null, limit: 2);
+
+        // Two pages, not a third empty one: the store knows the second holds the oldest job.
+        Assert.Equal([2, 2], pages.Select(p => p.Length));
+        Assert.Equal(newestFirst, pages.SelectMany(p => p));
+    }
+
+    [Fact]
+    public async Task ListJobs_OrdersJobsCreatedAtTheSameTimeById_AcrossPages()
+    {
+        IJobStore store = await CreateStoreAsync();
+        foreach (string id in new[] { "job-b", "job-d", "job-a", "job-c" })
+            Assert.True(await store.TryEnqueueAsync(Job(id, Start), capacity: 1000, CancellationToken.None));
+
+        List<string[]> pages = await WalkAsync(store, status: null, limit: 1);
+
+        Assert.Equal(["job-d", "job-c", "job-b", "job-a"], pages.SelectMany(p => p));
+    }
+
+    [Fact]
+    public async Task ListJobs_PagesOnlyTheJobsInTheStatus()
+    {
+        IJobStore store = await CreateStoreAsync();
+        List<string> newestFirst = await EnqueueAsync(store, 9);
+        string[] cancelled = [.. newestFirst.Where((_, i) => i % 2 == 0)];
+        foreach (string id in cancelled) Assert.Equal(JobStatus.Cancelled, (await store.RequestCancelAsync(id, CancellationToken.None))!.Status);
+
+        List<string[]> pages = await WalkAsync(store, JobStatus.Cancelled, limit: 2);
+
+        Assert.Equal([2, 2, 1], pages.Select(p => p.Length));
+        Assert.Equal(cancelled, pages.SelectMany(p => p));
+        Assert.Equal(newestFirst.Except(cancelled), (await WalkAsync(store, JobStatus.Queued, limit: 3)).SelectMany(p => p));
+    }
+}
+
+public sealed class SqliteJobStoreContractTests : JobStoreContractTests, IDisposable
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("gru-jobstore-").FullName;
+
+    protected override Task<IJobStore> CreateStoreAsync() =>
+        Task.FromResult<IJobStore>(new SqliteJobStore(Options.Create(new StorageOptions { Root = _root })));
+
+    public void Dispose()
+    {
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        Directory.Delete(_root, recursive: true);
+    }
+}
