@@ -15,7 +15,7 @@ public class OpenApiTests(ReferenceServiceFixture fixture) : IClassFixture<Refer
         "get /v1/models", "get /v1/models/{name}", "put /v1/models/{name}", "delete /v1/models/{name}",
         "get /v1/models/{name}/versions", "post /v1/models/{name}/versions/{version}/activate",
         "post /v1/models/{name}/forecast", "post /v1/models/{name}/classify",
-        "get /v1/training-jobs", "get /v1/training-jobs/{id}",
+        "get /v1/training-jobs", "get /v1/training-jobs/{id}", "delete /v1/training-jobs/{id}",
         "get /healthz", "get /readyz", "get /metrics",
     ];
 
@@ -85,6 +85,7 @@ public class OpenApiTests(ReferenceServiceFixture fixture) : IClassFixture<Refer
     [Theory]
     [InlineData("post", "/v1/training-jobs")]
     [InlineData("post", "/v1/training-jobs/{id}/cancel")]
+    [InlineData("delete", "/v1/training-jobs/{id}")]
     public async Task Document_DeclaresStorageProblems_ForTrainingJobWrites(string method, string path)
     {
         JsonObject operation = (await DocumentAsync())["paths"]![path]![method]!.AsObject();
@@ -106,6 +107,9 @@ public class OpenApiTests(ReferenceServiceFixture fixture) : IClassFixture<Refer
         Assert.NotNull(list["responses"]!["400"]!["content"]!["application/problem+json"]);
         JsonObject page = document["components"]!["schemas"]!["TrainingJobList"]!.AsObject();
         Assert.False(string.IsNullOrWhiteSpace((string?)page["properties"]!["next"]?["description"]), page.ToJsonString());
+        JsonObject delete = document["paths"]!["/v1/training-jobs/{id}"]!["delete"]!.AsObject();
+        foreach (string status in new[] { "204", "404", "409" })
+            Assert.NotNull(delete["responses"]![status]);
     }
 
     [Fact]

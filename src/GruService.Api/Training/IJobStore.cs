@@ -65,6 +65,14 @@ public interface IJobStore
     Task<TrainingCheckpoint?> LoadCheckpointAsync(string id, CancellationToken cancellationToken);
 
     Task DeleteCheckpointAsync(string id, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Deletes a finished job (succeeded, failed or cancelled) with all it stores: its record, which holds its request
+    /// and any inline data, and its checkpoint. A queued or running job is left as it is. Returns the record as it was
+    /// before, deleted exactly when its status is final; null when there is no such job. Nothing the job refers to (the
+    /// model version it published, its datasets) is touched.
+    /// </summary>
+    Task<TrainingJob?> DeleteAsync(string id, CancellationToken cancellationToken);
 }
 
 /// <summary>One page of the job list.</summary>

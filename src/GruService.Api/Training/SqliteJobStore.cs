@@ -197,6 +197,47 @@ public sealed class SqliteJobStore : IJobStore
         return Task.CompletedTask;
     }
 
+    public Task<TrainingJob?> DeleteAsync(string id, CancellationToken cancellationToken) => Task.FromResult(Guard(() =>
+    {
+        lock (_writes)
+        {
+            using SqliteConnection connection = Open();
+            using SqliteTransaction transaction = connection.BeginTransaction();
+            TrainingJob? job = Get(connection, id);
+            if (job is null || !JobStatus.IsFinal(job.Status)) return job;
+            // The checkpoint first: when it cannot be removed, the record stays and the deletion can be retried. A
+            // finished job has no lease, so no worker writes either of them meanwhile.
+            DeleteCheckpointDirectory(id);
+            using SqliteCommand command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = "DELETE FROM jobs WHERE id = $id";
+            command.Parameters.AddWithValue("$id", id);
+            command.ExecuteNonQuery();
+            transaction.Commit();
+            return job;
+        }
+    }));
+
+    /// <summary>Removes the job's checkpoint directory, if any; a failure is a <see cref="StorageUnavailableException"/>.</summary>
+    private void DeleteCheckpointDirectory(string id)
+    {
+        string directory = Path.Combine(_checkpoints, id);
+        try
+        {
+            if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
+        }
+        catch (DirectoryNotFoundException)
+        {
+            // The worker that finished the job removed it at the same moment.
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new StorageUnavailableException(
+                $"The checkpoint of job {id} cannot be removed from the storage root, so the job was not deleted: {e.Message}",
+                full: false, e);
+        }
+    }
+
     /// <summary>created_at as stored: the "O" text of the UTC time, so that text order is time order.</summary>
     private static string CreatedAtText(DateTimeOffset createdAt) => createdAt.ToUniversalTime().ToString("O", CultureInfo.InvariantCulture);
 

@@ -34,6 +34,7 @@ public static class TrainingJobsApi
         group.MapGetAndHead("/", ListJobs).WithName("ListTrainingJobs").RequireAuthorization(ApiKeyPolicies.Read);
         group.MapGetAndHead("/{id}", GetJob).WithName("GetTrainingJob").RequireAuthorization(ApiKeyPolicies.Read);
         group.MapPost("/{id}/cancel", CancelJob).WithName("CancelTrainingJob").RequireAuthorization(ApiKeyPolicies.Manage).ProducesStorageProblems();
+        group.MapDelete("/{id}", DeleteJob).WithName("DeleteTrainingJob").RequireAuthorization(ApiKeyPolicies.Manage).ProducesStorageProblems();
         return group;
     }
 
@@ -170,6 +171,27 @@ public static class TrainingJobsApi
             return ApiProblem.Conflict("job_finished", $"Training job '{id}' has already {job.Status}.");
         if (job.Status == JobStatus.Running) worker.CancelRunning(id);
         return TypedResults.Accepted($"/v1/training-jobs/{id}", job);
+    }
+
+    /// <summary>Delete a training job</summary>
+    /// <remarks>
+    /// Removes a job that has ended (succeeded, failed or cancelled) with everything stored for it: its record, with its
+    /// request and any inline data, and its checkpoint. Answers 204. The model version it published and the datasets it
+    /// trained on stay (the version's card still names the job in metadata.training.job). A queued or running job answers
+    /// 409 (reason job_not_finished): cancel it first (POST /v1/training-jobs/{id}/cancel), then delete it once it shows
+    /// cancelled.
+    /// </remarks>
+    /// <param name="id">The job's id.</param>
+    /// <param name="jobs">The job store.</param>
+    public static async Task<Results<NoContent, NotFoundProblem, ConflictProblem>> DeleteJob(string id, IJobStore jobs)
+    {
+        // Not the request's token, as for a cancellation: a deletion once begun is finished, whether the client waits or not.
+        TrainingJob? job = await jobs.DeleteAsync(id, CancellationToken.None);
+        if (job is null) return UnknownJob(id);
+        if (!JobStatus.IsFinal(job.Status))
+            return ApiProblem.Conflict("job_not_finished",
+                $"Training job '{id}' is {job.Status}, so it was not deleted; cancel it first (POST /v1/training-jobs/{id}/cancel), then delete it once its status is cancelled.");
+        return TypedResults.NoContent();
     }
 
     /// <summary>The request as the job records it; a TrainingRequestException when it cannot be written back as JSON.</summary>

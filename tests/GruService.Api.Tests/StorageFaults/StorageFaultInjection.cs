@@ -300,6 +300,12 @@ public sealed class FaultyJobStore(SqliteJobStore inner, StorageFaultSwitch faul
 
     public Task DeleteCheckpointAsync(string id, CancellationToken cancellationToken) => inner.DeleteCheckpointAsync(id, cancellationToken);
 
+    public Task<TrainingJob?> DeleteAsync(string id, CancellationToken cancellationToken)
+    {
+        ThrowIfRecordsFaulted();
+        return inner.DeleteAsync(id, cancellationToken);
+    }
+
     private void ThrowIfRecordsFaulted()
     {
         StorageFaultKind kind = faults.For(StorageFaultTargets.JobRecords);

@@ -7,7 +7,7 @@ using Microsoft.Extensions.Options;
 namespace GruService.Api.Tests.Training;
 
 /// <summary>
-/// What every <see cref="IJobStore"/> does with the job list's pages, run against each store: SQLite
+/// What every <see cref="IJobStore"/> does with the job list's pages and with deletions, run against each store: SQLite
 /// here (<see cref="SqliteJobStoreContractTests"/>), PostgreSQL in Postgres/PostgresJobStoreContractTests. The jobs are
 /// written straight into the store, with creation times the test chooses, so no job trains.
 /// </summary>
@@ -100,6 +100,72 @@ public abstract class JobStoreContractTests
         Assert.Equal(cancelled, pages.SelectMany(p => p));
         Assert.Equal(newestFirst.Except(cancelled), (await WalkAsync(store, JobStatus.Queued, limit: 3)).SelectMany(p => p));
     }
+
+    [Fact]
+    public async Task ListJobs_ContinuesAfterACursor_WhoseJobWasDeletedMeanwhile()
+    {
+        IJobStore store = await CreateStoreAsync();
+        List<string> newestFirst = await EnqueueAsync(store, 5);
+        JobPage first = await store.ListAsync(null, 2, null, CancellationToken.None);
+        string last = first.Jobs[^1].Id;
+        await store.RequestCancelAsync(last, CancellationToken.None);
+        Assert.NotNull(await store.DeleteAsync(last, CancellationToken.None));
+
+        JobPage second = await store.ListAsync(null, 10, first.Next, CancellationToken.None);
+
+        Assert.Equal(newestFirst[2..], second.Jobs.Select(j => j.Id));
+        Assert.Null(second.Next);
+    }
+
+    [Fact]
+    public async Task DeleteJob_RemovesAFinishedJobsRecordAndCheckpoint()
+    {
+        IJobStore store = await CreateStoreAsync();
+        await EnqueueAsync(store, 2);
+        JobClaim claim = (await store.TryClaimNextAsync("worker", TimeSpan.FromMinutes(1), CancellationToken.None))!;
+        string id = claim.Job.Id;
+        Assert.True(await store.SaveCheckpointAsync(id, "worker", Checkpoint(), CancellationToken.None));
+        // The worker records the failure; its own removal of the checkpoint has not run (it could have failed).
+        Assert.NotNull(await store.UpdateClaimedAsync(id, "worker", j => j.Ended(JobStatus.Failed) with { Error = "boom" }, CancellationToken.None));
+
+        TrainingJob? deleted = await store.DeleteAsync(id, CancellationToken.None);
+
+        Assert.Equal(JobStatus.Failed, deleted?.Status);
+        Assert.Null(await store.GetAsync(id, CancellationToken.None));
+        Assert.Null(await store.LoadCheckpointAsync(id, CancellationToken.None));
+        Assert.DoesNotContain(id, (await store.ListAsync(null, 10, null, CancellationToken.None)).Jobs.Select(j => j.Id));
+        Assert.Equal(0, store.CountByStatus()[JobStatus.Failed]);
+        Assert.Null(await store.DeleteAsync(id, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task DeleteJob_LeavesAQueuedOrRunningJob_AndItsCheckpoint()
+    {
+        IJobStore store = await CreateStoreAsync();
+        await EnqueueAsync(store, 2);
+        JobClaim claim = (await store.TryClaimNextAsync("worker", TimeSpan.FromMinutes(1), CancellationToken.None))!;
+        string running = claim.Job.Id, queued = running == "job-00" ? "job-01" : "job-00";
+        Assert.True(await store.SaveCheckpointAsync(running, "worker", Checkpoint(), CancellationToken.None));
+
+        Assert.Equal(JobStatus.Running, (await store.DeleteAsync(running, CancellationToken.None))?.Status);
+        Assert.Equal(JobStatus.Queued, (await store.DeleteAsync(queued, CancellationToken.None))?.Status);
+
+        Assert.Equal(JobStatus.Running, (await store.GetAsync(running, CancellationToken.None))?.Status);
+        Assert.Equal(JobStatus.Queued, (await store.GetAsync(queued, CancellationToken.None))?.Status);
+        Assert.Equal(2, (await store.LoadCheckpointAsync(running, CancellationToken.None))?.CompletedEpochs);
+        // The worker still holds its job.
+        Assert.Equal(LeaseState.Held, await store.RenewLeaseAsync(running, "worker", TimeSpan.FromMinutes(1), CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task DeleteJob_ReturnsNull_ForAnUnknownJob()
+    {
+        IJobStore store = await CreateStoreAsync();
+        Assert.Null(await store.DeleteAsync("job-none", CancellationToken.None));
+    }
+
+    private static TrainingCheckpoint Checkpoint() =>
+        new(2, [1f, 2f], [0f, 0f], [0f, 0f], 10, [1f, 2f], 0.5, 1, 0, [], 1.5);
 }
 
 public sealed class SqliteJobStoreContractTests : JobStoreContractTests, IDisposable
@@ -108,6 +174,23 @@ public sealed class SqliteJobStoreContractTests : JobStoreContractTests, IDispos
 
     protected override Task<IJobStore> CreateStoreAsync() =>
         Task.FromResult<IJobStore>(new SqliteJobStore(Options.Create(new StorageOptions { Root = _root })));
+
+    [Fact]
+    public async Task DeleteJob_RemovesTheCheckpointDirectory()
+    {
+        IJobStore store = await CreateStoreAsync();
+        var job = new TrainingJob("job-x", JobStatus.Queued, "m", "forecast", null, DateTimeOffset.UtcNow, null, null, null, [], null, null, 0,
+            JsonSerializer.SerializeToElement(new { model = "m" }));
+        Assert.True(await store.TryEnqueueAsync(job, capacity: 10, CancellationToken.None));
+        await store.TryClaimNextAsync("worker", TimeSpan.FromMinutes(1), CancellationToken.None);
+        Assert.True(await store.SaveCheckpointAsync("job-x", "worker", new(1, [1f], [0f], [0f], 1, [1f], 0.5, 1, 0, [], 1), CancellationToken.None));
+        await store.UpdateClaimedAsync("job-x", "worker", j => j.Ended(JobStatus.Succeeded), CancellationToken.None);
+        Assert.True(Directory.Exists(Path.Combine(_root, "jobs", "job-x")));
+
+        Assert.NotNull(await store.DeleteAsync("job-x", CancellationToken.None));
+
+        Assert.False(Directory.Exists(Path.Combine(_root, "jobs", "job-x")));
+    }
 
     public void Dispose()
     {

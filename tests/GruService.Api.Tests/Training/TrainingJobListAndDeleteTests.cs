@@ -127,3 +127,69 @@ public class TrainingJobListPagesTests : ServiceTestBase
         Assert.Contains("send back the 'next' of the page before as it came", detail);
     }
 }
+
+public class TrainingJobDeletionTests() : ServiceTestBase(new Dictionary<string, string?> { ["Training:ProgressIntervalSeconds"] = "0" })
+{
+    [Fact]
+    public async Task DeleteJob_Returns204_AndForgetsTheJob_ButKeepsTheModelVersionItPublishedAndItsDataset()
+    {
+        HttpResponseMessage upload = await Client.PostDatasetAsync(StorageFaults.StorageFaultApiTests.SineCsv(400), DatasetTestExtensions.Csv, "sine");
+        string dataset = (string)(await upload.JsonAsync())["id"]!;
+        JsonObject request = TrainingRequests.Forecast("kept-after-delete", epochs: 1);
+        request.Remove("data");
+        request["dataset"] = dataset;
+        string id = await TrainingRequests.StartAsync(Client, request);
+        Assert.Equal("succeeded", (string?)(await TrainingRequests.WaitAsync(Client, id, TrainingRequests.Finished))["status"]);
+
+        HttpResponseMessage deleted = await Client.DeleteAsync($"/v1/training-jobs/{id}");
+
+        Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
+        await (await Client.GetAsync($"/v1/training-jobs/{id}")).AssertProblemAsync(404, "unknown_training_job");
+        Assert.Empty((await (await Client.GetAsync("/v1/training-jobs")).JsonAsync())["jobs"]!.AsArray());
+        Assert.False(Directory.Exists(Path.Combine(Factory.StorageRoot, "jobs", id)));
+        JsonObject card = await (await Client.GetAsync("/v1/models/kept-after-delete")).JsonAsync();
+        Assert.Equal(1, (int)card["version"]!);
+        Assert.Equal(HttpStatusCode.OK, (await Client.GetAsync($"/v1/datasets/{dataset}")).StatusCode);
+        await (await Client.DeleteAsync($"/v1/training-jobs/{id}")).AssertProblemAsync(404, "unknown_training_job");
+    }
+
+    [Fact]
+    public async Task DeleteJob_Returns409_WhileTheJobRuns_And204OnceItIsCancelled()
+    {
+        string id = await TrainingRequests.StartAsync(Client, TrainingRequests.Forecast("deleted-running", epochs: 500, TrainingRequests.Sine(3000)));
+        await TrainingRequests.WaitAsync(Client, id, j => (string?)j["status"] == "running");
+
+        string detail = await (await Client.DeleteAsync($"/v1/training-jobs/{id}")).AssertProblemAsync(409, "job_not_finished");
+
+        Assert.Equal($"Training job '{id}' is running, so it was not deleted; cancel it first (POST /v1/training-jobs/{id}/cancel), then delete it once its status is cancelled.", detail);
+        Assert.Equal("running", (string?)(await (await Client.GetAsync($"/v1/training-jobs/{id}")).JsonAsync())["status"]);
+        Assert.Equal(HttpStatusCode.Accepted, (await Client.PostAsync($"/v1/training-jobs/{id}/cancel", null)).StatusCode);
+        await TrainingRequests.WaitAsync(Client, id, TrainingRequests.Finished);
+        Assert.Equal(HttpStatusCode.NoContent, (await Client.DeleteAsync($"/v1/training-jobs/{id}")).StatusCode);
+    }
+
+    [Fact]
+    public async Task DeleteJob_Returns409_WhileTheJobIsQueued()
+    {
+        // One job runs at a time, so the second waits.
+        string running = await TrainingRequests.StartAsync(Client, TrainingRequests.Forecast("first", epochs: 500, TrainingRequests.Sine(3000)));
+        await TrainingRequests.WaitAsync(Client, running, j => (string?)j["status"] == "running");
+        string queued = await TrainingRequests.StartAsync(Client, TrainingRequests.Forecast("second", epochs: 1));
+
+        string detail = await (await Client.DeleteAsync($"/v1/training-jobs/{queued}")).AssertProblemAsync(409, "job_not_finished");
+
+        Assert.StartsWith($"Training job '{queued}' is queued, so it was not deleted; cancel it first", detail);
+        Assert.Equal(HttpStatusCode.Accepted, (await Client.PostAsync($"/v1/training-jobs/{queued}/cancel", null)).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await Client.DeleteAsync($"/v1/training-jobs/{queued}")).StatusCode);
+        await Client.PostAsync($"/v1/training-jobs/{running}/cancel", null);
+        await TrainingRequests.WaitAsync(Client, running, TrainingRequests.Finished);
+    }
+
+    [Fact]
+    public async Task DeleteJob_Returns404_ForAnUnknownJob()
+    {
+        string detail = await (await Client.DeleteAsync("/v1/training-jobs/job-nope")).AssertProblemAsync(404, "unknown_training_job");
+
+        Assert.Equal("There is no training job 'job-nope'; GET /v1/training-jobs lists them.", detail);
+    }
+}

@@ -214,6 +214,17 @@ public sealed class PostgresJobStore(PostgresDatabase database) : IJobStore
         return true;
     }, cancellationToken);
 
+    public Task<TrainingJob?> DeleteAsync(string id, CancellationToken cancellationToken) =>
+        database.InTransactionAsync(async (connection, transaction) =>
+        {
+            // The row lock keeps a cancellation or a claim from changing the job between the check and the deletion.
+            TrainingJob? job = await LockAsync(connection, transaction, id, owner: null, cancellationToken);
+            if (job is null || !JobStatus.IsFinal(job.Status)) return job;
+            // The record holds the request (inline data included); its checkpoint row goes with it (ON DELETE CASCADE).
+            await ExecuteAsync(connection, transaction, "DELETE FROM training_jobs WHERE id = $1", cancellationToken, id);
+            return job;
+        }, cancellationToken);
+
     /// <summary>Locks the job's row for the transaction and returns its record; with an owner, only while that worker holds it running.</summary>
     private static async Task<TrainingJob?> LockAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string id, string? owner, CancellationToken cancellationToken)
     {
