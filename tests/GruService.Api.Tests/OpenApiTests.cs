@@ -15,6 +15,7 @@ public class OpenApiTests(ReferenceServiceFixture fixture) : IClassFixture<Refer
         "get /v1/models", "get /v1/models/{name}", "put /v1/models/{name}", "delete /v1/models/{name}",
         "get /v1/models/{name}/versions", "post /v1/models/{name}/versions/{version}/activate",
         "post /v1/models/{name}/forecast", "post /v1/models/{name}/classify",
+        "get /v1/training-jobs", "get /v1/training-jobs/{id}", "delete /v1/training-jobs/{id}",
         "get /healthz", "get /readyz", "get /metrics",
     ];
 
@@ -93,13 +94,33 @@ public class OpenApiTests(ReferenceServiceFixture fixture) : IClassFixture<Refer
     }
 
     [Theory]
-    [InlineData("/v1/training-jobs")]
-    [InlineData("/v1/training-jobs/{id}/cancel")]
-    public async Task Document_DeclaresStorageProblems_ForTrainingJobWrites(string path)
+    [InlineData("post", "/v1/training-jobs")]
+    [InlineData("post", "/v1/training-jobs/{id}/cancel")]
+    [InlineData("delete", "/v1/training-jobs/{id}")]
+    public async Task Document_DeclaresStorageProblems_ForTrainingJobWrites(string method, string path)
     {
-        JsonObject post = (await DocumentAsync())["paths"]![path]!["post"]!.AsObject();
+        JsonObject operation = (await DocumentAsync())["paths"]![path]![method]!.AsObject();
         foreach (string status in new[] { "503", "507" })
-            Assert.NotNull(post["responses"]![status]?["content"]?["application/problem+json"]);
+            Assert.NotNull(operation["responses"]![status]?["content"]?["application/problem+json"]);
+    }
+
+    [Fact]
+    public async Task Document_DescribesTheJobListsLimit_AsAnIntegerFrom1To500_AndItsNextToken()
+    {
+        JsonObject document = await DocumentAsync();
+        JsonObject list = document["paths"]!["/v1/training-jobs"]!["get"]!.AsObject();
+        JsonNode limit = list["parameters"]!.AsArray().Single(p => (string?)p!["name"] == "limit")!;
+        Assert.Equal("integer", (string?)limit["schema"]!["type"]);
+        Assert.Equal(1, (int)limit["schema"]!["minimum"]!);
+        Assert.Equal(500, (int)limit["schema"]!["maximum"]!);
+        Assert.Equal(50, (int)limit["schema"]!["default"]!);
+        Assert.False(string.IsNullOrWhiteSpace((string?)list["parameters"]!.AsArray().Single(p => (string?)p!["name"] == "after")!["description"]));
+        Assert.NotNull(list["responses"]!["400"]!["content"]!["application/problem+json"]);
+        JsonObject page = document["components"]!["schemas"]!["TrainingJobList"]!.AsObject();
+        Assert.False(string.IsNullOrWhiteSpace((string?)page["properties"]!["next"]?["description"]), page.ToJsonString());
+        JsonObject delete = document["paths"]!["/v1/training-jobs/{id}"]!["delete"]!.AsObject();
+        foreach (string status in new[] { "204", "404", "409" })
+            Assert.NotNull(delete["responses"]![status]);
     }
 
     [Fact]

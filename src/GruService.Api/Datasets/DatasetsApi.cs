@@ -167,11 +167,18 @@ public static class DatasetsApi
         var users = new List<string>();
         foreach (string status in new[] { JobStatus.Queued, JobStatus.Running })
         {
-            foreach (TrainingJob job in await jobs.ListAsync(status, cancellationToken))
+            JobCursor? after = null;
+            do
             {
-                if (job.Dataset == id || job.Request.Deserialize(GruJsonContext.Default.TrainingJobRequest)?.ValidationDataset == id)
-                    users.Add(job.Id);
+                JobPage page = await jobs.ListAsync(status, TrainingJobsApi.MaxPageSize, after, cancellationToken);
+                foreach (TrainingJob job in page.Jobs)
+                {
+                    if (job.Dataset == id || job.Request.Deserialize(GruJsonContext.Default.TrainingJobRequest)?.ValidationDataset == id)
+                        users.Add(job.Id);
+                }
+                after = page.Next;
             }
+            while (after is not null);
         }
         return users;
     }

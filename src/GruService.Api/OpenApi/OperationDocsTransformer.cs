@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using GruService.Api.Inference;
@@ -43,6 +44,15 @@ internal sealed class OperationDocsTransformer(ModelRegistry registry) : IOpenAp
             // rather than a routing 404; what it accepts is a positive integer.
             if (concrete.Name == "version")
                 concrete.Schema = new OpenApiSchema { Type = JsonSchemaType.Integer, Format = "int32", Minimum = "1" };
+            // ListTrainingJobs reads ?limit= as text too, to answer one out of range with its own 400.
+            if (concrete.Name == "limit" && operation.OperationId == "ListTrainingJobs")
+            {
+                concrete.Schema = new OpenApiSchema
+                {
+                    Type = JsonSchemaType.Integer, Format = "int32", Minimum = "1", Maximum = TrainingJobsApi.MaxPageSize.ToString(CultureInfo.InvariantCulture),
+                    Default = JsonValue.Create(TrainingJobsApi.DefaultPageSize),
+                };
+            }
         }
 
         switch (operation.OperationId)

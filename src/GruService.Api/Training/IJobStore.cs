@@ -18,8 +18,12 @@ public interface IJobStore
 
     Task<TrainingJob?> GetAsync(string id, CancellationToken cancellationToken);
 
-    /// <summary>Jobs, newest first, optionally only those in one status.</summary>
-    Task<IReadOnlyList<TrainingJob>> ListAsync(string? status, CancellationToken cancellationToken);
+    /// <summary>
+    /// A page of jobs, newest first (by creation time, then id): at most <paramref name="limit"/>, optionally only those
+    /// in one status, starting after <paramref name="after"/> when given (the <see cref="JobPage.Next"/> of the page
+    /// before). The store reads only the page (and one job more, to know whether another page follows), never every job.
+    /// </summary>
+    Task<JobPage> ListAsync(string? status, int limit, JobCursor? after, CancellationToken cancellationToken);
 
     /// <summary>How many jobs are in each status. Synchronous: an observable gauge's callback asks it at each scrape.</summary>
     IReadOnlyDictionary<string, long> CountByStatus();
@@ -61,7 +65,20 @@ public interface IJobStore
     Task<TrainingCheckpoint?> LoadCheckpointAsync(string id, CancellationToken cancellationToken);
 
     Task DeleteCheckpointAsync(string id, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Deletes a finished job (succeeded, failed or cancelled) with all it stores: its record, which holds its request
+    /// and any inline data, and its checkpoint. A queued or running job is left as it is. Returns the record as it was
+    /// before, deleted exactly when its status is final; null when there is no such job. Nothing the job refers to (the
+    /// model version it published, its datasets) is touched.
+    /// </summary>
+    Task<TrainingJob?> DeleteAsync(string id, CancellationToken cancellationToken);
 }
+
+/// <summary>One page of the job list.</summary>
+/// <param name="Jobs">The page's jobs, newest first.</param>
+/// <param name="Next">Where the next page starts; null when this page holds the oldest job that matches.</param>
+public sealed record JobPage(IReadOnlyList<TrainingJob> Jobs, JobCursor? Next);
 
 /// <summary>A job a worker has just claimed.</summary>
 /// <param name="Job">The record, now running.</param>

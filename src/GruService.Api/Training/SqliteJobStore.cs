@@ -41,6 +41,9 @@ public sealed class SqliteJobStore : IJobStore
                 created_at TEXT NOT NULL,
                 record TEXT NOT NULL);
             CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);
+            -- The job list's pages, newest first, with and without a status.
+            CREATE INDEX IF NOT EXISTS jobs_newest ON jobs (created_at, id);
+            CREATE INDEX IF NOT EXISTS jobs_status_newest ON jobs (status, created_at, id);
             """);
     }
 
@@ -62,7 +65,7 @@ public sealed class SqliteJobStore : IJobStore
             command.CommandText = "INSERT INTO jobs (id, status, created_at, record) VALUES ($id, $status, $created, $record)";
             command.Parameters.AddWithValue("$id", job.Id);
             command.Parameters.AddWithValue("$status", job.Status);
-            command.Parameters.AddWithValue("$created", job.CreatedAt.ToString("O", CultureInfo.InvariantCulture));
+            command.Parameters.AddWithValue("$created", CreatedAtText(job.CreatedAt));
             command.Parameters.AddWithValue("$record", Serialize(job));
             command.ExecuteNonQuery();
             transaction.Commit();
@@ -72,18 +75,37 @@ public sealed class SqliteJobStore : IJobStore
 
     public Task<TrainingJob?> GetAsync(string id, CancellationToken cancellationToken) => Task.FromResult(Guard(() => Get(id)));
 
-    public Task<IReadOnlyList<TrainingJob>> ListAsync(string? status, CancellationToken cancellationToken) => Task.FromResult(Guard<IReadOnlyList<TrainingJob>>(() =>
+    public Task<JobPage> ListAsync(string? status, int limit, JobCursor? after, CancellationToken cancellationToken) => Task.FromResult(Guard(() =>
     {
         using SqliteConnection connection = Open();
         using SqliteCommand command = connection.CreateCommand();
-        command.CommandText = status is null
-            ? "SELECT record FROM jobs ORDER BY created_at DESC, id DESC"
-            : "SELECT record FROM jobs WHERE status = $status ORDER BY created_at DESC, id DESC";
-        if (status is not null) command.Parameters.AddWithValue("$status", status);
+        var where = new List<string>(2);
+        if (status is not null)
+        {
+            where.Add("status = $status");
+            command.Parameters.AddWithValue("$status", status);
+        }
+        if (after is not null)
+        {
+            // created_at is the "O" text of a UTC time, whose text order is its time order; so is the cursor's.
+            where.Add("(created_at, id) < ($created, $id)");
+            command.Parameters.AddWithValue("$created", CreatedAtText(after.CreatedAt));
+            command.Parameters.AddWithValue("$id", after.Id);
+        }
+        // One row more than the page says whether another page follows; the indexes on (created_at, id) and
+        // (status, created_at, id) give the rows in order, so no more than these are read.
+        command.CommandText = $"SELECT created_at, id, record FROM jobs {(where.Count == 0 ? "" : "WHERE " + string.Join(" AND ", where))} ORDER BY created_at DESC, id DESC LIMIT $limit";
+        command.Parameters.AddWithValue("$limit", limit + 1);
         using SqliteDataReader reader = command.ExecuteReader();
         var jobs = new List<TrainingJob>();
-        while (reader.Read()) jobs.Add(Deserialize(reader.GetString(0)));
-        return jobs;
+        JobCursor? last = null;
+        while (reader.Read())
+        {
+            if (jobs.Count == limit) return new JobPage(jobs, last);
+            last = new JobCursor(DateTimeOffset.ParseExact(reader.GetString(0), "O", CultureInfo.InvariantCulture), reader.GetString(1));
+            jobs.Add(Deserialize(reader.GetString(2)));
+        }
+        return new JobPage(jobs, null);
     }));
 
     public Task<TrainingJob?> RequestCancelAsync(string id, CancellationToken cancellationToken) => Task.FromResult(Guard(() =>
@@ -174,6 +196,50 @@ public sealed class SqliteJobStore : IJobStore
         if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
         return Task.CompletedTask;
     }
+
+    public Task<TrainingJob?> DeleteAsync(string id, CancellationToken cancellationToken) => Task.FromResult(Guard(() =>
+    {
+        lock (_writes)
+        {
+            using SqliteConnection connection = Open();
+            using SqliteTransaction transaction = connection.BeginTransaction();
+            TrainingJob? job = Get(connection, id);
+            if (job is null || !JobStatus.IsFinal(job.Status)) return job;
+            // The checkpoint first: when it cannot be removed, the record stays and the deletion can be retried. A
+            // finished job has no lease, so no worker writes either of them meanwhile.
+            DeleteCheckpointDirectory(id);
+            using SqliteCommand command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = "DELETE FROM jobs WHERE id = $id";
+            command.Parameters.AddWithValue("$id", id);
+            command.ExecuteNonQuery();
+            transaction.Commit();
+            return job;
+        }
+    }));
+
+    /// <summary>Removes the job's checkpoint directory, if any; a failure is a <see cref="StorageUnavailableException"/>.</summary>
+    private void DeleteCheckpointDirectory(string id)
+    {
+        string directory = Path.Combine(_checkpoints, id);
+        try
+        {
+            if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
+        }
+        catch (DirectoryNotFoundException)
+        {
+            // The worker that finished the job removed it at the same moment.
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new StorageUnavailableException(
+                $"The checkpoint of job {id} cannot be removed from the storage root, so the job was not deleted: {e.Message}",
+                full: false, e);
+        }
+    }
+
+    /// <summary>created_at as stored: the "O" text of the UTC time, so that text order is time order.</summary>
+    private static string CreatedAtText(DateTimeOffset createdAt) => createdAt.ToUniversalTime().ToString("O", CultureInfo.InvariantCulture);
 
     private string CheckpointPath(string id) => Path.Combine(_checkpoints, id, "checkpoint.bin");
 

@@ -157,8 +157,10 @@ public sealed record JobEpoch(int Epoch, double TrainLoss, double? ValidationLos
 /// <param name="TrainingGflops">Billions of floating-point operations per second the trainer sustained (GRU products, forward and backward).</param>
 public sealed record JobResult(string Model, int Version, bool Activated, JsonElement Metrics, int BestEpoch, bool StoppedEarly, double Seconds, double TrainingGflops);
 
-/// <summary>Jobs, newest first.</summary>
-public sealed record TrainingJobList(IReadOnlyList<TrainingJob> Jobs);
+/// <summary>A page of jobs, newest first.</summary>
+/// <param name="Jobs">The page's jobs.</param>
+/// <param name="Next">When older jobs follow: the token that asks for them, as ?after=; absent on the last page.</param>
+public sealed record TrainingJobList(IReadOnlyList<TrainingJob> Jobs, string? Next = null);
 
 public static class JobStatus
 {

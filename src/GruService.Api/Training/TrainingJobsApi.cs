@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using GruService.Api.Datasets;
@@ -16,6 +17,12 @@ namespace GruService.Api.Training;
 
 public static class TrainingJobsApi
 {
+    /// <summary>Jobs per page of the job list when ?limit= is left out.</summary>
+    public const int DefaultPageSize = 50;
+
+    /// <summary>The most jobs ?limit= may ask for in one page: the list holds whole records (inline data described), a page's worth in memory.</summary>
+    public const int MaxPageSize = 500;
+
     public static RouteGroupBuilder MapTrainingJobsApi(this IEndpointRouteBuilder app)
     {
         RouteGroupBuilder group = app.MapGroup("/v1/training-jobs")
@@ -27,6 +34,7 @@ public static class TrainingJobsApi
         group.MapGetAndHead("/", ListJobs).WithName("ListTrainingJobs").RequireAuthorization(ApiKeyPolicies.Read);
         group.MapGetAndHead("/{id}", GetJob).WithName("GetTrainingJob").RequireAuthorization(ApiKeyPolicies.Read);
         group.MapPost("/{id}/cancel", CancelJob).WithName("CancelTrainingJob").RequireAuthorization(ApiKeyPolicies.Manage).ProducesStorageProblems();
+        group.MapDelete("/{id}", DeleteJob).WithName("DeleteTrainingJob").RequireAuthorization(ApiKeyPolicies.Manage).ProducesStorageProblems();
         return group;
     }
 
@@ -94,20 +102,47 @@ public static class TrainingJobsApi
 
     /// <summary>List training jobs</summary>
     /// <remarks>
-    /// Every job, newest first; ?status=queued|running|succeeded|failed|cancelled keeps only those. A job's request is
-    /// listed with inline data replaced by a description of it ({"inline": true, "series": 1, "steps": ..., "values": ...});
-    /// GET /v1/training-jobs/{id} shows the whole request.
+    /// Jobs, newest first, a page at a time: ?limit= jobs (50 unless given, at most 500); ?status=queued|running|succeeded|failed|cancelled
+    /// keeps only those. When older jobs follow, the body's "next" is a token and the Link header (rel="next") the URL of
+    /// the next page: send the token back as ?after= with the same status and limit, until a page comes without "next".
+    /// Jobs created while a client walks the pages are newer than every page after the first, so a walk lists each job
+    /// at most once. A job's request is listed with inline data replaced by a description of it
+    /// ({"inline": true, "series": 1, "steps": ..., "values": ...}); GET /v1/training-jobs/{id} shows the whole request.
+    /// A status, limit or after that is not one answers 400 (reasons invalid_status, invalid_limit, invalid_cursor).
     /// </remarks>
     /// <param name="status">Only jobs in this status.</param>
+    /// <param name="limit">The most jobs in the page: 1 to 500. Default 50.</param>
+    /// <param name="after">The "next" token of the page before; the page starts with the job after it. Leave it out for the newest jobs.</param>
     /// <param name="jobs">The job store.</param>
+    /// <param name="response">For the Link header to the next page.</param>
     /// <param name="cancellationToken">The request's.</param>
-    public static async Task<Results<Ok<TrainingJobList>, BadRequestProblem>> ListJobs(string? status, IJobStore jobs, CancellationToken cancellationToken)
+    public static async Task<Results<Ok<TrainingJobList>, BadRequestProblem>> ListJobs(
+        string? status, string? limit, string? after, IJobStore jobs, HttpResponse response, CancellationToken cancellationToken)
     {
         if (status is not null && !JobStatus.All.Contains(status))
             return ApiProblem.BadRequest("invalid_status", $"status '{status}' is not one of {string.Join(", ", JobStatus.All)}.");
+        int pageSize = DefaultPageSize;
+        if (limit is not null && (!int.TryParse(limit, NumberStyles.None, CultureInfo.InvariantCulture, out pageSize) || pageSize is < 1 or > MaxPageSize))
+            return ApiProblem.BadRequest("invalid_limit",
+                $"limit '{limit}' is not a number of jobs from 1 to {MaxPageSize}; leave it out for pages of {DefaultPageSize}, and follow 'next' for more.");
+        JobCursor? cursor = null;
+        if (after is not null && (cursor = JobCursor.FromToken(after)) is null)
+            return ApiProblem.BadRequest("invalid_cursor",
+                $"after '{after}' is not a token of this list; send back the 'next' of the page before as it came, or leave after out to start at the newest job.");
+
+        JobPage page = await jobs.ListAsync(status, pageSize, cursor, cancellationToken);
+        string? next = page.Next?.ToToken();
+        if (next is not null)
+        {
+            var query = new List<KeyValuePair<string, string?>>(3);
+            if (status is not null) query.Add(new("status", status));
+            query.Add(new("limit", pageSize.ToString(CultureInfo.InvariantCulture)));
+            query.Add(new("after", next));
+            HttpRequest request = response.HttpContext.Request;
+            response.Headers.Link = $"<{request.PathBase}{request.Path}{QueryString.Create(query)}>; rel=\"next\"";
+        }
         // Inline data can be megabytes per job: the list describes it, the job's own record has it.
-        IReadOnlyList<TrainingJob> listed = await jobs.ListAsync(status, cancellationToken);
-        return TypedResults.Ok(new TrainingJobList([.. listed.Select(j => j with { Request = TrainingRequestSummary.WithoutInlineData(j.Request) })]));
+        return TypedResults.Ok(new TrainingJobList([.. page.Jobs.Select(j => j with { Request = TrainingRequestSummary.WithoutInlineData(j.Request) })], next));
     }
 
     /// <summary>Get a training job</summary>
@@ -136,6 +171,27 @@ public static class TrainingJobsApi
             return ApiProblem.Conflict("job_finished", $"Training job '{id}' has already {job.Status}.");
         if (job.Status == JobStatus.Running) worker.CancelRunning(id);
         return TypedResults.Accepted($"/v1/training-jobs/{id}", job);
+    }
+
+    /// <summary>Delete a training job</summary>
+    /// <remarks>
+    /// Removes a job that has ended (succeeded, failed or cancelled) with everything stored for it: its record, with its
+    /// request and any inline data, and its checkpoint. Answers 204. The model version it published and the datasets it
+    /// trained on stay (the version's card still names the job in metadata.training.job). A queued or running job answers
+    /// 409 (reason job_not_finished): cancel it first (POST /v1/training-jobs/{id}/cancel), then delete it once it shows
+    /// cancelled.
+    /// </remarks>
+    /// <param name="id">The job's id.</param>
+    /// <param name="jobs">The job store.</param>
+    public static async Task<Results<NoContent, NotFoundProblem, ConflictProblem>> DeleteJob(string id, IJobStore jobs)
+    {
+        // Not the request's token, as for a cancellation: a deletion once begun is finished, whether the client waits or not.
+        TrainingJob? job = await jobs.DeleteAsync(id, CancellationToken.None);
+        if (job is null) return UnknownJob(id);
+        if (!JobStatus.IsFinal(job.Status))
+            return ApiProblem.Conflict("job_not_finished",
+                $"Training job '{id}' is {job.Status}, so it was not deleted; cancel it first (POST /v1/training-jobs/{id}/cancel), then delete it once its status is cancelled.");
+        return TypedResults.NoContent();
     }
 
     /// <summary>The request as the job records it; a TrainingRequestException when it cannot be written back as JSON.</summary>

@@ -109,4 +109,30 @@ public sealed class SharedTrainingJobsTests(PostgresFixture postgres)
         foreach (string id in waiting.Concat(running)) await clientB.PostAsync($"/v1/training-jobs/{id}/cancel", null);
         foreach (string id in running) await TrainingRequests.WaitAsync(clientA, id, TrainingRequests.Finished, seconds: 20);
     }
+
+    [Fact]
+    public async Task FinishedJob_DeletedThroughOneReplica_IsGoneOnBoth_AndItsModelVersionStays()
+    {
+        string database = await postgres.CreateDatabaseAsync();
+        using GruServiceFactory a = PostgresReplicas.Start(database), b = PostgresReplicas.Start(database);
+        HttpClient clientA = await a.ReadyClientAsync(), clientB = await b.ReadyClientAsync();
+        string first = await StartJobAsync(clientA, TrainingRequests.Forecast("deleted-1", epochs: 1));
+        await TrainingRequests.WaitAsync(clientA, first, TrainingRequests.Finished);
+        string second = await StartJobAsync(clientA, TrainingRequests.Forecast("deleted-2", epochs: 1));
+        Assert.Equal("succeeded", (string?)(await TrainingRequests.WaitAsync(clientA, second, TrainingRequests.Finished))["status"]);
+
+        // Both replicas page the same list, newest first.
+        JsonObject page = await (await clientB.GetAsync("/v1/training-jobs?limit=1")).JsonAsync();
+        Assert.Equal(second, (string?)page["jobs"]![0]!["id"]);
+        JsonObject rest = await (await clientA.GetAsync($"/v1/training-jobs?limit=1&after={page["next"]}")).JsonAsync();
+        Assert.Equal(first, (string?)rest["jobs"]![0]!["id"]);
+        Assert.False(rest.ContainsKey("next"));
+
+        Assert.Equal(HttpStatusCode.NoContent, (await clientB.DeleteAsync($"/v1/training-jobs/{first}")).StatusCode);
+
+        await (await clientA.GetAsync($"/v1/training-jobs/{first}")).AssertProblemAsync(404, "unknown_training_job");
+        await (await clientA.DeleteAsync($"/v1/training-jobs/{first}")).AssertProblemAsync(404, "unknown_training_job");
+        Assert.Equal([second], (await (await clientA.GetAsync("/v1/training-jobs")).JsonAsync())["jobs"]!.AsArray().Select(j => (string?)j!["id"]));
+        Assert.Equal(1, (int)(await (await clientA.GetAsync("/v1/models/deleted-1")).JsonAsync())["version"]!);
+    }
 }

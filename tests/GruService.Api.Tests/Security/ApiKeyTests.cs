@@ -98,6 +98,7 @@ public sealed class ApiKeyTests() : ServiceTestBase(Keys())
         { "DELETE", "/v1/datasets/abc" },
         { "POST", "/v1/training-jobs" },
         { "POST", "/v1/training-jobs/job-1/cancel" },
+        { "DELETE", "/v1/training-jobs/job-1" },
     };
 
     [Theory]

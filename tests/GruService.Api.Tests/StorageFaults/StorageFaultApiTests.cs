@@ -1,8 +1,10 @@
 using System.Net;
 using System.Text;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using GruService.Api.Tests.Datasets;
 using GruService.Api.Tests.Training;
+using GruService.Api.Training;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -152,6 +154,23 @@ public sealed class StorageFaultApiTests : ServiceTestBase
         await (await Client.PostJsonAsync("/v1/training-jobs", TrainingRequests.Forecast("trained", epochs: 1).ToJsonString())).AssertProblemAsync(status, reason);
 
         Assert.Empty((await (await Client.GetAsync("/v1/training-jobs")).JsonAsync())["jobs"]!.AsArray());
+    }
+
+    [Theory]
+    [MemberData(nameof(Faults))]
+    public async Task DeleteJob_AnswersAStorageProblem_AndKeepsTheJob_WhenTheJobStoreCannotBeWritten(StorageFaultKind fault, int status, string reason)
+    {
+        // A job that has ended, stored as it stands (no worker claims it).
+        var job = new TrainingJob("job-ended", JobStatus.Cancelled, "m", "forecast", null, DateTimeOffset.UtcNow, null, DateTimeOffset.UtcNow, null, [], null, null, 0,
+            JsonSerializer.SerializeToElement(new { model = "m" }));
+        Assert.True(await Factory.Services.GetRequiredService<IJobStore>().TryEnqueueAsync(job, capacity: 1, CancellationToken.None));
+        _faults.Set(fault, StorageFaultTargets.JobRecords);
+
+        await (await Client.DeleteAsync("/v1/training-jobs/job-ended")).AssertProblemAsync(status, reason);
+
+        Assert.Equal("cancelled", (string?)(await (await Client.GetAsync("/v1/training-jobs/job-ended")).JsonAsync())["status"]);
+        _faults.Clear();
+        Assert.Equal(HttpStatusCode.NoContent, (await Client.DeleteAsync("/v1/training-jobs/job-ended")).StatusCode);
     }
 
     [Fact]

@@ -265,7 +265,7 @@ public sealed class FaultyJobStore(SqliteJobStore inner, StorageFaultSwitch faul
 
     public Task<TrainingJob?> GetAsync(string id, CancellationToken cancellationToken) => inner.GetAsync(id, cancellationToken);
 
-    public Task<IReadOnlyList<TrainingJob>> ListAsync(string? status, CancellationToken cancellationToken) => inner.ListAsync(status, cancellationToken);
+    public Task<JobPage> ListAsync(string? status, int limit, JobCursor? after, CancellationToken cancellationToken) => inner.ListAsync(status, limit, after, cancellationToken);
 
     public IReadOnlyDictionary<string, long> CountByStatus() => inner.CountByStatus();
 
@@ -305,6 +305,12 @@ public sealed class FaultyJobStore(SqliteJobStore inner, StorageFaultSwitch faul
     public Task<TrainingCheckpoint?> LoadCheckpointAsync(string id, CancellationToken cancellationToken) => inner.LoadCheckpointAsync(id, cancellationToken);
 
     public Task DeleteCheckpointAsync(string id, CancellationToken cancellationToken) => inner.DeleteCheckpointAsync(id, cancellationToken);
+
+    public Task<TrainingJob?> DeleteAsync(string id, CancellationToken cancellationToken)
+    {
+        ThrowIfRecordsFaulted();
+        return inner.DeleteAsync(id, cancellationToken);
+    }
 
     private void ThrowIfRecordsFaulted()
     {

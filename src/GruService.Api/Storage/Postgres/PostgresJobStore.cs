@@ -43,17 +43,38 @@ public sealed class PostgresJobStore(PostgresDatabase database) : IJobStore
         return await command.ExecuteScalarAsync(cancellationToken) is string record ? Deserialize(record) : null;
     }, cancellationToken);
 
-    public Task<IReadOnlyList<TrainingJob>> ListAsync(string? status, CancellationToken cancellationToken) =>
-        database.RunAsync<IReadOnlyList<TrainingJob>>(async connection =>
+    public Task<JobPage> ListAsync(string? status, int limit, JobCursor? after, CancellationToken cancellationToken) =>
+        database.RunAsync(async connection =>
         {
-            await using var command = new NpgsqlCommand(status is null
-                ? "SELECT record FROM training_jobs ORDER BY created_at DESC, id DESC"
-                : "SELECT record FROM training_jobs WHERE status = $1 ORDER BY created_at DESC, id DESC", connection);
-            if (status is not null) command.Parameters.Add(new() { Value = status });
+            await using var command = new NpgsqlCommand { Connection = connection };
+            var where = new List<string>(2);
+            if (status is not null)
+            {
+                command.Parameters.Add(new() { Value = status });
+                where.Add($"status = ${command.Parameters.Count}");
+            }
+            if (after is not null)
+            {
+                command.Parameters.Add(new() { Value = after.CreatedAt.ToUniversalTime() });
+                command.Parameters.Add(new() { Value = after.Id });
+                where.Add($"(created_at, id) < (${command.Parameters.Count - 1}, ${command.Parameters.Count})");
+            }
+            // One row more than the page says whether another page follows; the indexes on (created_at, id) and
+            // (status, created_at, id) give the rows in order, so no more than these are read.
+            command.Parameters.Add(new() { Value = limit + 1 });
+            command.CommandText = $"SELECT created_at, id, record FROM training_jobs {(where.Count == 0 ? "" : "WHERE " + string.Join(" AND ", where))} "
+                + $"ORDER BY created_at DESC, id DESC LIMIT ${command.Parameters.Count}";
             await using NpgsqlDataReader reader = await command.ExecuteReaderAsync(cancellationToken);
             var jobs = new List<TrainingJob>();
-            while (await reader.ReadAsync(cancellationToken)) jobs.Add(Deserialize(reader.GetString(0)));
-            return jobs;
+            JobCursor? last = null;
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                if (jobs.Count == limit) return new JobPage(jobs, last);
+                // The column's time (microseconds), not the record's (ticks): the next page compares with the column.
+                last = new JobCursor(reader.GetFieldValue<DateTimeOffset>(0), reader.GetString(1));
+                jobs.Add(Deserialize(reader.GetString(2)));
+            }
+            return new JobPage(jobs, null);
         }, cancellationToken);
 
     public IReadOnlyDictionary<string, long> CountByStatus() => database.Run(connection =>
@@ -192,6 +213,17 @@ public sealed class PostgresJobStore(PostgresDatabase database) : IJobStore
         await ExecuteAsync(connection, null, "DELETE FROM training_checkpoints WHERE job_id = $1", cancellationToken, id);
         return true;
     }, cancellationToken);
+
+    public Task<TrainingJob?> DeleteAsync(string id, CancellationToken cancellationToken) =>
+        database.InTransactionAsync(async (connection, transaction) =>
+        {
+            // The row lock keeps a cancellation or a claim from changing the job between the check and the deletion.
+            TrainingJob? job = await LockAsync(connection, transaction, id, owner: null, cancellationToken);
+            if (job is null || !JobStatus.IsFinal(job.Status)) return job;
+            // The record holds the request (inline data included); its checkpoint row goes with it (ON DELETE CASCADE).
+            await ExecuteAsync(connection, transaction, "DELETE FROM training_jobs WHERE id = $1", cancellationToken, id);
+            return job;
+        }, cancellationToken);
 
     /// <summary>Locks the job's row for the transaction and returns its record; with an owner, only while that worker holds it running.</summary>
     private static async Task<TrainingJob?> LockAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string id, string? owner, CancellationToken cancellationToken)

@@ -116,5 +116,12 @@ internal static class PostgresSchema
         END
         $$;
         """,
+        """
+        -- The job list pages newest first, by (created_at, id), with or without a status: each page reads its rows
+        -- from one of these indexes. The status index on (status, created_at) is superseded by the second.
+        CREATE INDEX training_jobs_newest ON training_jobs (created_at, id);
+        CREATE INDEX training_jobs_by_status_newest ON training_jobs (status, created_at, id);
+        DROP INDEX training_jobs_by_status;
+        """,
     ];
 }
