@@ -21,34 +21,40 @@ public static partial class StartupValidation
     /// <returns>The process's exit code: 0 after a normal stop, <see cref="InvalidConfigurationExitCode"/> when the configuration is invalid.</returns>
     public static async Task<int> RunUnlessMisconfiguredAsync(this WebApplication app)
     {
+        // Only as the service's own process: hosted in another (WebApplicationFactory in the tests) the exception is the caller's.
+        bool ownProcess = Assembly.GetEntryAssembly() == typeof(StartupValidation).Assembly;
+        try
+        {
+            await app.StartAsync();
+        }
+        catch (Exception e) when (ownProcess && FailuresOf(e) is { Count: > 0 } failures)
+        {
+            ILogger logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(StartupValidation).FullName!);
+            foreach (string failure in failures)
+            {
+                Console.Error.WriteLine($"Invalid configuration: {failure}");
+                LogInvalidSetting(logger, failure);
+            }
+            Console.Error.WriteLine($"The service did not start: fix the setting{(failures.Count > 1 ? "s" : "")} above (exit code {InvalidConfigurationExitCode}).");
+            await app.DisposeAsync();
+            return InvalidConfigurationExitCode;
+        }
+        catch (IOException e) when (ownProcess && e.InnerException is AddressInUseException)
+        {
+            // Kestrel's message names the address: "Failed to bind to address http://...: address already in use."
+            ILogger logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(StartupValidation).FullName!);
+            Console.Error.WriteLine($"Cannot listen: {e.Message}");
+            LogAddressInUse(logger, e.Message);
+            Console.Error.WriteLine("The service did not start: stop what listens there, or give the service another address " +
+                $"(--urls, ASPNETCORE_URLS or ASPNETCORE_HTTP_PORTS) (exit code {InvalidConfigurationExitCode}).");
+            await app.DisposeAsync();
+            return InvalidConfigurationExitCode;
+        }
+        // Any other failure to start leaves the app undisposed: in its own process the unhandled exception ends it, and
+        // under WebApplicationFactory the factory owns the app and still reads its services to report the failure
+        // (disposing it here raced the factory, which then threw ObjectDisposedException instead of the failure).
         await using (app)
         {
-            try
-            {
-                await app.StartAsync();
-            }
-            // Only as the service's own process: hosted in another (WebApplicationFactory in the tests) the exception is the caller's.
-            catch (Exception e) when (FailuresOf(e) is { Count: > 0 } failures && Assembly.GetEntryAssembly() == typeof(StartupValidation).Assembly)
-            {
-                ILogger logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(StartupValidation).FullName!);
-                foreach (string failure in failures)
-                {
-                    Console.Error.WriteLine($"Invalid configuration: {failure}");
-                    LogInvalidSetting(logger, failure);
-                }
-                Console.Error.WriteLine($"The service did not start: fix the setting{(failures.Count > 1 ? "s" : "")} above (exit code {InvalidConfigurationExitCode}).");
-                return InvalidConfigurationExitCode;
-            }
-            catch (IOException e) when (e.InnerException is AddressInUseException && Assembly.GetEntryAssembly() == typeof(StartupValidation).Assembly)
-            {
-                // Kestrel's message names the address: "Failed to bind to address http://...: address already in use."
-                ILogger logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(StartupValidation).FullName!);
-                Console.Error.WriteLine($"Cannot listen: {e.Message}");
-                LogAddressInUse(logger, e.Message);
-                Console.Error.WriteLine("The service did not start: stop what listens there, or give the service another address " +
-                    $"(--urls, ASPNETCORE_URLS or ASPNETCORE_HTTP_PORTS) (exit code {InvalidConfigurationExitCode}).");
-                return InvalidConfigurationExitCode;
-            }
             await app.WaitForShutdownAsync();
             return 0;
         }
