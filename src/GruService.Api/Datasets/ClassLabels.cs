@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json;
 
 namespace GruService.Api.Datasets;
 
@@ -15,6 +16,14 @@ internal static class ClassLabels
     /// <summary>The label the JSON number <paramref name="utf8"/> stands for; null when it is not a whole number.</summary>
     public static string? FromNumber(ReadOnlySpan<byte> utf8) =>
         double.TryParse(utf8, NumberStyles.Float, CultureInfo.InvariantCulture, out double value) ? FromNumber(value) : null;
+
+    /// <summary>The label a JSON value stands for: a string's text, a whole number's decimal text; null for anything else.</summary>
+    public static string? FromJson(JsonElement label) => label.ValueKind switch
+    {
+        JsonValueKind.String => label.GetString(),
+        JsonValueKind.Number when label.TryGetDouble(out double number) => FromNumber(number),
+        _ => null,
+    };
 
     /// <summary>The label the number <paramref name="value"/> stands for; null when it is not a whole number.</summary>
     public static string? FromNumber(double value) =>

@@ -319,7 +319,7 @@ public sealed record TrainingPlan(
             // (reading them is the job's work); LoadSequencesAsync checks them again with the data.
             var sequences = new List<float[]>();
             var labels = new List<string>();
-            int width = ReadInlineSequences(sequences, labels);
+            int width = ReadInlineClassifyData(sequences, labels);
             var set = FromEngine(() => new SequenceSet(width, sequences, labels));
             if (set.Classes.Count == 1) throw new TrainingDataException(SingleLabel(set.Classes[0]));
             if (ValidationRecord.Features.Count != width)
@@ -378,15 +378,7 @@ public sealed record TrainingPlan(
             throw new TrainingDataException("Inline forecast data is {\"series\": [sequence, ...], \"columns\": [name, ...]} with at least one series.");
         RequireOnly(data, "forecast", "series", "columns");
         var values = new List<float[]>();
-        int width = -1;
-        int index = 0;
-        foreach (JsonElement one in series.EnumerateArray())
-        {
-            (float[] rows, int w) = InlineSequence(one, $"data.series[{index}]", width);
-            width = w;
-            values.Add(rows);
-            index++;
-        }
+        int width = ReadInlineSequences(series, "data.series", values);
         string[] columns = data.TryGetProperty("columns", out JsonElement names) && names.ValueKind == JsonValueKind.Array
             ? [.. names.EnumerateArray().Select(n => n.GetString() ?? "")]
             : [.. Enumerable.Range(0, width).Select(i => $"x{i}")];
@@ -409,7 +401,7 @@ public sealed record TrainingPlan(
         }
         else
         {
-            width = ReadInlineSequences(sequences, labels);
+            width = ReadInlineClassifyData(sequences, labels);
         }
         int firstValidation = sequences.Count;
         if (ValidationDataset is not null)
@@ -422,14 +414,17 @@ public sealed record TrainingPlan(
         }
         var set = new SequenceSet(width, sequences, labels);
         if (set.Classes.Count == 1) throw new TrainingDataException(SingleLabel(set.Classes[0]));
-        HashSet<string> trainingLabels = [.. labels.Take(firstValidation)];
-        if (ValidationDataset is not null && labels.Skip(firstValidation).FirstOrDefault(l => !trainingLabels.Contains(l)) is { } unseen)
-            throw new TrainingDataException(UnseenValidationLabel(unseen));
+        if (ValidationDataset is not null)
+        {
+            HashSet<string> trainingLabels = [.. labels.Take(firstValidation)];
+            if (labels.Skip(firstValidation).FirstOrDefault(l => !trainingLabels.Contains(l)) is { } unseen)
+                throw new TrainingDataException(UnseenValidationLabel(unseen));
+        }
         return (set, firstValidation);
     }
 
     /// <summary>Reads inline classify data into <paramref name="sequences"/> and <paramref name="labels"/>; returns the features per step.</summary>
-    private int ReadInlineSequences(List<float[]> sequences, List<string> labels)
+    private int ReadInlineClassifyData(List<float[]> sequences, List<string> labels)
     {
         JsonElement data = Data!.Value;
         if (data.ValueKind != JsonValueKind.Object || !data.TryGetProperty("inputs", out JsonElement inputs) || inputs.ValueKind != JsonValueKind.Array
@@ -442,27 +437,27 @@ public sealed record TrainingPlan(
             throw new TrainingDataException($"data.inputs has {sequenceCount} sequence{(sequenceCount == 1 ? "" : "s")} and data.labels "
                 + $"{labelCount} label{(labelCount == 1 ? "" : "s")}; give one label per sequence, at least one.");
         }
-        int width = -1;
+        int width = ReadInlineSequences(inputs, "data.inputs", sequences);
         int index = 0;
-        foreach (JsonElement one in inputs.EnumerateArray())
-        {
-            (float[] rows, int w) = InlineSequence(one, $"data.inputs[{index++}]", width);
-            width = w;
-            sequences.Add(rows);
-        }
-        index = 0;
         foreach (JsonElement label in given.EnumerateArray())
         {
-            string? text = label.ValueKind switch
-            {
-                JsonValueKind.String => label.GetString(),
-                JsonValueKind.Number when label.TryGetDouble(out double number) => ClassLabels.FromNumber(number),
-                _ => null,
-            };
-            if (text is not { Length: > 0 })
+            if (ClassLabels.FromJson(label) is not { Length: > 0 } text)
                 throw new TrainingDataException($"data.labels[{index}] is not a non-empty string or a whole number.");
             labels.Add(text);
             index++;
+        }
+        return width;
+    }
+
+    /// <summary>Reads each inline sequence of <paramref name="array"/> (named <paramref name="path"/> in errors) into <paramref name="into"/>; returns the values per step, which every sequence shares.</summary>
+    private static int ReadInlineSequences(JsonElement array, string path, List<float[]> into)
+    {
+        int width = -1;
+        int index = 0;
+        foreach (JsonElement one in array.EnumerateArray())
+        {
+            (float[] rows, width) = InlineSequence(one, $"{path}[{index++}]", width);
+            into.Add(rows);
         }
         return width;
     }

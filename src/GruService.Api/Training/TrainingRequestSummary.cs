@@ -77,8 +77,5 @@ public static class TrainingRequestSummary
     }
 
     /// <summary>A label as the job will store it: a whole number as its decimal text, so 3 and 3.0 count once.</summary>
-    private static string LabelText(JsonElement label) =>
-        label.ValueKind == JsonValueKind.Number && label.TryGetDouble(out double number) && ClassLabels.FromNumber(number) is { } text
-            ? text
-            : label.ToString();
+    private static string LabelText(JsonElement label) => ClassLabels.FromJson(label) ?? label.ToString();
 }
