@@ -142,7 +142,7 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
             try
             {
                 RequireServedTask(name, model);
-                StoredUpload upload = await AddActiveVersionAsync(name, model.Config.Task, stagingPath, sha256);
+                StoredUpload upload = await LogStoreRefusalAsync(name, store.AddActiveVersionAsync(name, model.Config.Task, stagingPath, sha256, CancellationToken.None));
                 ServedModel? old = _active.GetValueOrDefault(name);
                 StoredVersion stored = upload.Version;
                 if (!upload.Added)
@@ -319,26 +319,12 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
             throw new ModelTaskConflictException(name, served, model.Config.Task);
     }
 
-    /// <summary>Stores an upload as the next, active version unless it is the active version; the store refuses it, changing nothing, when its model has another task.</summary>
-    private async Task<StoredUpload> AddActiveVersionAsync(string name, GruTask task, string stagingPath, string sha256)
+    /// <summary>A store's write of a new version of <paramref name="name"/>, which the store refuses, changing nothing, when its model has another task: logged, then thrown on.</summary>
+    private async Task<T> LogStoreRefusalAsync<T>(string name, Task<T> storing)
     {
         try
         {
-            return await store.AddActiveVersionAsync(name, task, stagingPath, sha256, CancellationToken.None);
-        }
-        catch (ModelTaskConflictException e)
-        {
-            LogRefusedByStore(name, e.Message);
-            throw;
-        }
-    }
-
-    /// <summary>Stores a staging file as the next version; the store refuses it, changing nothing, when its model has another task.</summary>
-    private async Task<StoredVersion> AddVersionAsync(string name, GruTask task, string stagingPath, string sha256)
-    {
-        try
-        {
-            return await store.AddVersionAsync(name, task, stagingPath, sha256, CancellationToken.None);
+            return await storing;
         }
         catch (ModelTaskConflictException e)
         {
@@ -390,7 +376,7 @@ public sealed partial class ModelRegistry(IModelStore store, IOptions<ModelOptio
                 await staging.WriteAsync(bytes, cancellationToken);
                 ((FileStream)staging).Flush(flushToDisk: true);
             }
-            return await AddVersionAsync(name, task, stagingPath, Convert.ToHexStringLower(SHA256.HashData(bytes)));
+            return await LogStoreRefusalAsync(name, store.AddVersionAsync(name, task, stagingPath, Convert.ToHexStringLower(SHA256.HashData(bytes)), CancellationToken.None));
         }
         catch
         {
