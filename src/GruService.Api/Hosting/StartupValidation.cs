@@ -27,26 +27,15 @@ public static partial class StartupValidation
         {
             await app.StartAsync();
         }
-        catch (Exception e) when (ownProcess && FailuresOf(e) is { Count: > 0 } failures)
+        catch (Exception e) when (ownProcess && StartFailureOf(e) is { } failure)
         {
             ILogger logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(StartupValidation).FullName!);
-            foreach (string failure in failures)
+            foreach (string line in failure.Lines)
             {
-                Console.Error.WriteLine($"Invalid configuration: {failure}");
-                LogInvalidSetting(logger, failure);
+                Console.Error.WriteLine($"{failure.Prefix}: {line}");
+                failure.Log(logger, line);
             }
-            Console.Error.WriteLine($"The service did not start: fix the setting{(failures.Count > 1 ? "s" : "")} above (exit code {InvalidConfigurationExitCode}).");
-            await app.DisposeAsync();
-            return InvalidConfigurationExitCode;
-        }
-        catch (IOException e) when (ownProcess && e.InnerException is AddressInUseException)
-        {
-            // Kestrel's message names the address: "Failed to bind to address http://...: address already in use."
-            ILogger logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(StartupValidation).FullName!);
-            Console.Error.WriteLine($"Cannot listen: {e.Message}");
-            LogAddressInUse(logger, e.Message);
-            Console.Error.WriteLine("The service did not start: stop what listens there, or give the service another address " +
-                $"(--urls, ASPNETCORE_URLS or ASPNETCORE_HTTP_PORTS) (exit code {InvalidConfigurationExitCode}).");
+            Console.Error.WriteLine($"The service did not start: {failure.Advice} (exit code {InvalidConfigurationExitCode}).");
             await app.DisposeAsync();
             return InvalidConfigurationExitCode;
         }
@@ -64,17 +53,29 @@ public static partial class StartupValidation
     /// Whether <paramref name="exception"/> is a failure to start that <see cref="RunUnlessMisconfiguredAsync"/> reports in
     /// a line: the start-up validation's (options validation failures only), or an address already in use.
     /// </summary>
-    public static bool IsInvalidConfiguration(Exception? exception) =>
-        FailuresOf(exception).Count > 0 || exception is IOException { InnerException: AddressInUseException };
+    public static bool IsInvalidConfiguration(Exception? exception) => StartFailureOf(exception) is not null;
 
-    /// <summary>Every options validation failure <paramref name="exception"/> reports, one message each; empty for any other exception.</summary>
-    private static List<string> FailuresOf(Exception? exception) => exception switch
+    /// <summary>How a failure to start is reported: each line after its prefix, each logged, then what to do.</summary>
+    private sealed record StartFailure(string Prefix, IReadOnlyList<string> Lines, Action<ILogger, string> Log, string Advice);
+
+    /// <summary>The report of a failure to start that is not a fault of the service; null for any other exception.</summary>
+    private static StartFailure? StartFailureOf(Exception? exception)
     {
-        OptionsValidationException invalid => [.. invalid.Failures],
-        AggregateException { InnerExceptions.Count: > 0 } all when all.InnerExceptions.All(inner => inner is OptionsValidationException) =>
-            [.. all.InnerExceptions.Cast<OptionsValidationException>().SelectMany(inner => inner.Failures)],
-        _ => [],
-    };
+        List<string> invalid = exception switch
+        {
+            OptionsValidationException one => [.. one.Failures],
+            AggregateException { InnerExceptions.Count: > 0 } all when all.InnerExceptions.All(inner => inner is OptionsValidationException) =>
+                [.. all.InnerExceptions.Cast<OptionsValidationException>().SelectMany(inner => inner.Failures)],
+            _ => [],
+        };
+        if (invalid.Count > 0)
+            return new StartFailure("Invalid configuration", invalid, LogInvalidSetting, $"fix the setting{(invalid.Count > 1 ? "s" : "")} above");
+        // Kestrel's message names the address: "Failed to bind to address http://...: address already in use."
+        if (exception is IOException { InnerException: AddressInUseException })
+            return new StartFailure("Cannot listen", [exception.Message], LogAddressInUse,
+                "stop what listens there, or give the service another address (--urls, ASPNETCORE_URLS or ASPNETCORE_HTTP_PORTS)");
+        return null;
+    }
 
     [LoggerMessage(LogLevel.Critical, "Invalid configuration, not starting: {Failure}")]
     private static partial void LogInvalidSetting(ILogger logger, string failure);
