@@ -22,12 +22,15 @@ public sealed class FileModelStoreTaskTests : IDisposable
 
     private string ModelDirectory(string name) => Path.Combine(_root, "models", name);
 
-    private string Stage(ReferenceModel model)
+    /// <summary>The model's file written to a staging file of <paramref name="store"/>, as an upload leaves it.</summary>
+    internal static string Stage(IModelStore store, ReferenceModel model)
     {
-        using Stream staging = _store.CreateStagingFile(out string path);
+        using Stream staging = store.CreateStagingFile(out string path);
         staging.Write(model.File);
         return path;
     }
+
+    private string Stage(ReferenceModel model) => Stage(_store, model);
 
     /// <summary>An earlier release's layout: versions 1, 2, ... and the active pointer, no task file.</summary>
     private async Task WriteEarlierReleaseModelAsync(string name, int active, params ReferenceModel[] versions)

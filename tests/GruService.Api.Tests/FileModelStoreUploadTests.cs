@@ -18,12 +18,7 @@ public sealed class FileModelStoreUploadTests : IDisposable
 
     private string ModelDirectory(string name) => Path.Combine(_root, "models", name);
 
-    private string Stage(ReferenceModel model)
-    {
-        using Stream staging = _store.CreateStagingFile(out string path);
-        staging.Write(model.File);
-        return path;
-    }
+    private string Stage(ReferenceModel model) => FileModelStoreTaskTests.Stage(_store, model);
 
     private Task<StoredUpload> UploadAsync(string name, ReferenceModel model, string? staged = null) =>
         _store.AddActiveVersionAsync(name, TaskOf(model), staged ?? Stage(model), Sha(model), CancellationToken.None);

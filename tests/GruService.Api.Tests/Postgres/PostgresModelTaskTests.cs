@@ -21,26 +21,20 @@ public sealed class PostgresModelTaskTests(PostgresFixture postgres) : IDisposab
         Directory.Delete(_staging, recursive: true);
     }
 
-    private IOptions<StorageOptions> Options(string connectionString) => Microsoft.Extensions.Options.Options.Create(new StorageOptions
-    {
-        Provider = StorageProvider.Postgres,
-        Root = _staging,
-        Postgres = new PostgresStorageOptions { ConnectionString = connectionString },
-    });
+    private PostgresModelStore Replica(string connectionString) => OpenReplica(connectionString, _staging, _databases);
 
-    /// <summary>What a replica's store is: its own connection pool on the shared database.</summary>
-    private PostgresModelStore Replica(string connectionString)
+    /// <summary>What a replica's store is: its own connection pool on the shared database, staging under <paramref name="root"/>; the pool joins <paramref name="opened"/>, for the caller to dispose.</summary>
+    internal static PostgresModelStore OpenReplica(string connectionString, string root, List<PostgresDatabase> opened)
     {
-        var database = new PostgresDatabase(Options(connectionString), NullLogger<PostgresDatabase>.Instance);
-        _databases.Add(database);
-        return new PostgresModelStore(database, Options(connectionString));
-    }
-
-    internal static string Stage(IModelStore store, ReferenceModel model)
-    {
-        using Stream staging = store.CreateStagingFile(out string path);
-        staging.Write(model.File);
-        return path;
+        IOptions<StorageOptions> options = Options.Create(new StorageOptions
+        {
+            Provider = StorageProvider.Postgres,
+            Root = root,
+            Postgres = new PostgresStorageOptions { ConnectionString = connectionString },
+        });
+        var database = new PostgresDatabase(options, NullLogger<PostgresDatabase>.Instance);
+        opened.Add(database);
+        return new PostgresModelStore(database, options);
     }
 
     /// <summary>Every model row, every version's number and hash, and the change counter, as one string.</summary>

@@ -1,7 +1,5 @@
 using GruService.Api.Models;
 using GruService.Api.Storage.Postgres;
-using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
 using static GruService.Api.Tests.FileModelStoreTaskTests;
 using static GruService.Api.Tests.Postgres.PostgresModelTaskTests;
 
@@ -21,19 +19,7 @@ public sealed class PostgresModelUploadTests(PostgresFixture postgres) : IDispos
         Directory.Delete(_staging, recursive: true);
     }
 
-    /// <summary>What a replica's store is: its own connection pool on the shared database.</summary>
-    private PostgresModelStore Replica(string connectionString)
-    {
-        IOptions<StorageOptions> options = Options.Create(new StorageOptions
-        {
-            Provider = StorageProvider.Postgres,
-            Root = _staging,
-            Postgres = new PostgresStorageOptions { ConnectionString = connectionString },
-        });
-        var database = new PostgresDatabase(options, NullLogger<PostgresDatabase>.Instance);
-        _databases.Add(database);
-        return new PostgresModelStore(database, options);
-    }
+    private PostgresModelStore Replica(string connectionString) => OpenReplica(connectionString, _staging, _databases);
 
     private static Task<StoredUpload> UploadAsync(IModelStore store, string name, ReferenceModel model, string? staged = null) =>
         store.AddActiveVersionAsync(name, TaskOf(model), staged ?? Stage(store, model), Sha(model), CancellationToken.None);

@@ -269,9 +269,7 @@ public sealed class StorageFaultApiTests : ServiceTestBase
 
     private async Task<string> StartJobAsync(string dataset, string model, int epochs)
     {
-        JsonObject request = TrainingRequests.Forecast(model, epochs);
-        request.Remove("data");
-        request["dataset"] = dataset;
+        JsonObject request = TrainingRequests.ForecastOnDataset(dataset, model, epochs);
         request["targets"] = new JsonArray("y");
         HttpResponseMessage response = await Client.PostJsonAsync("/v1/training-jobs", request.ToJsonString());
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);

@@ -135,9 +135,7 @@ public class TrainingJobDeletionTests() : ServiceTestBase(new Dictionary<string,
     {
         HttpResponseMessage upload = await Client.PostDatasetAsync(StorageFaults.StorageFaultApiTests.SineCsv(400), DatasetTestExtensions.Csv, "sine");
         string dataset = (string)(await upload.JsonAsync())["id"]!;
-        JsonObject request = TrainingRequests.Forecast("kept-after-delete", epochs: 1);
-        request.Remove("data");
-        request["dataset"] = dataset;
+        JsonObject request = TrainingRequests.ForecastOnDataset(dataset, "kept-after-delete", epochs: 1);
         string id = await TrainingRequests.StartAsync(Client, request);
         Assert.Equal("succeeded", (string?)(await TrainingRequests.WaitAsync(Client, id, TrainingRequests.Finished))["status"]);
 

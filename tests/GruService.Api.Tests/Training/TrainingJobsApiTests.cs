@@ -26,6 +26,15 @@ public static class TrainingRequests
         ["hyperparameters"] = new JsonObject { ["epochs"] = epochs, ["learning_rate"] = 0.01, ["patience"] = 0, ["batch_size"] = 32 },
     };
 
+    /// <summary>A <see cref="Forecast"/> job that trains on the stored dataset <paramref name="dataset"/> instead of inline data.</summary>
+    public static JsonObject ForecastOnDataset(string dataset, string model, int epochs)
+    {
+        JsonObject request = Forecast(model, epochs);
+        request.Remove("data");
+        request["dataset"] = dataset;
+        return request;
+    }
+
     public static async Task<JsonObject> WaitAsync(HttpClient client, string id, Func<JsonObject, bool> done, int seconds = 60)
     {
         for (int i = 0; i < seconds * 20; i++)
@@ -335,9 +344,7 @@ public class TrainingJobsApiTests() : ServiceTestBase(new Dictionary<string, str
     {
         HttpResponseMessage upload = await Client.PostDatasetAsync(StorageFaults.StorageFaultApiTests.SineCsv(3000), DatasetTestExtensions.Csv, "sine");
         string dataset = (string)(await upload.JsonAsync())["id"]!;
-        JsonObject request = TrainingRequests.Forecast("busy", epochs: 500);
-        request.Remove("data");
-        request["dataset"] = dataset;
+        JsonObject request = TrainingRequests.ForecastOnDataset(dataset, "busy", epochs: 500);
         string id = await StartAsync(request);
         await TrainingRequests.WaitAsync(Client, id, j => (string?)j["status"] == "running");
 

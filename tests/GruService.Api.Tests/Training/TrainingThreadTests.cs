@@ -23,9 +23,7 @@ public sealed class TrainingThreadTests
         HttpClient client = await factory.ReadyClientAsync();
         HttpResponseMessage upload = await client.PostDatasetAsync(StorageFaultApiTests.SineCsv(400), DatasetTestExtensions.Csv, "sine");
         Assert.Equal(HttpStatusCode.Created, upload.StatusCode);
-        JsonObject request = TrainingRequests.Forecast("trained", epochs: 2);
-        request.Remove("data");
-        request["dataset"] = (string)(await upload.JsonAsync())["id"]!;
+        JsonObject request = TrainingRequests.ForecastOnDataset((string)(await upload.JsonAsync())["id"]!, "trained", epochs: 2);
         request["targets"] = new JsonArray("y");
 
         JsonObject job = await TrainingRequests.WaitAsync(client, await TrainingRequests.StartAsync(client, request), TrainingRequests.Finished, seconds: 120);
