@@ -52,6 +52,15 @@ public class OpenApiTests(ReferenceServiceFixture fixture) : IClassFixture<Refer
         Assert.Contains("201 Created", description);
     }
 
+    [Theory]
+    [InlineData("forecast", "ForecastResponse")]
+    [InlineData("classify", "ClassifyResponse")]
+    public async Task InferenceAnswers_AreDocumentedAs200WithTheirSchema(string task, string schema)
+    {
+        JsonObject operation = (await DocumentAsync())["paths"]!["/v1/models/{name}/" + task]!["post"]!.AsObject();
+        Assert.EndsWith("/" + schema, (string?)operation["responses"]!["200"]?["content"]?["application/json"]?["schema"]?["$ref"]);
+    }
+
     [Fact]
     public async Task Document_DeclaresProblemBodies_ForErrors()
     {

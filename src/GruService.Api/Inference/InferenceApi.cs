@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using GruService.Api.Json;
 using GruService.Api.Models;
 using GruService.Api.Problems;
 using GruService.Api.Security;
@@ -40,7 +41,7 @@ public static class InferenceApi
     /// <param name="options">Request limits.</param>
     /// <param name="batcher">Gathers concurrent requests for one model version into batched forward passes.</param>
     /// <param name="cancellationToken">Aborted when the client goes away.</param>
-    public static async Task<Results<Ok<ForecastResponse>, NotFoundProblem, BadRequestProblem, ConflictProblem, ContentTooLargeProblem, UnsupportedMediaTypeProblem>> Forecast(
+    public static async Task<Results<JsonOk<ForecastResponse>, NotFoundProblem, BadRequestProblem, ConflictProblem, ContentTooLargeProblem, UnsupportedMediaTypeProblem>> Forecast(
         string name, HttpRequest request, ModelRegistry registry, IOptions<InferenceOptions> options, InferenceBatcher batcher, CancellationToken cancellationToken)
     {
         if (!registry.TryGet(name, out ServedModel served)) return ModelsApi.UnknownModel(name);
@@ -60,7 +61,7 @@ public static class InferenceApi
     /// <param name="options">Request limits.</param>
     /// <param name="batcher">Gathers concurrent requests for one model version into batched forward passes.</param>
     /// <param name="cancellationToken">Aborted when the client goes away.</param>
-    public static async Task<Results<Ok<ClassifyResponse>, NotFoundProblem, BadRequestProblem, ConflictProblem, ContentTooLargeProblem, UnsupportedMediaTypeProblem>> Classify(
+    public static async Task<Results<JsonOk<ClassifyResponse>, NotFoundProblem, BadRequestProblem, ConflictProblem, ContentTooLargeProblem, UnsupportedMediaTypeProblem>> Classify(
         string name, HttpRequest request, ModelRegistry registry, IOptions<InferenceOptions> options, InferenceBatcher batcher, CancellationToken cancellationToken)
     {
         if (!registry.TryGet(name, out ServedModel served)) return ModelsApi.UnknownModel(name);
@@ -70,7 +71,7 @@ public static class InferenceApi
 
     private delegate T Answer<T>(ServedModel served, ReadOnlySpan<float> outputs, int sequences);
 
-    private static async Task<Results<Ok<T>, NotFoundProblem, BadRequestProblem, ConflictProblem, ContentTooLargeProblem, UnsupportedMediaTypeProblem>> RunAsync<T>(
+    private static async Task<Results<JsonOk<T>, NotFoundProblem, BadRequestProblem, ConflictProblem, ContentTooLargeProblem, UnsupportedMediaTypeProblem>> RunAsync<T>(
         ServedModel served, HttpRequest request, InferenceOptions limits, InferenceBatcher batcher, Answer<T> answer, CancellationToken cancellationToken)
     {
         if (request.ContentType is { } type && !IsJson(type))
@@ -103,7 +104,7 @@ public static class InferenceApi
             if (FirstNonFinite(rented.AsSpan(0, outputs)) is int at)
                 return ApiProblem.BadRequest("non_finite_output",
                     $"Model '{served.Name}' version {served.Version} computed a non-finite value (NaN or infinity) for inputs[{at / model.OutputsPerSequence}]: this input overflows float32 in this model's weights. JSON cannot carry such a value; check the input's scale and the model's weights.");
-            return TypedResults.Ok(answer(served, rented.AsSpan(0, outputs), batch.SequenceCount));
+            return JsonAnswers.Ok(answer(served, rented.AsSpan(0, outputs), batch.SequenceCount));
         }
         finally
         {
