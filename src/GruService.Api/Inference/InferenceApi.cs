@@ -96,7 +96,7 @@ public static class InferenceApi
                 $"{batch.TotalSteps} time steps on model '{served.Name}' (hidden size {model.Config.HiddenSize}) need {working} bytes of working memory; the limit is {limits.MaxWorkingBytes} (Inference:MaxWorkingBytes). Send fewer or shorter sequences per request.");
 
         int outputs = batch.SequenceCount * model.OutputsPerSequence;
-        float[] rented = Workspace.Floats.Rent(outputs);
+        float[] rented = RequestBuffers.Floats.Rent(outputs);
         try
         {
             // Once this returns or throws, no forward pass reads `batch` or writes `rented` any more, so both may be released.
@@ -108,7 +108,7 @@ public static class InferenceApi
         }
         finally
         {
-            Workspace.Floats.Return(rented);
+            RequestBuffers.Floats.Return(rented);
         }
     }
 

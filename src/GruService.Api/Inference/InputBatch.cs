@@ -1,5 +1,4 @@
 using System.Buffers;
-using GruService.Engine;
 
 namespace GruService.Api.Inference;
 
@@ -13,8 +12,8 @@ public sealed class InputBatch : IDisposable
 
     public InputBatch(int valueCapacity = 1024, int sequenceCapacity = 16)
     {
-        _values = Workspace.Floats.Rent(valueCapacity);
-        _lengths = Workspace.Ints.Rent(sequenceCapacity);
+        _values = RequestBuffers.Floats.Rent(valueCapacity);
+        _lengths = RequestBuffers.Ints.Rent(sequenceCapacity);
     }
 
     public int ValueCount { get; private set; }
@@ -27,13 +26,13 @@ public sealed class InputBatch : IDisposable
 
     public void AddValue(float value)
     {
-        if (ValueCount == _values.Length) Grow(ref _values, Workspace.Floats);
+        if (ValueCount == _values.Length) Grow(ref _values, RequestBuffers.Floats);
         _values[ValueCount++] = value;
     }
 
     public void EndSequence(int steps)
     {
-        if (SequenceCount == _lengths.Length) Grow(ref _lengths, Workspace.Ints);
+        if (SequenceCount == _lengths.Length) Grow(ref _lengths, RequestBuffers.Ints);
         _lengths[SequenceCount++] = steps;
         TotalSteps += steps;
         MaxLength = Math.Max(MaxLength, steps);
@@ -52,8 +51,8 @@ public sealed class InputBatch : IDisposable
 
     public void Dispose()
     {
-        Workspace.Floats.Return(_values);
-        Workspace.Ints.Return(_lengths);
+        RequestBuffers.Floats.Return(_values);
+        RequestBuffers.Ints.Return(_lengths);
         _values = [];
         _lengths = [];
     }

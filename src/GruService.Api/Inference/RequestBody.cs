@@ -1,5 +1,4 @@
 using GruService.Api.Hosting;
-using GruService.Engine;
 
 namespace GruService.Api.Inference;
 
@@ -26,7 +25,7 @@ public sealed class RequestBody : IDisposable
             size.MaxRequestBodySize = limit + 1L;
         // Not request.Body: a read its token cancels leaves Kestrel's connection mid-read (see CancellableBodyReads).
         using Stream body = request.CancellableBody();
-        var pool = Workspace.Bytes;
+        var pool = RequestBuffers.Bytes;
         byte[] buffer = pool.Rent((int)Math.Min(request.ContentLength ?? 16 * 1024, limit) + 1);
         int length = 0;
         try
@@ -61,7 +60,7 @@ public sealed class RequestBody : IDisposable
 
     public void Dispose()
     {
-        Workspace.Bytes.Return(_buffer);
+        RequestBuffers.Bytes.Return(_buffer);
         _buffer = [];
     }
 }
