@@ -16,7 +16,7 @@ public class RequestBuffersTests
     [InlineData(RequestBuffers.LargestPooled)]
     public void BuffersOf64RequestsInFlight_AreAllReused(int length)
     {
-        ArrayPool<float> pool = RequestBuffers.CreatePool<float>();
+        ArrayPool<float> pool = RequestBuffers.CreatePool(ArrayPool<float>.Create());
         const int inFlight = 64;
         float[][] first = [.. Enumerable.Range(0, inFlight).Select(_ => pool.Rent(length))];
         foreach (float[] array in first) pool.Return(array);
@@ -27,11 +27,17 @@ public class RequestBuffersTests
     }
 
     [Fact]
-    public void LargeBuffers_AreLentButNotKept()
+    public void LargerBuffers_AreLentByTheLargePool_AndGoBackToIt()
     {
-        ArrayPool<float> pool = RequestBuffers.CreatePool<float>();
-        float[] large = pool.Rent(RequestBuffers.LargestPooled + 1);
-        pool.Return(large);
-        Assert.NotSame(large, pool.Rent(RequestBuffers.LargestPooled + 1));
+        ArrayPool<float> large = ArrayPool<float>.Create();
+        ArrayPool<float> pool = RequestBuffers.CreatePool(large);
+        float[] array = pool.Rent(RequestBuffers.LargestPooled + 1);
+        pool.Return(array);
+        Assert.Same(array, large.Rent(RequestBuffers.LargestPooled + 1));
+
+        float[] small = pool.Rent(RequestBuffers.LargestPooled);
+        pool.Return(small);
+        Assert.NotSame(small, large.Rent(RequestBuffers.LargestPooled));
+        Assert.Same(small, pool.Rent(RequestBuffers.LargestPooled));
     }
 }
