@@ -41,11 +41,13 @@ public sealed class JsonLogFormatter(bool renderMessage = true) : ITextFormatter
     {
         ArgumentNullException.ThrowIfNull(logEvent);
         ArgumentNullException.ThrowIfNull(output);
-        Line line = t_line ??= new Line();
+        // Taken from the thread while in use: a value's ToString could log, and a nested Format gets a line of its own.
+        Line line = t_line ?? new Line();
+        t_line = null;
         line.Clear();
         Build(logEvent, line);
         output.Write(line.Written);
-        if (line.Capacity > KeptBufferChars) t_line = null;
+        if (line.Capacity <= KeptBufferChars) t_line = line;
     }
 
     private void Build(LogEvent logEvent, Line line)
