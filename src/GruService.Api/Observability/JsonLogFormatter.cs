@@ -178,25 +178,30 @@ public sealed class JsonLogFormatter(bool renderMessage = true) : ITextFormatter
             }
             if (token is PropertyToken { Format: null, Alignment: null } property
                 && logEvent.Properties.TryGetValue(property.PropertyName, out LogEventPropertyValue? value)
-                && value is ScalarValue { Value: string or int or long or double or bool } scalar)
-            {
-                switch (scalar.Value)
-                {
-                    case string s:
-                        // Rendered as "text" with each quote as \" (Serilog's default string rendering), then JSON-escaped.
-                        line.Append("\\\"");
-                        AppendEscapedRenderedString(s, line);
-                        line.Append("\\\"");
-                        break;
-                    case int number: line.AppendFormatted(number, null); break;
-                    case long number: line.AppendFormatted(number, null); break;
-                    case double number: line.AppendEscaped(number.ToString(CultureInfo.InvariantCulture)); break;
-                    case bool flag: line.Append(flag ? "True" : "False"); break;
-                }
+                && value is ScalarValue scalar && TryRenderScalar(scalar.Value, line))
                 continue;
-            }
             token.Render(logEvent.Properties, line.Scratch(), CultureInfo.InvariantCulture);
             line.AppendScratch(escape: true);
+        }
+    }
+
+    /// <summary>A string, integer, double or boolean as Serilog renders it in a message, escaped; false for anything else.</summary>
+    private static bool TryRenderScalar(object? value, Line line)
+    {
+        switch (value)
+        {
+            case string s:
+                // Rendered as "text" with each quote as \" (Serilog's default string rendering), then JSON-escaped.
+                line.Append("\\\"");
+                AppendEscapedRenderedString(s, line);
+                line.Append("\\\"");
+                return true;
+            case int number: line.AppendFormatted(number, null); return true;
+            case long number: line.AppendFormatted(number, null); return true;
+            // Its text ("1.5", "NaN", "-Infinity", "1E+300") has nothing to escape.
+            case double number: line.AppendFormatted(number, null); return true;
+            case bool flag: line.Append(flag ? "True" : "False"); return true;
+            default: return false;
         }
     }
 

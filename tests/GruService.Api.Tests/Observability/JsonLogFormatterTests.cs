@@ -19,10 +19,18 @@ public class JsonLogFormatterTests
     public void Format_WritesWhatSerilogsJsonFormatterWrites(string name)
     {
         // JsonFormatter renders with the current culture; the service runs with invariant globalization.
+        CultureInfo culture = CultureInfo.CurrentCulture;
         CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
-        Serilog.Events.LogEvent logEvent = Events()[name];
-        foreach (bool render in new[] { true, false })
-            Assert.Equal(Format(new JsonFormatter(renderMessage: render), logEvent), Format(new JsonLogFormatter(render), logEvent));
+        try
+        {
+            Serilog.Events.LogEvent logEvent = Events()[name];
+            foreach (bool render in new[] { true, false })
+                Assert.Equal(Format(new JsonFormatter(renderMessage: render), logEvent), Format(new JsonLogFormatter(render), logEvent));
+        }
+        finally
+        {
+            CultureInfo.CurrentCulture = culture;
+        }
     }
 
     [Fact]
