@@ -124,6 +124,23 @@ public sealed class ServiceProcess : IDisposable
         Assert.Equal(0, kill.ExitCode);
     }
 
+    /// <summary>
+    /// Sends <paramref name="request"/> as it is on a new connection and returns every byte the service sends back until
+    /// it closes the connection (the last request should say Connection: close), waiting at most 30 s: what goes over
+    /// the wire, which HttpClient and the test server would normalise.
+    /// </summary>
+    public async Task<byte[]> ExchangeRawAsync(byte[] request)
+    {
+        using var socket = new TcpClient();
+        await socket.ConnectAsync(IPAddress.Loopback, Port);
+        NetworkStream stream = socket.GetStream();
+        await stream.WriteAsync(request);
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var received = new MemoryStream();
+        await stream.CopyToAsync(received, bound.Token);
+        return received.ToArray();
+    }
+
     /// <summary>A loopback port nothing listens on now.</summary>
     public static int FreePort()
     {

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
 
@@ -21,7 +20,7 @@ public class AnswerFramingTests
                 ReferenceModel model = ReferenceModel.Load(seed);
                 Assert.Equal(HttpStatusCode.Created, (await service.Client.PutModelAsync(model.Name, model.File)).StatusCode);
 
-                (string head, byte[] body) = await PostAsync(service.Port, $"/v1/models/{model.Name}/{model.Task}", HttpTestExtensions.Serialize(model.Inputs));
+                (string head, byte[] body) = await PostAsync(service, $"/v1/models/{model.Name}/{model.Task}", HttpTestExtensions.Serialize(model.Inputs));
 
                 Assert.StartsWith("HTTP/1.1 200 OK", head);
                 Assert.Contains("\r\nContent-Type: application/json; charset=utf-8", head);
@@ -37,19 +36,11 @@ public class AnswerFramingTests
     }
 
     /// <summary>One POST on its own connection, read to the end: the headers and the body's bytes.</summary>
-    private static async Task<(string Head, byte[] Body)> PostAsync(int port, string path, string json)
+    private static async Task<(string Head, byte[] Body)> PostAsync(ServiceProcess service, string path, string json)
     {
-        using var socket = new TcpClient();
-        await socket.ConnectAsync(IPAddress.Loopback, port);
-        NetworkStream stream = socket.GetStream();
         byte[] content = Encoding.UTF8.GetBytes(json);
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(
-            $"POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {content.Length}\r\nConnection: close\r\n\r\n"));
-        await stream.WriteAsync(content);
-        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var received = new MemoryStream();
-        await stream.CopyToAsync(received, bound.Token);
-        byte[] all = received.ToArray();
+        byte[] all = await service.ExchangeRawAsync([.. Encoding.ASCII.GetBytes(
+            $"POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {content.Length}\r\nConnection: close\r\n\r\n"), .. content]);
         int end = all.AsSpan().IndexOf("\r\n\r\n"u8);
         Assert.True(end > 0, "no end of headers in: " + Encoding.UTF8.GetString(all));
         return (Encoding.ASCII.GetString(all, 0, end), all[(end + 4)..]);
