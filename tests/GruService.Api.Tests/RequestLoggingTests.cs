@@ -29,6 +29,38 @@ public class RequestLoggingTests
     }
 
     [Fact]
+    public async Task Requests_OpenNoLoggingScope()
+    {
+        var scopes = new ScopeRecordingLoggerProvider();
+        using var factory = new GruServiceFactory { ConfigureTestServices = services => services.AddSingleton<ILoggerProvider>(scopes) };
+        HttpClient client = await factory.ReadyClientAsync();
+        await client.GetAsync("/v1/models/nobody");
+
+        // The host's per-request scope (RequestId, RequestPath, ConnectionId) is not pushed: the trace id ties a request's events.
+        Assert.Empty(scopes.Begun);
+    }
+
+    /// <summary>Records every scope a logger is asked to begin.</summary>
+    private sealed class ScopeRecordingLoggerProvider : ILoggerProvider, ILogger
+    {
+        public System.Collections.Concurrent.ConcurrentQueue<object> Begun { get; } = new();
+
+        public ILogger CreateLogger(string categoryName) => this;
+
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull
+        {
+            Begun.Enqueue(state);
+            return null;
+        }
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) { }
+
+        public void Dispose() { }
+    }
+
+    [Fact]
     public async Task RejectedUpload_IsLoggedWithTheReason()
     {
         var capture = new CapturingLoggerProvider();
