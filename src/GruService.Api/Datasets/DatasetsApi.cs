@@ -25,13 +25,13 @@ public static class DatasetsApi
             .WithTags("Datasets")
             .AddEndpointFilter<ErrorMetricsFilter>();
 
-        group.MapGetAndHead("/", ListDatasets).WithName("ListDatasets").RequireAuthorization(ApiKeyPolicies.Read);
-        group.MapGetAndHead("/{id}", GetDataset).WithName("GetDataset").RequireAuthorization(ApiKeyPolicies.Read);
+        group.MapGetAndHead("/", ListDatasets).WithName("ListDatasets").RequireApiKey(ApiKeyPolicies.Read);
+        group.MapGetAndHead("/{id}", GetDataset).WithName("GetDataset").RequireApiKey(ApiKeyPolicies.Read);
         // The body is documented by OperationDocsTransformer rather than Accepts<T>: routing would otherwise refuse
         // other content types with a bare 415 before the handler could say which ones it takes.
-        group.MapPost("/", UploadDataset).WithName("UploadDataset").RequireAuthorization(ApiKeyPolicies.Manage)
+        group.MapPost("/", UploadDataset).WithName("UploadDataset").RequireApiKey(ApiKeyPolicies.Manage)
             .WithRequestTimeout(RequestTimeoutPolicies.Upload);
-        group.MapDelete("/{id}", DeleteDataset).WithName("DeleteDataset").RequireAuthorization(ApiKeyPolicies.Manage);
+        group.MapDelete("/{id}", DeleteDataset).WithName("DeleteDataset").RequireApiKey(ApiKeyPolicies.Manage);
         return group;
     }
 

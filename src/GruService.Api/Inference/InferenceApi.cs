@@ -15,7 +15,7 @@ public static class InferenceApi
     {
         RouteGroupBuilder group = app.MapGroup("/v1/models/{name}")
             .WithTags("Inference")
-            .RequireAuthorization(ApiKeyPolicies.Infer)
+            .RequireApiKey(ApiKeyPolicies.Infer)
             .AddEndpointFilter<ErrorMetricsFilter>()
             .AddEndpointFilter<RegistryReadyFilter>()
             .AddEndpointFilter<ModelNameFilter>()

@@ -41,17 +41,17 @@ public static class ModelsApi
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
-        group.MapGetAndHead("/", ListModels).WithName("ListModels").RequireAuthorization(ApiKeyPolicies.Read);
-        group.MapGetAndHead("/{name}", GetModel).WithName("GetModel").RequireAuthorization(ApiKeyPolicies.Read);
+        group.MapGetAndHead("/", ListModels).WithName("ListModels").RequireApiKey(ApiKeyPolicies.Read);
+        group.MapGetAndHead("/{name}", GetModel).WithName("GetModel").RequireApiKey(ApiKeyPolicies.Read);
         // The body is documented by OperationDocsTransformer rather than Accepts<T>: routing would otherwise refuse
         // any Content-Type but the declared one (curl --data-binary and Python's urllib send form types) with a bare 415.
-        group.MapPut("/{name}", UploadModel).WithName("UploadModel").RequireAuthorization(ApiKeyPolicies.Manage)
+        group.MapPut("/{name}", UploadModel).WithName("UploadModel").RequireApiKey(ApiKeyPolicies.Manage)
             .WithRequestTimeout(RequestTimeoutPolicies.Upload);
-        group.MapGetAndHead("/{name}/versions", ListVersions).WithName("ListModelVersions").RequireAuthorization(ApiKeyPolicies.Read);
+        group.MapGetAndHead("/{name}/versions", ListVersions).WithName("ListModelVersions").RequireApiKey(ApiKeyPolicies.Read);
         // {version} takes any text, not {version:int}: the handler answers one that is no version with a 400 saying so,
         // where a route constraint would answer a bare 404.
-        group.MapPost("/{name}/versions/{version}/activate", ActivateVersion).WithName("ActivateModelVersion").RequireAuthorization(ApiKeyPolicies.Manage);
-        group.MapDelete("/{name}", DeleteModel).WithName("DeleteModel").RequireAuthorization(ApiKeyPolicies.Manage);
+        group.MapPost("/{name}/versions/{version}/activate", ActivateVersion).WithName("ActivateModelVersion").RequireApiKey(ApiKeyPolicies.Manage);
+        group.MapDelete("/{name}", DeleteModel).WithName("DeleteModel").RequireApiKey(ApiKeyPolicies.Manage);
         return group;
     }
 

@@ -31,7 +31,7 @@ public static class MetricsExtensions
                 "format 0.0.4, named as OpenTelemetry's Prometheus exporter names them (e.g. " +
                 "http_server_request_duration_seconds, dotnet_gc_collections_total).")
             .Produces(StatusCodes.Status200OK, contentType: "text/plain")
-            .RequireAuthorization(ApiKeyPolicies.Metrics);
+            .RequireApiKey(ApiKeyPolicies.Metrics);
 
     /// <summary>
     /// The host resolves every hosted service before it starts any of them, the web server included; depending on

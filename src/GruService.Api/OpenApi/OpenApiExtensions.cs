@@ -48,7 +48,7 @@ public static class OpenApiExtensions
     {
         // MapOpenApi maps GET only; routing reads the last method metadata, so this one makes the document answer HEAD
         // too, as every other read does (HeadRequests).
-        app.MapOpenApi().RequireAuthorization(ApiKeyPolicies.Docs)
+        app.MapOpenApi().RequireApiKey(ApiKeyPolicies.Docs)
             .WithMetadata(new HttpMethodMetadata([HttpMethods.Get, HttpMethods.Head]));
         if (app.Configuration.GetSection(SwaggerOptions.Section).Get<SwaggerOptions>()?.Enabled ?? true)
         {

@@ -1,11 +1,10 @@
 using Microsoft.AspNetCore.Authorization;
-using Microsoft.Extensions.Options;
 
 namespace GruService.Api.Security;
 
 /// <summary>
-/// Met by a key holding any of <paramref name="AcceptedScopes"/>, or by anyone when the configuration switch
-/// <paramref name="IsRequired"/> reads is off.
+/// Met by a key holding any of <paramref name="AcceptedScopes"/>. Endpoints carry it only while the configuration
+/// switch <paramref name="IsRequired"/> reads is on (<see cref="SecurityExtensions.RequireApiKey"/>).
 /// </summary>
 /// <param name="AcceptedScopes">The scopes that satisfy the requirement.</param>
 /// <param name="IsRequired">Whether the current configuration requires a key.</param>
@@ -13,12 +12,11 @@ namespace GruService.Api.Security;
 internal sealed record ApiKeyScopeRequirement(IReadOnlyList<string> AcceptedScopes, Func<SecurityOptions, bool> IsRequired, string Switch)
     : IAuthorizationRequirement;
 
-internal sealed class ApiKeyScopeHandler(IOptions<SecurityOptions> options) : AuthorizationHandler<ApiKeyScopeRequirement>
+internal sealed class ApiKeyScopeHandler : AuthorizationHandler<ApiKeyScopeRequirement>
 {
     protected override Task HandleRequirementAsync(AuthorizationHandlerContext context, ApiKeyScopeRequirement requirement)
     {
-        if (!requirement.IsRequired(options.Value)
-            || requirement.AcceptedScopes.Any(scope => context.User.HasClaim(ApiKeyScopes.ClaimType, scope)))
+        if (requirement.AcceptedScopes.Any(scope => context.User.HasClaim(ApiKeyScopes.ClaimType, scope)))
             context.Succeed(requirement);
         return Task.CompletedTask;
     }

@@ -19,8 +19,8 @@ public static class ApiKeyScopes
 }
 
 /// <summary>
-/// The authorization policies endpoints require. Each is evaluated per request against the current
-/// <see cref="SecurityOptions"/>: a policy whose Security:RequireKeyFor* switch is off lets anonymous requests through.
+/// The authorization policies endpoints require, through <see cref="SecurityExtensions.RequireApiKey"/>: only where the
+/// policy's Security:RequireKeyFor* switch is on, so that an endpoint whose switch is off takes anonymous requests.
 /// </summary>
 public static class ApiKeyPolicies
 {

@@ -3,6 +3,7 @@ using System.Threading.RateLimiting;
 using GruService.Api.Observability;
 using GruService.Api.Problems;
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Cors.Infrastructure;
 using Microsoft.AspNetCore.Http.Timeouts;
 using Microsoft.AspNetCore.RateLimiting;
@@ -49,6 +50,25 @@ public static class SecurityExtensions
             });
         });
         return services;
+    }
+
+    /// <summary>
+    /// Requires a key with one of <paramref name="policy"/>'s scopes on these endpoints when the configuration needs a key
+    /// for them (its Security:RequireKeyFor* switch, read when the endpoints are built), and adds nothing when it does
+    /// not. An endpoint open to anonymous requests then carries no authorization metadata, and the authorization
+    /// middleware passes its requests straight on instead of evaluating, for every request, a policy that always
+    /// succeeds. Either way the answers are the same: a key that is sent but unknown is refused only where a key is needed.
+    /// </summary>
+    public static TBuilder RequireApiKey<TBuilder>(this TBuilder builder, string policy) where TBuilder : IEndpointConventionBuilder
+    {
+        ApiKeyScopeRequirement requirement = ApiKeyPolicies.Requirements[policy];
+        var authorize = new AuthorizeAttribute(policy);
+        builder.Add(endpoint =>
+        {
+            if (requirement.IsRequired(endpoint.ApplicationServices.GetRequiredService<IOptions<SecurityOptions>>().Value))
+                endpoint.Metadata.Add(authorize);
+        });
+        return builder;
     }
 
     /// <summary>

@@ -30,11 +30,11 @@ public static class TrainingJobsApi
             .AddEndpointFilter<ErrorMetricsFilter>();
 
         // The body is read by the handler (for errors in the API's words) and documented by OperationDocsTransformer.
-        group.MapPost("/", StartJob).WithName("StartTrainingJob").RequireAuthorization(ApiKeyPolicies.Manage).ProducesStorageProblems();
-        group.MapGetAndHead("/", ListJobs).WithName("ListTrainingJobs").RequireAuthorization(ApiKeyPolicies.Read);
-        group.MapGetAndHead("/{id}", GetJob).WithName("GetTrainingJob").RequireAuthorization(ApiKeyPolicies.Read);
-        group.MapPost("/{id}/cancel", CancelJob).WithName("CancelTrainingJob").RequireAuthorization(ApiKeyPolicies.Manage).ProducesStorageProblems();
-        group.MapDelete("/{id}", DeleteJob).WithName("DeleteTrainingJob").RequireAuthorization(ApiKeyPolicies.Manage).ProducesStorageProblems();
+        group.MapPost("/", StartJob).WithName("StartTrainingJob").RequireApiKey(ApiKeyPolicies.Manage).ProducesStorageProblems();
+        group.MapGetAndHead("/", ListJobs).WithName("ListTrainingJobs").RequireApiKey(ApiKeyPolicies.Read);
+        group.MapGetAndHead("/{id}", GetJob).WithName("GetTrainingJob").RequireApiKey(ApiKeyPolicies.Read);
+        group.MapPost("/{id}/cancel", CancelJob).WithName("CancelTrainingJob").RequireApiKey(ApiKeyPolicies.Manage).ProducesStorageProblems();
+        group.MapDelete("/{id}", DeleteJob).WithName("DeleteTrainingJob").RequireApiKey(ApiKeyPolicies.Manage).ProducesStorageProblems();
         return group;
     }
 

@@ -2,6 +2,10 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json.Nodes;
 using GruService.Api.Security;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
 namespace GruService.Api.Tests.Security;
@@ -133,6 +137,23 @@ public sealed class ApiKeyTests() : ServiceTestBase(Keys())
     }
 
     [Fact]
+    public async Task Inference_IsOpen_ByDefault_EvenWithAKeyThatIsNotConfigured()
+    {
+        Assert.Equal(HttpStatusCode.Created, (await Client.PutModelAsync("demand", ReferenceModel.Load(8).File)).StatusCode);
+        using HttpClient unknown = Factory.CreateClientWithKey("not-a-configured-key-0123456789");
+        HttpResponseMessage response = await unknown.PostJsonAsync("/v1/models/demand/forecast", HttpTestExtensions.Serialize(ReferenceModel.Load(8).Inputs));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [Fact]
+    public void OpenEndpoints_CarryNoAuthorizationPolicy_AndManageEndpointsCarryTheirs()
+    {
+        Assert.Empty(ApiKeyEndpoints.Policies(Factory, "POST", "/v1/models/{name}/forecast"));
+        Assert.Empty(ApiKeyEndpoints.Policies(Factory, "GET", "/v1/models/"));
+        Assert.Equal([ApiKeyPolicies.Manage], ApiKeyEndpoints.Policies(Factory, "PUT", "/v1/models/{name}"));
+    }
+
+    [Fact]
     public void KeyRing_FindsAKeyOnlyByItsWholeValue()
     {
         var options = Options.Create(new SecurityOptions
@@ -213,6 +234,26 @@ public sealed class ApiKeyLockedTests() : ServiceTestBase(KeysAndLocks)
     public async Task SwaggerUiPage_StaysServed_WhenDocsAreLocked()
     {
         Assert.Equal(HttpStatusCode.OK, (await _anonymous.GetAsync("/swagger/index.html")).StatusCode);
+    }
+
+    [Fact]
+    public void LockedEndpoints_CarryTheirPolicies()
+    {
+        Assert.Equal([ApiKeyPolicies.Infer], ApiKeyEndpoints.Policies(Factory, "POST", "/v1/models/{name}/forecast"));
+        Assert.Equal([ApiKeyPolicies.Read], ApiKeyEndpoints.Policies(Factory, "GET", "/v1/models/"));
+        Assert.Equal([ApiKeyPolicies.Metrics], ApiKeyEndpoints.Policies(Factory, "GET", "/metrics"));
+    }
+}
+
+/// <summary>What the routing table says an endpoint requires.</summary>
+internal static class ApiKeyEndpoints
+{
+    /// <summary>The authorization policies of the endpoint for this method and route pattern.</summary>
+    public static string[] Policies(GruServiceFactory factory, string method, string pattern)
+    {
+        RouteEndpoint endpoint = factory.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
+            .Single(e => e.RoutePattern.RawText == pattern && e.Metadata.GetMetadata<IHttpMethodMetadata>()?.HttpMethods.Contains(method) == true);
+        return [.. endpoint.Metadata.GetOrderedMetadata<IAuthorizeData>().Select(data => data.Policy ?? "(default)")];
     }
 }
 
