@@ -192,6 +192,24 @@ public class InferenceApiTests(ReferenceServiceFixture fixture) : IClassFixture<
         await (await Client.PostAsync($"/v1/models/{model.Name}/classify", content)).AssertProblemAsync(415, "unsupported_media_type");
     }
 
+    [Theory]
+    [InlineData("application/json", 200)]
+    [InlineData("application/json; charset=utf-8", 200)]
+    [InlineData("Application/JSON ;charset=utf-8", 200)]
+    [InlineData("application/vnd.example+json; version=2", 200)]
+    [InlineData("application/jsonx", 415)]
+    [InlineData("text/json; x=+json", 415)]
+    [InlineData("text/plain", 415)]
+    public async Task Forecast_TakesJsonMediaTypes_WhateverTheirParameters(string contentType, int status)
+    {
+        ReferenceModel model = fixture.First(m => m.Task == "forecast");
+        var content = new StringContent(HttpTestExtensions.Serialize(model.Inputs), Encoding.UTF8);
+        content.Headers.ContentType = System.Net.Http.Headers.MediaTypeHeaderValue.Parse(contentType);
+        HttpResponseMessage response = await Client.PostAsync($"/v1/models/{model.Name}/forecast", content);
+        if (status == 200) Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        else await response.AssertProblemAsync(415, "unsupported_media_type");
+    }
+
     [Fact]
     public async Task Forecast_Returns400_ForInvalidModelName()
     {

@@ -158,7 +158,9 @@ public static class InferenceApi
 
     private static bool IsJson(string contentType)
     {
-        string mediaType = contentType.Split(';', 2)[0].Trim();
+        ReadOnlySpan<char> mediaType = contentType.AsSpan();
+        if (mediaType.IndexOf(';') is var parameters and >= 0) mediaType = mediaType[..parameters];
+        mediaType = mediaType.Trim();
         return mediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase)
             || mediaType.EndsWith("+json", StringComparison.OrdinalIgnoreCase);
     }
