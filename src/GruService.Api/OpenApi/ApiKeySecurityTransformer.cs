@@ -1,9 +1,7 @@
 using GruService.Api.Problems;
 using GruService.Api.Security;
-using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.OpenApi;
-using Microsoft.Extensions.Options;
 using Microsoft.OpenApi;
 
 namespace GruService.Api.OpenApi;
@@ -13,7 +11,7 @@ namespace GruService.Api.OpenApi;
 /// under the current configuration, the requirement and its 401 and 403 problem answers, so Swagger UI's Authorize
 /// button sends the key where it is needed.
 /// </summary>
-internal sealed class ApiKeySecurityTransformer(IOptions<SecurityOptions> options) : IOpenApiDocumentTransformer, IOpenApiOperationTransformer
+internal sealed class ApiKeySecurityTransformer : IOpenApiDocumentTransformer, IOpenApiOperationTransformer
 {
     private const string HeaderScheme = "ApiKeyHeader";
     private const string BearerScheme = "ApiKeyBearer";
@@ -40,13 +38,7 @@ internal sealed class ApiKeySecurityTransformer(IOptions<SecurityOptions> option
 
     public async Task TransformAsync(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
     {
-        ApiKeyScopeRequirement[] required = [.. context.Description.ActionDescriptor.EndpointMetadata
-            .OfType<IAuthorizeData>()
-            .Select(data => data.Policy)
-            .OfType<string>()
-            .Where(ApiKeyPolicies.Requirements.ContainsKey)
-            .Select(policy => ApiKeyPolicies.Requirements[policy])
-            .Where(requirement => requirement.IsRequired(options.Value))];
+        ApiKeyScopeRequirement[] required = [.. ApiKeyPolicies.RequiredBy(context.Description.ActionDescriptor.EndpointMetadata)];
         if (required.Length == 0) return;
 
         // Either scheme satisfies the operation: two alternative requirements.

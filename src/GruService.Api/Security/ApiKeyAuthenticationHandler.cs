@@ -3,7 +3,6 @@ using System.Text.Encodings.Web;
 using GruService.Api.Observability;
 using GruService.Api.Problems;
 using Microsoft.AspNetCore.Authentication;
-using Microsoft.AspNetCore.Authorization;
 using Microsoft.Extensions.Options;
 
 namespace GruService.Api.Security;
@@ -59,11 +58,8 @@ internal sealed class ApiKeyAuthenticationHandler(
 
     protected override async Task HandleForbiddenAsync(AuthenticationProperties properties)
     {
-        string[] needed = [.. (Context.GetEndpoint()?.Metadata.GetOrderedMetadata<IAuthorizeData>() ?? [])
-            .Select(data => data.Policy)
-            .OfType<string>()
-            .Where(ApiKeyPolicies.Requirements.ContainsKey)
-            .SelectMany(policy => ApiKeyPolicies.Requirements[policy].AcceptedScopes)
+        string[] needed = [.. ApiKeyPolicies.RequiredBy(Context.GetEndpoint()?.Metadata ?? [])
+            .SelectMany(requirement => requirement.AcceptedScopes)
             .Distinct()];
         string held = string.Join(", ", Context.User.FindAll(ApiKeyScopes.ClaimType).Select(c => c.Value));
         await WriteProblemAsync(StatusCodes.Status403Forbidden, "insufficient_scope",

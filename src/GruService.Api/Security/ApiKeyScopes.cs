@@ -1,3 +1,5 @@
+using Microsoft.AspNetCore.Authorization;
+
 namespace GruService.Api.Security;
 
 /// <summary>What an API key may do. A key carries one or more scopes (Security:ApiKeys:{name}:Scopes).</summary>
@@ -39,4 +41,15 @@ public static class ApiKeyPolicies
         [Docs] = new([ApiKeyScopes.Read, ApiKeyScopes.Manage], o => o.RequireKeyForDocs, "Security:RequireKeyForDocs"),
         [Metrics] = new([ApiKeyScopes.Read, ApiKeyScopes.Manage], o => o.RequireKeyForMetrics, "Security:RequireKeyForMetrics"),
     };
+
+    /// <summary>
+    /// The key requirements an endpoint carries: those of its policies, which it has only where the configuration needs
+    /// a key (<see cref="SecurityExtensions.RequireApiKey"/>).
+    /// </summary>
+    internal static IEnumerable<ApiKeyScopeRequirement> RequiredBy(IEnumerable<object> endpointMetadata) =>
+        endpointMetadata.OfType<IAuthorizeData>()
+            .Select(data => data.Policy)
+            .OfType<string>()
+            .Where(Requirements.ContainsKey)
+            .Select(policy => Requirements[policy]);
 }
